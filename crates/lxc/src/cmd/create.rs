@@ -1,0 +1,155 @@
+//! `lxc-create`: make `<lxcpath>/<name>/{config,rootfs}` from a template; a failed create leaves
+//! nothing behind.
+
+use anyhow::{anyhow, bail, Context, Result};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::common::{default_config_path, Common, Container};
+use crate::templates::{self, TemplateContext};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+    /// Template: busybox, local, download (none: a config without rootfs contents)
+    #[arg(short = 't', long = "template", value_name = "TEMPLATE")]
+    pub template: Option<String>,
+    /// Backing store: only dir is supported
+    #[arg(short = 'B', long = "bdev", value_name = "TYPE", default_value = "dir")]
+    pub bdev: String,
+    /// Place the rootfs in this directory (with -B dir)
+    #[arg(long = "dir", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Container name (instead of -n)
+    #[arg(value_name = "NAME", conflicts_with = "name")]
+    pub positional: Option<String>,
+    /// Arguments for the template (after --)
+    #[arg(last = true, value_name = "TEMPLATE-ARGS")]
+    pub template_args: Vec<String>,
+}
+
+/// Removes what a create made unless it completed (the reverter of STYLE.md).
+struct Undo {
+    paths: Vec<PathBuf>,
+    done: bool,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if !self.done {
+            for p in self.paths.iter().rev() {
+                let _ = std::fs::remove_dir_all(p);
+            }
+        }
+    }
+}
+
+pub fn run(args: Args) -> Result<i32> {
+    // -f names the config to start from, not the container's own config
+    let mut locate = args.common.clone();
+    locate.rcfile = None;
+    let c = Container::locate(&locate, args.positional.as_ref(), false)?;
+    if args.bdev != "dir" {
+        bail!(
+            "backing store \"{}\" is not supported yet: use -B dir",
+            args.bdev
+        );
+    }
+    if c.dir().exists() {
+        bail!("{} already exists in {}", c.name, c.lxcpath.display());
+    }
+    // the base config: -f, else the host's default.conf when present
+    let base_path = args.common.rcfile.clone().or_else(|| {
+        let d = default_config_path();
+        d.is_file().then_some(d)
+    });
+    let base_text = match &base_path {
+        Some(p) => {
+            // parse first, so a bad base config is reported before anything is created
+            warren_lxc_config::Config::load(p).map_err(|e| anyhow!("{e}"))?;
+            std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?
+        }
+        None => String::new(),
+    };
+    let _ =
+        warren_lxc_config::install_shipped_configs(Path::new(warren_lxc_config::WARREN_CONFIG_DIR));
+
+    std::fs::create_dir_all(&c.lxcpath)
+        .with_context(|| format!("create {}", c.lxcpath.display()))?;
+    let mut undo = Undo {
+        paths: Vec::new(),
+        done: false,
+    };
+    std::fs::DirBuilder::new()
+        .mode(0o770)
+        .create(c.dir())
+        .with_context(|| format!("create {}", c.dir().display()))?;
+    undo.paths.push(c.dir());
+    let rootfs = match &args.dir {
+        Some(d) => std::path::absolute(d).unwrap_or(d.clone()),
+        None => c.dir().join("rootfs"),
+    };
+    if rootfs.exists()
+        && std::fs::read_dir(&rootfs)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!(
+            "rootfs directory {} exists and is not empty",
+            rootfs.display()
+        );
+    }
+    if !rootfs.exists() {
+        std::fs::create_dir_all(&rootfs).with_context(|| format!("create {}", rootfs.display()))?;
+        if args.dir.is_some() {
+            undo.paths.push(rootfs.clone());
+        }
+    }
+    let _ = std::fs::set_permissions(&rootfs, std::fs::Permissions::from_mode(0o755));
+
+    let mut text = String::new();
+    if let Some(t) = &args.template {
+        text.push_str(&format!(
+            "# Template used to create this container: warren {t}\n"
+        ));
+        if !args.template_args.is_empty() {
+            text.push_str(&format!(
+                "# Parameters passed to the template: {}\n",
+                args.template_args.join(" ")
+            ));
+        }
+    }
+    text.push_str("# For additional config options, please look at lxc.container.conf(5)\n\n");
+    if !base_text.is_empty() {
+        text.push_str(&base_text);
+        if !base_text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push('\n');
+    }
+    if let Some(t) = &args.template {
+        let ctx = TemplateContext {
+            name: &c.name,
+            container_dir: &c.dir(),
+            rootfs: &rootfs,
+            args: &args.template_args,
+        };
+        let out = templates::run(t, &ctx)?;
+        for l in out.config_lines {
+            text.push_str(&l);
+            text.push('\n');
+        }
+    }
+    text.push_str(&format!("lxc.rootfs.path = dir:{}\n", rootfs.display()));
+    text.push_str(&format!("lxc.uts.name = {}\n", c.name));
+    let config_path = c.dir().join("config");
+    // validate what we are about to write: a config warren itself can't read is a failed create
+    warren_lxc_config::Config::parse_str(&text, &config_path, &Default::default())
+        .map_err(|e| anyhow!("the generated config is invalid: {e}"))?;
+    std::fs::write(&config_path, &text)
+        .with_context(|| format!("write {}", config_path.display()))?;
+    let _ = std::fs::set_permissions(&config_path, std::fs::Permissions::from_mode(0o640));
+    undo.done = true;
+    Ok(0)
+}

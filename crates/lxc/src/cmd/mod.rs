@@ -1,0 +1,94 @@
+//! The subcommands of warren-lxc, one file each; `lxc-NAME` links run `warren-lxc NAME`.
+
+use clap::{Parser, Subcommand};
+
+pub mod attach;
+pub mod autostart;
+pub mod checkconfig;
+pub mod config;
+pub mod console;
+pub mod copy;
+pub mod create;
+pub mod destroy;
+pub mod execute;
+pub mod freeze;
+pub mod info;
+pub mod install_links;
+pub mod ls;
+pub mod snapshot;
+pub mod start;
+pub mod stop;
+pub mod unfreeze;
+pub mod wait;
+
+/// Linux system containers, LXC-compatible (warren).
+#[derive(Parser, Debug)]
+#[command(name = "warren-lxc", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run a command in a running container
+    Attach(attach::Args),
+    /// Start, stop or list the containers marked lxc.start.auto
+    Autostart(autostart::Args),
+    /// Check the kernel and host for what containers need
+    Checkconfig(checkconfig::Args),
+    /// Print warren-lxc's configuration values (lxc.lxcpath, ...)
+    Config(config::Args),
+    /// Attach to a container's console or one of its ttys
+    Console(console::Args),
+    /// Copy a container
+    Copy(copy::Args),
+    /// Create a container from a template
+    Create(create::Args),
+    /// Destroy a container
+    Destroy(destroy::Args),
+    /// Run one command in a fresh container with a minimal init
+    Execute(execute::Args),
+    /// Freeze all the container's processes
+    Freeze(freeze::Args),
+    /// Show a container's state and resource use
+    Info(info::Args),
+    /// Make lxc-* links to this binary in DIR
+    InstallLinks(install_links::Args),
+    /// List containers
+    Ls(ls::Args),
+    /// Create, list, restore or destroy snapshots of a container
+    Snapshot(snapshot::Args),
+    /// Start a container
+    Start(start::Args),
+    /// Stop a container
+    Stop(stop::Args),
+    /// Thaw a frozen container
+    Unfreeze(unfreeze::Args),
+    /// Wait for a container to reach a state
+    Wait(wait::Args),
+}
+
+/// Run the parsed command; the result is the process's exit status.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.cmd {
+        Cmd::Attach(a) => attach::run(a),
+        Cmd::Autostart(a) => autostart::run(a),
+        Cmd::Checkconfig(a) => checkconfig::run(a),
+        Cmd::Config(a) => config::run(a),
+        Cmd::Console(a) => console::run(a),
+        Cmd::Copy(a) => copy::run(a),
+        Cmd::Create(a) => create::run(a),
+        Cmd::Destroy(a) => destroy::run(a),
+        Cmd::Execute(a) => execute::run(a),
+        Cmd::Freeze(a) => freeze::run(a),
+        Cmd::Info(a) => info::run(a),
+        Cmd::InstallLinks(a) => install_links::run(a),
+        Cmd::Ls(a) => ls::run(a),
+        Cmd::Snapshot(a) => snapshot::run(a),
+        Cmd::Start(a) => start::run(a),
+        Cmd::Stop(a) => stop::run(a),
+        Cmd::Unfreeze(a) => unfreeze::run(a),
+        Cmd::Wait(a) => wait::run(a),
+    }
+}

@@ -1,0 +1,13 @@
+//! `lxc-snapshot` (being written).
+
+use crate::common::Common;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+}
+
+pub fn run(_args: Args) -> anyhow::Result<i32> {
+    anyhow::bail!("snapshot is not available yet")
+}

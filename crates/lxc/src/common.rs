@@ -1,0 +1,239 @@
+//! What every lxc-* tool shares: the common options (-n, -P, -f, -o, -l, -q), lxcpath and
+//! default-config lookup, loading a container's config into a runtime spec, and error printing.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+use warren_lxc_config::Config;
+use warren_runtime::spec::ContainerSpec;
+
+/// The options of every lxc-* tool.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Common {
+    /// Name of the container
+    #[arg(short = 'n', long = "name", value_name = "NAME")]
+    pub name: Option<String>,
+    /// Use the specified container path (default: /var/lib/lxc, or lxc.lxcpath in /etc/lxc/lxc.conf)
+    #[arg(short = 'P', long = "lxcpath", value_name = "PATH")]
+    pub lxcpath: Option<PathBuf>,
+    /// Load the configuration file instead of <lxcpath>/<name>/config
+    #[arg(short = 'f', long = "rcfile", value_name = "FILE")]
+    pub rcfile: Option<PathBuf>,
+    /// Log file (every step of start at -l DEBUG)
+    #[arg(short = 'o', long = "logfile", value_name = "FILE")]
+    pub logfile: Option<PathBuf>,
+    /// Log priority: TRACE, DEBUG, INFO, NOTICE, WARN, ERROR, CRIT, ALERT, FATAL
+    #[arg(short = 'l', long = "logpriority", value_name = "LEVEL")]
+    pub logpriority: Option<String>,
+    /// Don't print warnings
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+/// The common options minus `-f` (for tools where -f means something else: ls -f, destroy -f).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Base {
+    /// Name of the container
+    #[arg(short = 'n', long = "name", value_name = "NAME")]
+    pub name: Option<String>,
+    /// Use the specified container path (default: /var/lib/lxc, or lxc.lxcpath in /etc/lxc/lxc.conf)
+    #[arg(short = 'P', long = "lxcpath", value_name = "PATH")]
+    pub lxcpath: Option<PathBuf>,
+    /// Log file
+    #[arg(short = 'o', long = "logfile", value_name = "FILE")]
+    pub logfile: Option<PathBuf>,
+    /// Log priority
+    #[arg(short = 'l', long = "logpriority", value_name = "LEVEL")]
+    pub logpriority: Option<String>,
+    /// Don't print warnings
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+impl Base {
+    pub fn to_common(&self) -> Common {
+        Common {
+            name: self.name.clone(),
+            lxcpath: self.lxcpath.clone(),
+            rcfile: None,
+            logfile: self.logfile.clone(),
+            logpriority: self.logpriority.clone(),
+            quiet: self.quiet,
+        }
+    }
+}
+
+/// The lxcpath: `-P`, else `lxc.lxcpath` of /etc/lxc/lxc.conf, else /var/lib/lxc.
+pub fn lxcpath(opt: &Option<PathBuf>) -> PathBuf {
+    if let Some(p) = opt {
+        return p.clone();
+    }
+    if let Ok(text) = std::fs::read_to_string("/etc/lxc/lxc.conf") {
+        for line in text.lines() {
+            let line = line.trim();
+            if let Some(rest) = line.strip_prefix("lxc.lxcpath") {
+                if let Some(v) = rest.trim_start().strip_prefix('=') {
+                    let v = v.trim();
+                    if !v.is_empty() {
+                        return PathBuf::from(v);
+                    }
+                }
+            }
+        }
+    }
+    PathBuf::from("/var/lib/lxc")
+}
+
+/// The host-wide defaults for new containers: `$WARREN_LXC_DEFAULT_CONF` (tests point it at their own
+/// file), else /etc/lxc/default.conf.
+pub fn default_config_path() -> PathBuf {
+    std::env::var_os("WARREN_LXC_DEFAULT_CONF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/lxc/default.conf"))
+}
+
+/// Refuse names LXC refuses (and a few that would make paths ambiguous).
+pub fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        bail!("a container name is needed (-n NAME)");
+    }
+    if name.contains('/') {
+        bail!("invalid container name \"{name}\": it must not contain \"/\"");
+    }
+    if name.starts_with('.') {
+        bail!("invalid container name \"{name}\": it must not start with \".\"");
+    }
+    if name.len() > 200 || name.chars().any(|c| c.is_control() || c == '\0') {
+        bail!("invalid container name \"{name}\"");
+    }
+    Ok(())
+}
+
+/// A container on disk: where it lives and its config.
+pub struct Container {
+    pub name: String,
+    pub lxcpath: PathBuf,
+    pub config_path: PathBuf,
+}
+
+impl Container {
+    /// Resolve `-n`/positional name and `-P`; with `must_exist`, fail as LXC does when it doesn't.
+    pub fn locate(
+        common: &Common,
+        positional: Option<&String>,
+        must_exist: bool,
+    ) -> Result<Container> {
+        let name = common
+            .name
+            .clone()
+            .or_else(|| positional.cloned())
+            .unwrap_or_default();
+        check_name(&name)?;
+        let lxcpath = lxcpath(&common.lxcpath);
+        let config_path = common
+            .rcfile
+            .clone()
+            .unwrap_or_else(|| lxcpath.join(&name).join("config"));
+        let c = Container {
+            name,
+            lxcpath,
+            config_path,
+        };
+        if must_exist && !c.exists() {
+            bail!("{} doesn't exist", c.name);
+        }
+        Ok(c)
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self.lxcpath.join(&self.name)
+    }
+
+    pub fn exists(&self) -> bool {
+        self.config_path.is_file()
+    }
+
+    pub fn load_config(&self) -> Result<Config> {
+        Config::load(&self.config_path).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// Parse the config and map it to the runtime's spec; warnings go to stderr unless `quiet`.
+    pub fn spec(&self, quiet: bool) -> Result<ContainerSpec> {
+        let cfg = self.load_config()?;
+        if !quiet {
+            for w in &cfg.warnings {
+                eprintln!("warning: {w}");
+            }
+        }
+        let spec = warren_lxc_config::to_spec(&cfg, &self.name, &self.lxcpath)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(spec)
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(
+            warren_runtime::proto::connect(&self.lxcpath, &self.name),
+            Ok(Some(_))
+        )
+    }
+
+    /// The state the monitor reports, STOPPED when there is none.
+    pub fn state(&self) -> warren_runtime::proto::State {
+        use warren_runtime::proto::{call, Request, State};
+        match call(&self.lxcpath, &self.name, &Request::Info) {
+            Ok(Some((resp, _))) => resp.state.unwrap_or(State::Running),
+            _ => State::Stopped,
+        }
+    }
+
+    pub fn info(&self) -> Option<warren_runtime::proto::InitInfo> {
+        use warren_runtime::proto::{call, Request};
+        match call(&self.lxcpath, &self.name, &Request::Info) {
+            Ok(Some((resp, _))) if resp.ok => resp.info,
+            _ => None,
+        }
+    }
+}
+
+/// The names of the containers under `lxcpath` (directories holding a config), sorted.
+pub fn list_names(lxcpath: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(lxcpath)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("config").is_file())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
+/// One line for the user: the error and, at most, its first cause.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = format!("error: {e}");
+    if let Some(cause) = e.chain().nth(1) {
+        let c = cause.to_string();
+        if !line.contains(&c) {
+            line.push_str(&format!(": {c}"));
+        }
+    }
+    line
+}
+
+/// Set up the runtime's log from -o/-l.
+pub fn init_log(common: &Common, name: &str) -> Result<()> {
+    let level = match &common.logpriority {
+        Some(l) => warren_runtime::log::Level::parse(l).with_context(|| {
+            format!("invalid log priority \"{l}\" (use TRACE, DEBUG, INFO, WARN, ERROR...)")
+        })?,
+        None => warren_runtime::log::Level::Error,
+    };
+    warren_runtime::log::init(common.logfile.as_deref(), level, name).with_context(|| {
+        format!(
+            "open log file {}",
+            common.logfile.as_deref().unwrap_or(Path::new("")).display()
+        )
+    })?;
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! Templates that fill a new container's rootfs and add their config lines: busybox (from the
+//! host's busybox-static), local (an LXC image pair), download (reserved for the image server work).
+
+pub mod busybox;
+pub mod local;
+
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+/// What a template is given.
+pub struct TemplateContext<'a> {
+    pub name: &'a str,
+    /// `<lxcpath>/<name>`.
+    pub container_dir: &'a Path,
+    /// `<lxcpath>/<name>/rootfs`, already created and empty.
+    pub rootfs: &'a Path,
+    /// The arguments after `--`.
+    pub args: &'a [String],
+}
+
+/// What a template gives back: config lines to append (`key = value`, comments allowed).
+pub struct TemplateOutput {
+    pub config_lines: Vec<String>,
+    /// Files the config refers to that the template wrote (for messages only).
+    pub notes: Vec<PathBuf>,
+}
+
+/// Run template `name`.
+pub fn run(name: &str, ctx: &TemplateContext<'_>) -> Result<TemplateOutput> {
+    match name {
+        "busybox" => busybox::create(ctx),
+        "local" => local::create(ctx),
+        "download" => anyhow::bail!(
+            "the download template is not available yet (it comes with warren's image server); use -t busybox or -t local"
+        ),
+        other => anyhow::bail!("unknown template \"{other}\" (available: busybox, local, download)"),
+    }
+}

@@ -1,0 +1,361 @@
+//! Running a command inside a running container (`lxc-attach`): init's pidfd from the monitor,
+//! join its cgroup, setns into its namespaces, fork into its pid namespace, a pty from the
+//! container's own devpts when stdin is a terminal, exec; the command's exit status comes back.
+
+use nix::sched::CloneFlags;
+use nix::sys::wait::{waitpid, WaitStatus};
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use crate::proto::{self, InitInfo, Request};
+use crate::spec::NsKind;
+use crate::term;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("{0} is not running")]
+    NotRunning(String),
+    #[error("{what}: {source}")]
+    Sys {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("monitor of {name} refused: {msg}")]
+    Refused { name: String, msg: String },
+}
+
+fn sys(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AttachError {
+    let what = what.into();
+    move |source| AttachError::Sys { what, source }
+}
+
+/// When to give the command a pty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PtyMode {
+    /// When stdin is a terminal.
+    #[default]
+    Auto,
+    Never,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AttachOptions {
+    /// argv; empty runs the user's login shell from the container's /etc/passwd (or /bin/sh).
+    pub command: Vec<String>,
+    /// `--clear-env`: start from an empty environment (LXC keeps the caller's by default).
+    pub clear_env: bool,
+    /// `--keep-var NAME` with `--clear-env`.
+    pub keep_vars: Vec<String>,
+    /// `-v NAME=VALUE`.
+    pub extra_env: Vec<(String, String)>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// `--cwd`; default `/`.
+    pub cwd: Option<PathBuf>,
+    pub pty: PtyMode,
+    /// `-s`: only these namespaces (default: all the container has).
+    pub namespaces: Option<Vec<NsKind>>,
+    /// `-e`/`--elevated-privileges`: skip cgroup joining.
+    pub skip_cgroup: bool,
+}
+
+/// Attach and wait. Returns the command's exit status (128+N when killed by signal N).
+pub fn attach(lxcpath: &Path, name: &str, opts: &AttachOptions) -> Result<i32, AttachError> {
+    let Some((resp, mut fds)) =
+        proto::call(lxcpath, name, &Request::InitPidfd).map_err(sys("ask the monitor"))?
+    else {
+        return Err(AttachError::NotRunning(name.to_string()));
+    };
+    if !resp.ok {
+        return Err(AttachError::Refused {
+            name: name.to_string(),
+            msg: resp.error.unwrap_or_default(),
+        });
+    }
+    let (Some(info), Some(pidfd)) = (resp.info, fds.pop()) else {
+        return Err(AttachError::NotRunning(name.to_string()));
+    };
+    let use_pty =
+        opts.pty == PtyMode::Auto && nix::unistd::isatty(warren_sys::std_fd(0)).unwrap_or(false);
+    let pty = if use_pty {
+        Some(open_container_pty(info.pid).map_err(sys("allocate a pty in the container"))?)
+    } else {
+        None
+    };
+    let env = build_env(opts, &info);
+    match warren_sys::fork_process().map_err(sys("fork"))? {
+        warren_sys::Forked::Child => {
+            let code = match enter_and_exec(opts, &info, &pidfd, pty.as_ref().map(|p| &p.1), env) {
+                Ok(code) => code,
+                Err(msg) => {
+                    let _ = writeln!(std::io::stderr(), "warren-lxc attach: {msg}");
+                    if msg.contains("No such file") {
+                        127
+                    } else {
+                        126
+                    }
+                }
+            };
+            warren_sys::exit_now(code)
+        }
+        warren_sys::Forked::Parent(child) => {
+            drop(pidfd);
+            if let Some((master, slave)) = pty {
+                drop(slave);
+                let _ = term::proxy(master.as_fd(), None);
+            }
+            Ok(wait_code(child))
+        }
+    }
+}
+
+fn wait_code(pid: i32) -> i32 {
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, c)) => return c,
+            Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => continue,
+            Err(_) => return 255,
+        }
+    }
+}
+
+/// A pty from the container's devpts instance (so the command sees a /dev/pts/N that exists inside).
+fn open_container_pty(init_pid: i32) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let path = format!("/proc/{init_pid}/root/dev/pts/ptmx");
+    let master = warren_sys::open_ptmx(std::path::Path::new(&path))?;
+    let slave = warren_sys::open_pty_peer(master.as_fd())?;
+    if let Ok(size) = warren_sys::get_window_size(warren_sys::std_fd(0)) {
+        let _ = warren_sys::set_window_size(master.as_fd(), size);
+    }
+    Ok((master, slave))
+}
+
+fn build_env(opts: &AttachOptions, info: &InitInfo) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = if opts.clear_env {
+        std::env::vars()
+            .filter(|(k, _)| opts.keep_vars.contains(k) || k == "TERM")
+            .collect()
+    } else {
+        std::env::vars().collect()
+    };
+    let mut set = |k: &str, v: &str| {
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.to_string(), v.to_string()));
+    };
+    set("container", "lxc");
+    if opts.clear_env {
+        set(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        );
+    }
+    for (k, v) in &info.environment {
+        set(k, v);
+    }
+    for (k, v) in &opts.extra_env {
+        set(k, v);
+    }
+    env
+}
+
+fn ns_flag(k: NsKind) -> CloneFlags {
+    match k {
+        NsKind::Mount => CloneFlags::CLONE_NEWNS,
+        NsKind::Pid => CloneFlags::CLONE_NEWPID,
+        NsKind::Uts => CloneFlags::CLONE_NEWUTS,
+        NsKind::Ipc => CloneFlags::CLONE_NEWIPC,
+        NsKind::Net => CloneFlags::CLONE_NEWNET,
+        NsKind::User => CloneFlags::CLONE_NEWUSER,
+        NsKind::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        NsKind::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// In the forked child: join, enter, fork into the pid namespace, exec. Returns the exit code to
+/// pass up, or an error line.
+fn enter_and_exec(
+    opts: &AttachOptions,
+    info: &InitInfo,
+    pidfd: &OwnedFd,
+    slave: Option<&OwnedFd>,
+    env: Vec<(String, String)>,
+) -> Result<i32, String> {
+    if !opts.skip_cgroup {
+        let me = std::process::id().to_string();
+        for p in &info.cgroup_paths {
+            // best effort per hierarchy: a hierarchy removed meanwhile must not fail the attach
+            let _ = std::fs::write(p.join("cgroup.procs"), &me);
+        }
+    }
+    let wanted: Vec<NsKind> = match &opts.namespaces {
+        Some(list) => info
+            .namespaces
+            .iter()
+            .copied()
+            .filter(|k| list.contains(k))
+            .collect(),
+        None => info.namespaces.clone(),
+    };
+    let mut flags = CloneFlags::empty();
+    for k in &wanted {
+        flags |= ns_flag(*k);
+    }
+    if !flags.is_empty() {
+        nix::sched::setns(pidfd.as_fd(), flags)
+            .map_err(|e| format!("enter the container's namespaces: {e}"))?;
+    }
+    match warren_sys::fork_process().map_err(|e| format!("fork: {e}"))? {
+        warren_sys::Forked::Parent(pid) => Ok(wait_code(pid)),
+        warren_sys::Forked::Child => {
+            let err = exec_command(opts, slave, env);
+            let _ = writeln!(std::io::stderr(), "warren-lxc attach: {err}");
+            warren_sys::exit_now(if err.contains("No such file") {
+                127
+            } else {
+                126
+            });
+        }
+    }
+}
+
+fn exec_command(
+    opts: &AttachOptions,
+    slave: Option<&OwnedFd>,
+    mut env: Vec<(String, String)>,
+) -> String {
+    if let Some(slave) = slave {
+        if let Err(e) = nix::unistd::setsid() {
+            return format!("setsid: {e}");
+        }
+        if let Err(e) = warren_sys::set_controlling_tty(slave.as_fd()) {
+            return format!("controlling terminal: {e}");
+        }
+        for t in 0..=2 {
+            if let Err(e) = warren_sys::dup_onto(slave.as_fd(), t) {
+                return format!("pty as fd {t}: {e}");
+            }
+        }
+    }
+    let uid = opts.uid.unwrap_or(0);
+    let passwd = lookup_passwd(uid);
+    let cwd = opts.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
+    if let Err(e) = nix::unistd::chdir(&cwd) {
+        return format!("chdir {}: {e}", cwd.display());
+    }
+    if opts.clear_env {
+        if let Some((_, home, _)) = &passwd {
+            env.retain(|(k, _)| k != "HOME");
+            env.push(("HOME".into(), home.clone()));
+        }
+    }
+    if let Some(gid) = opts
+        .gid
+        .or(passwd.as_ref().map(|p| p.0).filter(|_| opts.uid.is_some()))
+    {
+        let _ = nix::unistd::setgroups(&[]);
+        if let Err(e) = nix::unistd::setgid(nix::unistd::Gid::from_raw(gid)) {
+            return format!("setgid {gid}: {e}");
+        }
+    }
+    if let Some(uid) = opts.uid {
+        if let Err(e) = nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)) {
+            return format!("setuid {uid}: {e}");
+        }
+    }
+    let argv: Vec<String> = if opts.command.is_empty() {
+        let shell = passwd
+            .as_ref()
+            .map(|p| p.2.clone())
+            .filter(|s| !s.is_empty() && Path::new(s).exists())
+            .unwrap_or_else(|| "/bin/sh".to_string());
+        vec![shell]
+    } else {
+        opts.command.clone()
+    };
+    let Ok(cargv) = argv
+        .iter()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return "argument contains a NUL byte".to_string();
+    };
+    let cenv: Vec<CString> = env
+        .iter()
+        .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
+        .collect();
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    let prog = resolve(&argv[0], &path);
+    let Ok(cprog) = CString::new(prog) else {
+        return "program name contains a NUL byte".to_string();
+    };
+    let err = match nix::unistd::execve(&cprog, &cargv, &cenv) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
+    format!("exec {}: {}", argv[0], std::io::Error::from(err))
+}
+
+fn resolve(prog: &str, path: &str) -> String {
+    if prog.contains('/') {
+        return prog.to_string();
+    }
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let cand = format!("{dir}/{prog}");
+        if Path::new(&cand).is_file() {
+            return cand;
+        }
+    }
+    prog.to_string()
+}
+
+/// (gid, home, shell) of `uid` from the container's /etc/passwd (we are in its mount namespace).
+fn lookup_passwd(uid: u32) -> Option<(u32, String, String)> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        if f.len() >= 7 && f[2].parse::<u32>().ok()? == uid {
+            Some((f[3].parse().ok()?, f[5].to_string(), f[6].to_string()))
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_keeps_caller_and_marks_container() {
+        let info = InitInfo {
+            environment: vec![("FOO".into(), "bar".into())],
+            ..Default::default()
+        };
+        let opts = AttachOptions {
+            extra_env: vec![("X".into(), "1".into())],
+            ..Default::default()
+        };
+        let env = build_env(&opts, &info);
+        assert!(env.contains(&("container".into(), "lxc".into())));
+        assert!(env.contains(&("FOO".into(), "bar".into())));
+        assert!(env.contains(&("X".into(), "1".into())));
+        let cleared = build_env(
+            &AttachOptions {
+                clear_env: true,
+                ..Default::default()
+            },
+            &info,
+        );
+        assert!(cleared.iter().any(|(k, _)| k == "PATH"));
+        assert!(!cleared.iter().any(|(k, _)| k == "CARGO"));
+    }
+}

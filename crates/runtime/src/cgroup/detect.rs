@@ -1,0 +1,566 @@
+//! Finding the host's cgroup hierarchies (v1 controllers, named v1 hierarchies, cgroup2) and
+//! working out where a container's cgroup goes in each of them.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::group::{ContainerCgroup, Member, MemberKind};
+use super::CgroupError;
+use crate::spec::CgroupSpec;
+
+/// How the host mounts cgroups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// cgroup2 only (every modern distribution); named v1 hierarchies alone don't change that.
+    Unified,
+    /// v1 controllers plus a cgroup2 mount (systemd's "hybrid", e.g. /sys/fs/cgroup/unified).
+    Hybrid,
+    /// v1 only.
+    Legacy,
+}
+
+impl Layout {
+    /// How error messages and `lxc-checkconfig` name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Layout::Unified => "unified (cgroup2-only)",
+            Layout::Hybrid => "hybrid (cgroup v1 + cgroup2)",
+            Layout::Legacy => "legacy (cgroup v1-only)",
+        }
+    }
+}
+
+/// One v1 hierarchy mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1Hierarchy {
+    /// Where it is mounted, as mountinfo says (e.g. `/sys/fs/cgroup/cpu,cpuacct`).
+    pub mountpoint: PathBuf,
+    /// Where to reach it from here (`mountpoint`, below the root prefix in tests).
+    pub path: PathBuf,
+    /// Controllers bound to it (`cpu`, `cpuacct`), empty for a purely named hierarchy.
+    pub controllers: Vec<String>,
+    /// `name=` of a named hierarchy (`systemd`).
+    pub name: Option<String>,
+    /// The cgroup that is mounted there (mountinfo's root field, `/` normally).
+    pub mount_root: String,
+}
+
+impl V1Hierarchy {
+    /// The hierarchy's entry as /proc/PID/cgroup spells it: `cpu,cpuacct` or `name=systemd`.
+    fn proc_cgroup_key(&self) -> Vec<String> {
+        let mut k = self.controllers.clone();
+        if let Some(n) = &self.name {
+            k.push(format!("name={n}"));
+        }
+        k.sort();
+        k
+    }
+}
+
+/// The cgroup2 mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnifiedHierarchy {
+    pub mountpoint: PathBuf,
+    pub path: PathBuf,
+    pub mount_root: String,
+    /// Controllers the kernel offers at the mount's root (`cgroup.controllers`).
+    pub controllers: Vec<String>,
+}
+
+/// The cgroup hierarchies mounted on this host.
+#[derive(Debug, Clone)]
+pub struct Hierarchies {
+    pub(super) v1: Vec<V1Hierarchy>,
+    pub(super) unified: Option<UnifiedHierarchy>,
+    /// Contents of /proc/self/cgroup, for `lxc.cgroup.relative`; read lazily when absent.
+    self_cgroup: Option<String>,
+}
+
+/// Mount options of a v1 cgroup mount that are not controller names.
+const V1_NON_CONTROLLER_OPTS: &[&str] = &[
+    "rw",
+    "ro",
+    "none",
+    "noprefix",
+    "clone_children",
+    "xattr",
+    "cpuset_v2_mode",
+    "favordynmods",
+    "nosuid",
+    "nodev",
+    "noexec",
+    "relatime",
+];
+
+/// One line of mountinfo, the fields this module needs.
+struct MountEntry {
+    root: String,
+    mountpoint: PathBuf,
+    fstype: String,
+    super_opts: String,
+}
+
+/// Undo mountinfo's octal escapes (`\040` for a space and so on).
+fn unescape(field: &str) -> String {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() {
+            let oct = std::str::from_utf8(&b[i + 1..i + 4]).unwrap_or("");
+            if let Ok(v) = u8::from_str_radix(oct, 8) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        // Optional fields end at a lone "-"; fstype, source and super options follow it.
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        if sep < 6 || fields.len() < sep + 4 {
+            continue;
+        }
+        out.push(MountEntry {
+            root: unescape(fields[3]),
+            mountpoint: PathBuf::from(unescape(fields[4])),
+            fstype: fields[sep + 1].to_string(),
+            super_opts: fields[sep + 3].to_string(),
+        });
+    }
+    out
+}
+
+/// `mountpoint` as reached from here: below `prefix` when testing with a fake tree.
+fn reach(prefix: Option<&Path>, mountpoint: &Path) -> PathBuf {
+    match prefix {
+        Some(p) => p.join(mountpoint.strip_prefix("/").unwrap_or(mountpoint)),
+        None => mountpoint.to_path_buf(),
+    }
+}
+
+/// Reads a whitespace-separated list file such as `cgroup.controllers`; a missing file is empty.
+pub(super) fn read_list(path: &Path) -> Result<Vec<String>, CgroupError> {
+    match fs::read_to_string(path) {
+        Ok(s) => Ok(s.split_whitespace().map(str::to_string).collect()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(CgroupError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Checks a cgroup path given by a caller or config: relative, no `..`, not empty.
+fn check_rel(rel: &str) -> Result<PathBuf, CgroupError> {
+    let trimmed = rel.trim_matches('/');
+    let bad = |reason| CgroupError::InvalidName {
+        name: rel.to_string(),
+        reason,
+    };
+    if trimmed.is_empty() {
+        return Err(bad("empty"));
+    }
+    let mut out = PathBuf::new();
+    for c in trimmed.split('/') {
+        match c {
+            "" | "." => continue,
+            ".." => return Err(bad("\"..\" is not allowed")),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+impl Hierarchies {
+    /// Reads this host's mounts.
+    pub fn detect() -> Result<Hierarchies, CgroupError> {
+        let path = Path::new("/proc/self/mountinfo");
+        let text = fs::read_to_string(path).map_err(|source| CgroupError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Hierarchies::detect_from(&text, None)
+    }
+
+    /// Parses `mountinfo`; with `root_prefix`, every mount point is looked up below it (tests).
+    pub fn detect_from(
+        mountinfo: &str,
+        root_prefix: Option<&Path>,
+    ) -> Result<Hierarchies, CgroupError> {
+        let mut v1: Vec<V1Hierarchy> = Vec::new();
+        let mut unified: Option<UnifiedHierarchy> = None;
+        for m in parse_mountinfo(mountinfo) {
+            match m.fstype.as_str() {
+                "cgroup2" => {
+                    // The same hierarchy can be mounted twice (bind mounts): the first one wins.
+                    if unified.is_some() {
+                        continue;
+                    }
+                    let path = reach(root_prefix, &m.mountpoint);
+                    // Unreadable (odd permissions in a nested container): no controllers, and
+                    // `apply` will say so per key rather than failing detection altogether.
+                    let controllers =
+                        read_list(&path.join("cgroup.controllers")).unwrap_or_default();
+                    unified = Some(UnifiedHierarchy {
+                        mountpoint: m.mountpoint,
+                        path,
+                        mount_root: m.root,
+                        controllers,
+                    });
+                }
+                "cgroup" => {
+                    let mut controllers = Vec::new();
+                    let mut name = None;
+                    for opt in m.super_opts.split(',') {
+                        if let Some(n) = opt.strip_prefix("name=") {
+                            name = Some(n.to_string());
+                        } else if opt.contains('=') || V1_NON_CONTROLLER_OPTS.contains(&opt) {
+                            // release_agent=..., and flags that are not controllers.
+                        } else if !opt.is_empty() {
+                            controllers.push(opt.to_string());
+                        }
+                    }
+                    if controllers.is_empty() && name.is_none() {
+                        continue;
+                    }
+                    controllers.sort();
+                    if v1
+                        .iter()
+                        .any(|h| h.controllers == controllers && h.name == name)
+                    {
+                        continue;
+                    }
+                    v1.push(V1Hierarchy {
+                        path: reach(root_prefix, &m.mountpoint),
+                        mountpoint: m.mountpoint,
+                        controllers,
+                        name,
+                        mount_root: m.root,
+                    });
+                }
+                _ => {}
+            }
+        }
+        if v1.is_empty() && unified.is_none() {
+            return Err(CgroupError::NoHierarchies("mountinfo".to_string()));
+        }
+        Ok(Hierarchies {
+            v1,
+            unified,
+            self_cgroup: None,
+        })
+    }
+
+    /// Uses `text` instead of /proc/self/cgroup for `lxc.cgroup.relative` placement (tests).
+    pub fn with_self_cgroup(mut self, text: &str) -> Hierarchies {
+        self.self_cgroup = Some(text.to_string());
+        self
+    }
+
+    pub fn layout(&self) -> Layout {
+        let v1_controllers = self.v1.iter().any(|h| !h.controllers.is_empty());
+        match (v1_controllers, self.unified.is_some()) {
+            (true, true) => Layout::Hybrid,
+            (true, false) => Layout::Legacy,
+            // Named v1 hierarchies (name=systemd for old guests) next to cgroup2 keep it unified.
+            (false, _) if self.unified.is_some() => Layout::Unified,
+            (false, _) => Layout::Legacy,
+        }
+    }
+
+    pub fn v1(&self) -> &[V1Hierarchy] {
+        &self.v1
+    }
+
+    pub fn unified(&self) -> Option<&UnifiedHierarchy> {
+        self.unified.as_ref()
+    }
+
+    /// The v1 hierarchy `controller` is bound to.
+    pub fn v1_for(&self, controller: &str) -> Option<&V1Hierarchy> {
+        self.v1
+            .iter()
+            .find(|h| h.controllers.iter().any(|c| c == controller))
+    }
+
+    /// Creates `rel` (e.g. `warren.payload.c1`) at the root of every hierarchy.
+    pub fn create(&self, rel: &str) -> Result<ContainerCgroup, CgroupError> {
+        let targets = self.targets(rel, false)?;
+        self.create_targets(rel, targets)
+    }
+
+    /// Creates the container's cgroup as `spec` places it: `lxc.cgroup.dir` instead of
+    /// `default_name`, below the caller's own cgroup with `lxc.cgroup.relative`.
+    pub fn create_for(
+        &self,
+        spec: &CgroupSpec,
+        default_name: &str,
+    ) -> Result<ContainerCgroup, CgroupError> {
+        let rel = spec.dir.as_deref().unwrap_or(default_name);
+        let targets = self.targets(rel, spec.relative)?;
+        self.create_targets(rel, targets)
+    }
+
+    /// Opens the existing cgroup `rel` at the hierarchy roots (stats, attach, freeze).
+    pub fn open(&self, rel: &str) -> Result<ContainerCgroup, CgroupError> {
+        let targets = self.targets(rel, false)?;
+        self.open_targets(rel, targets)
+    }
+
+    /// Opens the existing cgroup placed as `spec` says (see [`Hierarchies::create_for`]).
+    pub fn open_for(
+        &self,
+        spec: &CgroupSpec,
+        default_name: &str,
+    ) -> Result<ContainerCgroup, CgroupError> {
+        let rel = spec.dir.as_deref().unwrap_or(default_name);
+        let targets = self.targets(rel, spec.relative)?;
+        self.open_targets(rel, targets)
+    }
+
+    /// The caller's own cgroup in hierarchy `h` (None: unified), relative to the mount.
+    fn own_cgroup(&self, h: Option<&V1Hierarchy>) -> Result<PathBuf, CgroupError> {
+        let text = match &self.self_cgroup {
+            Some(t) => t.clone(),
+            None => {
+                let p = Path::new("/proc/self/cgroup");
+                fs::read_to_string(p).map_err(|source| CgroupError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?
+            }
+        };
+        let (want, mount_root) = match h {
+            Some(h) => (Some(h.proc_cgroup_key()), h.mount_root.as_str()),
+            None => (
+                None,
+                self.unified.as_ref().map_or("/", |u| u.mount_root.as_str()),
+            ),
+        };
+        for line in text.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (Some(id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let matches = match &want {
+                None => id == "0" && ctrls.is_empty(),
+                Some(key) => {
+                    let mut got: Vec<String> = ctrls.split(',').map(str::to_string).collect();
+                    got.sort();
+                    !ctrls.is_empty() && &got == key
+                }
+            };
+            if matches {
+                // /proc/self/cgroup is relative to the hierarchy's root; the mount may show
+                // only a subtree of it (mountinfo root), which our paths are relative to.
+                let p = Path::new(path);
+                let rel = p.strip_prefix(mount_root).unwrap_or(p);
+                let rel = rel.strip_prefix("/").unwrap_or(rel);
+                return Ok(rel.to_path_buf());
+            }
+        }
+        Err(CgroupError::Unsupported(format!(
+            "lxc.cgroup.relative: this process's cgroup in the {} hierarchy is not listed in /proc/self/cgroup",
+            h.map_or("cgroup2".to_string(), |h| h.proc_cgroup_key().join(","))
+        )))
+    }
+
+    /// Where `rel` goes in every hierarchy: (member, directory the path is relative to, rel).
+    fn targets(&self, rel: &str, relative: bool) -> Result<Vec<(Member, PathBuf)>, CgroupError> {
+        let rel = check_rel(rel)?;
+        let mut out = Vec::new();
+        for h in &self.v1 {
+            let base = if relative {
+                h.path.join(self.own_cgroup(Some(h))?)
+            } else {
+                h.path.clone()
+            };
+            let member = Member {
+                kind: MemberKind::V1 {
+                    controllers: h.controllers.clone(),
+                    name: h.name.clone(),
+                },
+                path: base.join(&rel),
+            };
+            out.push((member, base));
+        }
+        if let Some(u) = &self.unified {
+            let base = if relative {
+                u.path.join(self.own_cgroup(None)?)
+            } else {
+                u.path.clone()
+            };
+            let member = Member {
+                kind: MemberKind::Unified,
+                path: base.join(&rel),
+            };
+            out.push((member, base));
+        }
+        Ok(out)
+    }
+
+    fn open_targets(
+        &self,
+        rel: &str,
+        targets: Vec<(Member, PathBuf)>,
+    ) -> Result<ContainerCgroup, CgroupError> {
+        let members: Vec<Member> = targets
+            .into_iter()
+            .map(|(m, _)| m)
+            .filter(|m| m.path.is_dir())
+            .collect();
+        if members.is_empty() {
+            return Err(CgroupError::NotFound(rel.to_string()));
+        }
+        Ok(ContainerCgroup::new(self.clone(), rel, members))
+    }
+
+    fn create_targets(
+        &self,
+        rel: &str,
+        targets: Vec<(Member, PathBuf)>,
+    ) -> Result<ContainerCgroup, CgroupError> {
+        let mut created: Vec<PathBuf> = Vec::new();
+        match self.create_all(&targets, &mut created) {
+            Ok(()) => Ok(ContainerCgroup::new(
+                self.clone(),
+                rel,
+                targets.into_iter().map(|(m, _)| m).collect(),
+            )),
+            Err(e) => {
+                // Leave nothing behind: the directories we made are empty, rmdir suffices.
+                for dir in created.iter().rev() {
+                    let _ = fs::remove_dir(dir);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn create_all(
+        &self,
+        targets: &[(Member, PathBuf)],
+        created: &mut Vec<PathBuf>,
+    ) -> Result<(), CgroupError> {
+        for (member, base) in targets {
+            if member.path.is_dir() {
+                // Reusing a leftover cgroup is fine (a crashed monitor leaves one), but a
+                // cgroup with processes means that container is running.
+                if !super::group::pids_in_tree(&member.path, true)?.is_empty() {
+                    return Err(CgroupError::InUse {
+                        path: member.path.clone(),
+                    });
+                }
+            }
+            // mkdir each missing component: lxc.cgroup.dir may be nested ("a/b").
+            let rel = member.path.strip_prefix(base).unwrap_or(&member.path);
+            let mut cur = base.clone();
+            for comp in rel.components() {
+                cur.push(comp);
+                if cur.is_dir() {
+                    continue;
+                }
+                match fs::create_dir(&cur) {
+                    Ok(()) => {
+                        created.push(cur.clone());
+                        if let MemberKind::V1 { controllers, .. } = &member.kind {
+                            if controllers.iter().any(|c| c == "cpuset") {
+                                init_cpuset(&cur)?;
+                            }
+                        }
+                    }
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS)
+                        ) =>
+                    {
+                        return Err(CgroupError::PermissionDenied { path: cur });
+                    }
+                    Err(source) => return Err(CgroupError::Create { path: cur, source }),
+                }
+            }
+            if matches!(member.kind, MemberKind::Unified) && self.layout() == Layout::Unified {
+                self.enable_controllers(&member.path);
+            }
+        }
+        Ok(())
+    }
+
+    /// Enables every controller the kernel offers in `subtree_control` from the hierarchy's
+    /// root down to the parent of `leaf`, so that limits can be set on `leaf`.
+    ///
+    /// Best effort: a cgroup that has processes of its own refuses (EBUSY, "no internal
+    /// processes"); `apply` then reports the precise missing controller for the key that needs it.
+    fn enable_controllers(&self, leaf: &Path) {
+        let Some(u) = &self.unified else { return };
+        let mut chain: Vec<PathBuf> = Vec::new();
+        let mut cur = leaf.parent();
+        while let Some(dir) = cur {
+            if !dir.starts_with(&u.path) {
+                break;
+            }
+            chain.push(dir.to_path_buf());
+            if dir == u.path {
+                break;
+            }
+            cur = dir.parent();
+        }
+        for dir in chain.iter().rev() {
+            let Ok(available) = read_list(&dir.join("cgroup.controllers")) else {
+                return;
+            };
+            let Ok(enabled) = read_list(&dir.join("cgroup.subtree_control")) else {
+                return;
+            };
+            for c in available.iter().filter(|c| !enabled.contains(c)) {
+                let _ = fs::write(dir.join("cgroup.subtree_control"), format!("+{c}"));
+            }
+        }
+    }
+}
+
+/// A new v1 cpuset cgroup starts with empty `cpuset.cpus`/`cpuset.mems`, and no task can join it
+/// until they are set (ENOSPC): copy the parent's, as LXC does.
+fn init_cpuset(dir: &Path) -> Result<(), CgroupError> {
+    let Some(parent) = dir.parent() else {
+        return Ok(());
+    };
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let own = dir.join(file);
+        let current = match fs::read_to_string(&own) {
+            Ok(s) => s,
+            // A hierarchy mounted with noprefix, or a fake tree: nothing to initialise.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(CgroupError::Read { path: own, source }),
+        };
+        if !current.trim().is_empty() {
+            continue;
+        }
+        let from = parent.join(file);
+        let value = fs::read_to_string(&from).map_err(|source| CgroupError::Read {
+            path: from.clone(),
+            source,
+        })?;
+        let value = value.trim().to_string();
+        fs::write(&own, &value).map_err(|source| CgroupError::Write {
+            path: own.clone(),
+            value,
+            source,
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! The container's first process, between clone and exec: mounts, hostname, console, environment,
+//! then exec of init (or, for `execute`, a minimal init that runs one command and reaps).
+//!
+//! It runs in the new namespaces as a fork of the monitor and reports failure over the sync socket;
+//! success is the socket closing on exec (it is close-on-exec).
+
+use nix::sys::signal::{self, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use crate::hooks;
+use crate::mounts;
+use crate::spec::{ContainerSpec, HookKind, NsKind};
+
+/// What the monitor hands to the container process.
+pub struct ChildSetup<'a> {
+    pub spec: &'a ContainerSpec,
+    /// Host paths of the console and tty pty slaves to bind into /dev.
+    pub console_slave: Option<PathBuf>,
+    pub tty_slaves: Vec<PathBuf>,
+    /// The console slave, opened: init's stdin/stdout/stderr and controlling terminal.
+    pub console_fd: Option<&'a OwnedFd>,
+    /// cgroup hierarchies to mount for `lxc.mount.auto = cgroup:*`: (dir, options, is_cgroup2).
+    pub cgroup_layout: Vec<(String, String, bool)>,
+    /// `execute`: run init.cmd under a minimal init that reaps and passes the exit status through.
+    pub minimal_init: bool,
+}
+
+/// Body of the cloned child. Never returns: it execs or exits.
+pub fn run(setup: ChildSetup<'_>, mut sync: UnixStream) -> ! {
+    // wait until the monitor has put us in our cgroup (and written id maps)
+    let mut go = [0u8; 1];
+    if sync.read_exact(&mut go).is_err() {
+        warren_sys::exit_now(1);
+    }
+    match setup_and_exec(&setup, &sync) {
+        Ok(never) => match never {},
+        Err(msg) => {
+            crate::error!("container setup failed: {msg}");
+            let _ = sync.write_all(format!("{msg}\n").as_bytes());
+            warren_sys::exit_now(1);
+        }
+    }
+}
+
+enum Never {}
+
+fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, String> {
+    let spec = setup.spec;
+    let has = |k: NsKind| spec.namespaces.new.contains(&k);
+    if has(NsKind::Cgroup) {
+        // after joining the payload cgroup, so that cgroup becomes the namespace's root
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| format!("unshare cgroup namespace: {e}"))?;
+    }
+    if has(NsKind::Uts) {
+        if let Some(h) = &spec.hostname {
+            nix::unistd::sethostname(h).map_err(|e| format!("set hostname \"{h}\": {e}"))?;
+        }
+    }
+    let env = hooks::hook_env(spec, None);
+    if has(NsKind::Mount) {
+        let root = mounts::prepare_rootfs(spec).map_err(|e| e.to_string())?;
+        crate::debug!("rootfs {} bound", root.path.display());
+        hooks::run_all(spec, HookKind::PreMount, &env).map_err(|e| e.to_string())?;
+        if spec.autodev {
+            mounts::mount_autodev(&root).map_err(|e| e.to_string())?;
+            crate::debug!("autodev tmpfs mounted");
+        }
+        let own_netns = has(NsKind::Net);
+        if let Some(mode) = spec.mount_auto.proc {
+            mounts::mount_proc(&root, mode, own_netns).map_err(|e| e.to_string())?;
+            crate::debug!("proc mounted ({mode:?})");
+        }
+        if let Some(mode) = spec.mount_auto.sys {
+            mounts::mount_sys(&root, mode, own_netns).map_err(|e| e.to_string())?;
+            crate::debug!("sys mounted ({mode:?})");
+        }
+        if let Some(cg) = spec.mount_auto.cgroup {
+            if spec.mount_auto.sys.is_some() && (has(NsKind::Cgroup) || cg.full || cg.force) {
+                mounts::mount_cgroups(&root, cg.access, &setup.cgroup_layout)
+                    .map_err(|e| e.to_string())?;
+                crate::debug!("cgroups mounted ({:?})", cg.access);
+            }
+        }
+        for entry in &spec.mounts {
+            mounts::mount_entry(&root, spec, entry).map_err(|e| e.to_string())?;
+            crate::debug!(
+                "mounted entry {} -> {}",
+                entry.source,
+                entry.target.display()
+            );
+        }
+        hooks::run_all(spec, HookKind::Mount, &env).map_err(|e| e.to_string())?;
+        if spec.autodev {
+            hooks::run_all(spec, HookKind::Autodev, &env).map_err(|e| e.to_string())?;
+            mounts::populate_dev(&root).map_err(|e| e.to_string())?;
+        }
+        mounts::mount_devpts(&root, spec.pty_max, spec.autodev).map_err(|e| e.to_string())?;
+        if let Some(slave) = &setup.console_slave {
+            mounts::bind_tty(&root, slave, Path::new("dev/console")).map_err(|e| e.to_string())?;
+        }
+        for (i, slave) in setup.tty_slaves.iter().enumerate() {
+            let rel = PathBuf::from(format!("dev/tty{}", i + 1));
+            mounts::bind_tty(&root, slave, &rel).map_err(|e| e.to_string())?;
+        }
+        mounts::pivot(&root).map_err(|e| e.to_string())?;
+        crate::debug!("pivoted into the rootfs");
+    }
+    // the container's processes must not see the monitor's descriptors
+    let sync_fd = sync.as_raw_fd();
+    let mut keep = vec![sync_fd];
+    if let Some(c) = setup.console_fd {
+        keep.push(c.as_raw_fd());
+    }
+    warren_sys::close_fds_from(3, &keep).map_err(|e| format!("close descriptors: {e}"))?;
+
+    if let Some(console) = setup.console_fd {
+        nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+        warren_sys::set_controlling_tty(console.as_fd())
+            .map_err(|e| format!("make /dev/console the controlling terminal: {e}"))?;
+        for target in 0..=2 {
+            warren_sys::dup_onto(console.as_fd(), target)
+                .map_err(|e| format!("console as fd {target}: {e}"))?;
+        }
+    } else if !setup.minimal_init {
+        nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    }
+
+    let mut envp: Vec<CString> = Vec::new();
+    let mut push_env = |k: &str, v: &str| {
+        if let Ok(c) = CString::new(format!("{k}={v}")) {
+            envp.push(c);
+        }
+    };
+    push_env("container", "lxc");
+    push_env("container_ttys", &tty_names(spec.tty_max));
+    push_env(
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    );
+    if setup.minimal_init {
+        if let Ok(term) = std::env::var("TERM") {
+            push_env("TERM", &term);
+        }
+    }
+    for (k, v) in &spec.environment {
+        push_env(k, v);
+    }
+    hooks::run_all(spec, HookKind::Start, &env).map_err(|e| e.to_string())?;
+    if let Some(cwd) = &spec.init.cwd {
+        nix::unistd::chdir(cwd).map_err(|e| format!("chdir {}: {e}", cwd.display()))?;
+    }
+    if let Some(gid) = spec.init.gid {
+        nix::unistd::setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
+        nix::unistd::setgid(nix::unistd::Gid::from_raw(gid))
+            .map_err(|e| format!("setgid {gid}: {e}"))?;
+    }
+    if let Some(uid) = spec.init.uid {
+        nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))
+            .map_err(|e| format!("setuid {uid}: {e}"))?;
+    }
+    let argv: Vec<CString> = spec
+        .init
+        .cmd
+        .iter()
+        .map(|a| CString::new(a.as_str()).map_err(|_| format!("init argument {a:?} contains NUL")))
+        .collect::<Result<_, _>>()?;
+    let Some(prog) = argv.first() else {
+        return Err("empty init command".to_string());
+    };
+    if setup.minimal_init {
+        return minimal_init(prog, &argv, &envp);
+    }
+    // SIGKILL the container if the monitor dies (LXC's lxc.monitor.signal.pdeath default)
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    let err = nix::unistd::execve(prog, &argv, &envp).unwrap_err();
+    let hint = if err == nix::errno::Errno::ENOENT {
+        " (no such file in the container's rootfs)"
+    } else {
+        ""
+    };
+    Err(format!("exec {}: {err}{hint}", spec.init.cmd.join(" ")))
+}
+
+fn tty_names(n: u32) -> String {
+    (1..=n)
+        .map(|i| format!("tty{i}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `lxc-execute`'s init: PID 1 forks the command, forwards termination signals to it, reaps every
+/// orphan, and exits with the command's status.
+fn minimal_init(prog: &CString, argv: &[CString], envp: &[CString]) -> Result<Never, String> {
+    let path_prog = resolve_in_path(prog);
+    match warren_sys::fork_process().map_err(|e| format!("fork: {e}"))? {
+        warren_sys::Forked::Child => {
+            let err = nix::unistd::execve(&path_prog, argv, envp).unwrap_err();
+            let _ = writeln!(
+                std::io::stderr(),
+                "warren-lxc execute: exec {}: {err}",
+                prog.to_string_lossy()
+            );
+            warren_sys::exit_now(127);
+        }
+        warren_sys::Forked::Parent(cmd_pid) => {
+            // the command runs: from here on the sync socket closing means success
+            for sig in [
+                Signal::SIGTERM,
+                Signal::SIGINT,
+                Signal::SIGHUP,
+                Signal::SIGQUIT,
+                Signal::SIGUSR1,
+                Signal::SIGUSR2,
+            ] {
+                let _ = forward::install(sig);
+            }
+            let cmd = nix::unistd::Pid::from_raw(cmd_pid);
+            let mut status = 0;
+            loop {
+                if let Some(sig) = forward::take() {
+                    let _ = signal::kill(cmd, sig);
+                }
+                match waitpid(None, Some(WaitPidFlag::__WALL)) {
+                    Ok(WaitStatus::Exited(pid, code)) if pid == cmd => {
+                        status = code;
+                        break;
+                    }
+                    Ok(WaitStatus::Signaled(pid, sig, _)) if pid == cmd => {
+                        status = 128 + sig as i32;
+                        break;
+                    }
+                    Ok(_) => continue,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => break,
+                }
+            }
+            warren_sys::exit_now(status);
+        }
+    }
+}
+
+fn resolve_in_path(prog: &CString) -> CString {
+    let p = prog.to_string_lossy();
+    if p.contains('/') {
+        return prog.clone();
+    }
+    for dir in [
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+    ] {
+        let cand = format!("{dir}/{p}");
+        if Path::new(&cand).exists() {
+            if let Ok(c) = CString::new(cand) {
+                return c;
+            }
+        }
+    }
+    prog.clone()
+}
+
+/// Signal forwarding for the minimal init: the handler records the last signal; the wait loop
+/// (interrupted by it) passes it on to the command.
+mod forward {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    static PENDING: AtomicI32 = AtomicI32::new(0);
+
+    extern "C" fn on_signal(sig: i32) {
+        PENDING.store(sig, Ordering::SeqCst);
+    }
+
+    pub fn install(sig: Signal) -> nix::Result<()> {
+        let act = SigAction::new(
+            SigHandler::Handler(on_signal),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        warren_sys::set_signal_action(sig, &act)
+    }
+
+    pub fn take() -> Option<Signal> {
+        let s = PENDING.swap(0, Ordering::SeqCst);
+        if s == 0 {
+            None
+        } else {
+            Signal::try_from(s).ok()
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The warren engine: turns a [`spec::ContainerSpec`] into a running system container and manages it.
+#![forbid(unsafe_code)]
+
+pub mod log;
+
+pub mod attach;
+pub mod cgroup;
+pub mod checkconfig;
+pub mod container;
+pub mod hooks;
+pub mod monitor;
+pub mod mounts;
+pub mod proto;
+pub mod spec;
+pub mod start;
+pub mod term;

@@ -1,0 +1,828 @@
+//! The per-container monitor: owns the container from clone to teardown. It holds the cgroups, the
+//! console and tty masters (with the console ring buffer), serves the command socket, reaps init,
+//! restarts on reboot, runs stop hooks and removes everything the start made.
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitStatus};
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::cgroup::{self, ContainerCgroup, Hierarchies};
+use crate::container::{self, ChildSetup};
+use crate::hooks;
+use crate::proto::{self, InitInfo, Request, Response, State};
+use crate::spec::{ContainerSpec, HookKind, NsKind};
+
+/// Why a start failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0} is already running")]
+    AlreadyRunning(String),
+    #[error("{0}")]
+    Cgroup(#[from] cgroup::CgroupError),
+    #[error("{0}")]
+    Hook(#[from] hooks::HookError),
+    #[error("{what}: {source}")]
+    Sys {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+fn sys(what: impl Into<String>) -> impl FnOnce(io::Error) -> StartError {
+    let what = what.into();
+    move |source| StartError::Sys { what, source }
+}
+
+/// How the monitor runs.
+#[derive(Debug, Default)]
+pub struct MonitorOptions {
+    /// `lxc-start -F`: proxy the console to this process's stdin/stdout.
+    pub foreground: bool,
+    /// `lxc-execute`: no console; the command inherits stdio and a minimal init runs it.
+    pub execute: bool,
+}
+
+/// Where the monitor reports the outcome of the start: a line `ok PID` or `error MESSAGE`.
+pub type StatusSink = Option<Box<dyn Write>>;
+
+struct Pty {
+    master: OwnedFd,
+    slave: OwnedFd,
+    slave_path: PathBuf,
+}
+
+fn open_pty() -> io::Result<Pty> {
+    use nix::fcntl::OFlag;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(io::Error::from)?;
+    nix::pty::grantpt(&master).map_err(io::Error::from)?;
+    nix::pty::unlockpt(&master).map_err(io::Error::from)?;
+    let slave_path = PathBuf::from(nix::pty::ptsname_r(&master).map_err(io::Error::from)?);
+    let slave = warren_sys::open_pty_peer(master.as_fd())?;
+    let master: OwnedFd = master.into();
+    Ok(Pty {
+        master,
+        slave,
+        slave_path,
+    })
+}
+
+/// The console's ring buffer: the last `cap` bytes the container wrote to its console.
+struct Ring {
+    buf: VecDeque<u8>,
+    cap: usize,
+}
+
+impl Ring {
+    fn push(&mut self, data: &[u8]) {
+        if self.cap == 0 {
+            return;
+        }
+        let data = if data.len() > self.cap {
+            &data[data.len() - self.cap..]
+        } else {
+            data
+        };
+        let overflow = (self.buf.len() + data.len()).saturating_sub(self.cap);
+        self.buf.drain(..overflow);
+        self.buf.extend(data);
+    }
+}
+
+/// One running instance of the container (a reboot makes a new one).
+struct Instance {
+    pid: i32,
+    pidfd: OwnedFd,
+    payload: ContainerCgroup,
+    console: Option<Pty>,
+    ttys: Vec<Pty>,
+}
+
+struct Monitor {
+    spec: ContainerSpec,
+    opts: MonitorOptions,
+    hier: Hierarchies,
+    listener: UnixListener,
+    state: State,
+    ring: Ring,
+    logfile: Option<File>,
+    console_clients: Vec<UnixStream>,
+    tty_clients: Vec<(usize, UnixStream)>,
+    stop_waiters: Vec<UnixStream>,
+    state_waiters: Vec<(UnixStream, Vec<State>)>,
+    reboot_requested: bool,
+    stop_deadline: Option<Instant>,
+    stdin_open: bool,
+}
+
+/// Run the monitor of `spec` until the container stops. Returns the exit code of init (for
+/// `execute`: the command's).
+pub fn run(
+    spec: ContainerSpec,
+    opts: MonitorOptions,
+    mut status: StatusSink,
+) -> Result<i32, StartError> {
+    let result = run_inner(spec, opts, &mut status);
+    if let (Err(e), Some(s)) = (&result, status.as_mut()) {
+        let _ = writeln!(s, "error {e}");
+        let _ = s.flush();
+    }
+    result
+}
+
+fn run_inner(
+    spec: ContainerSpec,
+    opts: MonitorOptions,
+    status: &mut StatusSink,
+) -> Result<i32, StartError> {
+    let addr = proto::socket_addr(&spec.lxcpath, &spec.name).map_err(sys("command socket name"))?;
+    let listener = match UnixListener::bind_addr(&addr) {
+        Ok(l) => l,
+        Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
+            return Err(StartError::AlreadyRunning(spec.name.clone()))
+        }
+        Err(e) => return Err(sys("bind the command socket")(e)),
+    };
+    listener
+        .set_nonblocking(true)
+        .map_err(sys("command socket"))?;
+    for sig in [Signal::SIGPIPE, Signal::SIGHUP] {
+        let _ = warren_sys::set_signal_ignored(sig, true);
+    }
+    let hier = Hierarchies::detect()?;
+    let logfile = match &spec.console.logfile {
+        Some(p) => Some(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(sys(format!("console log file {}", p.display())))?,
+        ),
+        None => None,
+    };
+    let mut m = Monitor {
+        ring: Ring {
+            buf: VecDeque::new(),
+            cap: spec.console.buffer_size,
+        },
+        spec,
+        opts,
+        hier,
+        listener,
+        state: State::Starting,
+        logfile,
+        console_clients: Vec::new(),
+        tty_clients: Vec::new(),
+        stop_waiters: Vec::new(),
+        state_waiters: Vec::new(),
+        reboot_requested: false,
+        stop_deadline: None,
+        stdin_open: true,
+    };
+    let monitor_cg = m
+        .hier
+        .create(&cgroup::monitor_name(&m.spec.lxcpath, &m.spec.name))
+        .ok();
+    if let Some(cg) = &monitor_cg {
+        let _ = cg.attach(std::process::id() as i32);
+    }
+    let result = m.lifecycle(status);
+    if let Some(cg) = monitor_cg {
+        leave_to_root(&m.hier);
+        let _ = cg.remove();
+    }
+    let env = hooks::hook_env(&m.spec, Some("stop"));
+    if let Err(e) = hooks::run_all(&m.spec, HookKind::PostStop, &env) {
+        crate::error!("{e}");
+    }
+    if m.spec.ephemeral && result.is_ok() {
+        let dir = m.spec.lxcpath.join(&m.spec.name);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    m.set_state(State::Stopped);
+    result
+}
+
+impl Monitor {
+    fn lifecycle(&mut self, status: &mut StatusSink) -> Result<i32, StartError> {
+        let env = hooks::hook_env(&self.spec, None);
+        let mut first = true;
+        loop {
+            self.set_state(State::Starting);
+            hooks::run_all(&self.spec, HookKind::PreStart, &env)?;
+            let inst = match self.start_instance() {
+                Ok(i) => i,
+                Err(e) => {
+                    self.set_state(State::Aborting);
+                    return Err(e);
+                }
+            };
+            if let Err(e) = hooks::run_all(&self.spec, HookKind::StartHost, &env) {
+                self.teardown(inst, true);
+                return Err(e.into());
+            }
+            self.set_state(State::Running);
+            crate::info!(
+                "container {} is RUNNING, init pid {}",
+                self.spec.name,
+                inst.pid
+            );
+            if first {
+                if let Some(s) = status.as_mut() {
+                    let _ = writeln!(s, "ok {}", inst.pid);
+                    let _ = s.flush();
+                }
+                *status = None;
+                first = false;
+            }
+            let (code, rebooting) = self.serve(&inst);
+            self.teardown(inst, false);
+            if !rebooting {
+                return Ok(code);
+            }
+            crate::info!("container {} is rebooting", self.spec.name);
+            self.reboot_requested = false;
+            self.stop_deadline = None;
+        }
+    }
+
+    fn start_instance(&mut self) -> Result<Instance, StartError> {
+        let spec = &self.spec;
+        let payload = self.hier.create_for(
+            &spec.cgroup,
+            &cgroup::payload_name(&spec.lxcpath, &spec.name),
+        )?;
+        if let Err(e) = payload.apply(&spec.cgroup) {
+            let _ = payload.remove();
+            return Err(e.into());
+        }
+        let consoles = (|| -> io::Result<(Option<Pty>, Vec<Pty>)> {
+            let console = if spec.console.enabled && !self.opts.execute {
+                Some(open_pty()?)
+            } else {
+                None
+            };
+            let ttys = if self.opts.execute {
+                Vec::new()
+            } else {
+                (0..spec.tty_max)
+                    .map(|_| open_pty())
+                    .collect::<io::Result<_>>()?
+            };
+            Ok((console, ttys))
+        })();
+        let (console, ttys) = match consoles {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = payload.remove();
+                return Err(sys("allocate console ptys")(e));
+            }
+        };
+        if let Some(c) = &console {
+            if let Ok(size) = warren_sys::get_window_size(warren_sys::std_fd(0)) {
+                let _ = warren_sys::set_window_size(c.master.as_fd(), size);
+            }
+        }
+        let (parent_sync, child_sync) = match UnixStream::pair() {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = payload.remove();
+                return Err(sys("sync socket")(e));
+            }
+        };
+        let mut flags = 0;
+        for ns in &spec.namespaces.new {
+            flags |= match ns {
+                NsKind::Mount => libc::CLONE_NEWNS,
+                NsKind::Pid => libc::CLONE_NEWPID,
+                NsKind::Uts => libc::CLONE_NEWUTS,
+                NsKind::Ipc => libc::CLONE_NEWIPC,
+                NsKind::Net => libc::CLONE_NEWNET,
+                NsKind::User => libc::CLONE_NEWUSER,
+                // unshared by the child once it sits in its cgroup
+                NsKind::Cgroup => 0,
+                NsKind::Time => libc::CLONE_NEWTIME,
+            };
+        }
+        crate::debug!("cloning init with flags {flags:#x}");
+        let forked = match warren_sys::clone_namespaces(flags) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = payload.remove();
+                return Err(sys("clone the container's init")(e));
+            }
+        };
+        let pid = match forked {
+            warren_sys::Forked::Child => {
+                drop(parent_sync);
+                let setup = ChildSetup {
+                    spec,
+                    console_slave: console.as_ref().map(|c| c.slave_path.clone()),
+                    tty_slaves: ttys.iter().map(|t| t.slave_path.clone()).collect(),
+                    console_fd: console.as_ref().map(|c| &c.slave),
+                    cgroup_layout: mount_layout(&self.hier),
+                    minimal_init: self.opts.execute,
+                };
+                container::run(setup, child_sync)
+            }
+            warren_sys::Forked::Parent(pid) => pid,
+        };
+        drop(child_sync);
+        let mut parent_sync = parent_sync;
+        let fail = |msg: String, payload: &ContainerCgroup| {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = waitpid(nix::unistd::Pid::from_raw(pid), None);
+            let _ = payload.kill_all();
+            let _ = payload.remove();
+            StartError::Setup(msg)
+        };
+        if let Err(e) = payload.attach(pid) {
+            return Err(fail(format!("move init into its cgroup: {e}"), &payload));
+        }
+        if parent_sync.write_all(b"g").is_err() {
+            return Err(fail(read_child_error(&mut parent_sync, pid), &payload));
+        }
+        let mut msg = Vec::new();
+        let _ = parent_sync.read_to_end(&mut msg);
+        if !msg.is_empty() {
+            let text = String::from_utf8_lossy(&msg).trim().to_string();
+            return Err(fail(text, &payload));
+        }
+        // EOF without a message: either exec succeeded, or the child died without a word
+        if let Ok(WaitStatus::Exited(_, code)) = waitpid(
+            nix::unistd::Pid::from_raw(pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        ) {
+            if !self.opts.execute {
+                return Err(fail(
+                    format!("container init exited at once with status {code}"),
+                    &payload,
+                ));
+            }
+        }
+        let pidfd = match warren_sys::pidfd_open(pid) {
+            Ok(fd) => fd,
+            Err(e) => return Err(fail(format!("pidfd_open: {e}"), &payload)),
+        };
+        Ok(Instance {
+            pid,
+            pidfd,
+            payload,
+            console,
+            ttys,
+        })
+    }
+
+    /// Serve the command socket and the console until init exits. Returns (exit code, reboot?).
+    fn serve(&mut self, inst: &Instance) -> (i32, bool) {
+        let fg_stdin = self.opts.foreground && inst.console.is_some();
+        loop {
+            let timeout = match self.stop_deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1)
+                        .unwrap_or(PollTimeout::MAX)
+                }
+                None => PollTimeout::NONE,
+            };
+            let mut fds: Vec<PollFd> = Vec::new();
+            fds.push(PollFd::new(inst.pidfd.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
+            let console_idx = fds.len();
+            if let Some(c) = &inst.console {
+                fds.push(PollFd::new(c.master.as_fd(), PollFlags::POLLIN));
+            }
+            let stdin_idx = fds.len();
+            let stdin_fd: BorrowedFd<'_> = warren_sys::std_fd(0);
+            if fg_stdin && self.stdin_open {
+                fds.push(PollFd::new(stdin_fd, PollFlags::POLLIN));
+            }
+            let clients_idx = fds.len();
+            for c in &self.console_clients {
+                fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
+            }
+            let ttys_idx = fds.len();
+            for (_, c) in &self.tty_clients {
+                fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
+            }
+            let n = match poll(&mut fds, timeout) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => 0,
+            };
+            let ready = |i: usize| {
+                fds.get(i)
+                    .and_then(|f| f.revents())
+                    .map(|r| !r.is_empty())
+                    .unwrap_or(false)
+            };
+            let init_exited = ready(0);
+            let new_conn = ready(1);
+            let console_ready = inst.console.is_some() && ready(console_idx);
+            let stdin_ready = fg_stdin && self.stdin_open && ready(stdin_idx);
+            let clients_ready: Vec<usize> = (0..self.console_clients.len())
+                .filter(|i| ready(clients_idx + i))
+                .collect();
+            let ttys_ready: Vec<usize> = (0..self.tty_clients.len())
+                .filter(|i| ready(ttys_idx + i))
+                .collect();
+            drop(fds);
+            if n == 0 {
+                if let Some(d) = self.stop_deadline {
+                    if Instant::now() >= d {
+                        crate::info!("clean stop timed out, killing {}", self.spec.name);
+                        let _ = warren_sys::pidfd_send_signal(inst.pidfd.as_fd(), libc::SIGKILL);
+                        self.stop_deadline = None;
+                    }
+                }
+            }
+            if console_ready {
+                self.pump_console(inst);
+            }
+            if stdin_ready {
+                let mut buf = [0u8; 4096];
+                match nix::unistd::read(stdin_fd, &mut buf) {
+                    Ok(0) | Err(_) => self.stdin_open = false,
+                    Ok(n) => {
+                        if let Some(c) = &inst.console {
+                            let _ = write_all_fd(c.master.as_fd(), &buf[..n]);
+                        }
+                    }
+                }
+            }
+            for i in clients_ready.into_iter().rev() {
+                let mut buf = [0u8; 4096];
+                let gone = match self.console_clients[i].read(&mut buf) {
+                    Ok(0) | Err(_) => true,
+                    Ok(n) => {
+                        if let Some(c) = &inst.console {
+                            let _ = write_all_fd(c.master.as_fd(), &buf[..n]);
+                        }
+                        false
+                    }
+                };
+                if gone {
+                    self.console_clients.remove(i);
+                }
+            }
+            for i in ttys_ready.into_iter().rev() {
+                // the client has the master itself; any event here means it hung up
+                self.tty_clients.remove(i);
+            }
+            if new_conn {
+                self.accept_all(inst);
+            }
+            if init_exited {
+                // drain what init's last words left on the console
+                if inst.console.is_some() {
+                    self.pump_console(inst);
+                }
+                let status = waitpid(nix::unistd::Pid::from_raw(inst.pid), None);
+                let (code, by_hup) = match status {
+                    Ok(WaitStatus::Exited(_, c)) => (c, false),
+                    Ok(WaitStatus::Signaled(_, s, _)) => (128 + s as i32, s == Signal::SIGHUP),
+                    _ => (255, false),
+                };
+                crate::info!("init of {} exited with status {code}", self.spec.name);
+                // a reboot(2) in a pid namespace kills its init with SIGHUP
+                let rebooting = (by_hup || self.reboot_requested)
+                    && !self.opts.execute
+                    && self.stop_waiters.is_empty();
+                return (code, rebooting);
+            }
+        }
+    }
+
+    fn pump_console(&mut self, inst: &Instance) {
+        let Some(c) = &inst.console else { return };
+        let mut buf = [0u8; 8192];
+        // non-blocking read loop: the master is readable; read what is there now
+        loop {
+            let mut pfd = [PollFd::new(c.master.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut pfd, PollTimeout::ZERO) {
+                Ok(1) => {}
+                _ => break,
+            }
+            let readable = pfd[0]
+                .revents()
+                .map(|r| r.contains(PollFlags::POLLIN))
+                .unwrap_or(false);
+            if !readable {
+                break;
+            }
+            let n = match nix::unistd::read(c.master.as_fd(), &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let data = &buf[..n];
+            self.ring.push(data);
+            if let Some(f) = self.logfile.as_mut() {
+                let _ = f.write_all(data);
+            }
+            if self.opts.foreground {
+                let _ = write_all_fd(warren_sys::std_fd(1), data);
+            }
+            self.console_clients
+                .retain_mut(|cl| cl.write_all(data).is_ok());
+        }
+    }
+
+    fn accept_all(&mut self, inst: &Instance) {
+        loop {
+            let stream = match self.listener.accept() {
+                Ok((s, _)) => s,
+                Err(_) => return,
+            };
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            self.handle(inst, stream);
+        }
+    }
+
+    fn init_info(&self, inst: &Instance) -> InitInfo {
+        InitInfo {
+            pid: inst.pid,
+            state: Some(self.state),
+            namespaces: self.spec.namespaces.new.clone(),
+            cgroup_paths: inst.payload.paths(),
+            cgroup_name: cgroup::payload_name(&self.spec.lxcpath, &self.spec.name),
+            environment: self.spec.environment.clone(),
+            ttys: self.spec.tty_max,
+            monitor_pid: std::process::id() as i32,
+            unprivileged: !self.spec.idmaps.is_empty(),
+        }
+    }
+
+    fn handle(&mut self, inst: &Instance, stream: UnixStream) {
+        let req: Request = match proto::read_line_with_fds(&stream)
+            .map_err(|e| e.to_string())
+            .and_then(|(line, _)| serde_json::from_slice(&line).map_err(|e| e.to_string()))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = proto::write_response(
+                    &stream,
+                    &Response::error(format!("bad request: {e}")),
+                    &[],
+                );
+                return;
+            }
+        };
+        crate::debug!("command {req:?}");
+        let _ = stream.set_read_timeout(None);
+        let mut resp = Response::ok();
+        resp.state = Some(self.state);
+        match req {
+            Request::Info => {
+                resp.info = Some(self.init_info(inst));
+                let _ = proto::write_response(&stream, &resp, &[]);
+            }
+            Request::InitPidfd => {
+                resp.info = Some(self.init_info(inst));
+                let _ = proto::write_response(&stream, &resp, &[inst.pidfd.as_raw_fd()]);
+            }
+            Request::Stop { timeout, kill } => {
+                if self.state == State::Frozen {
+                    let _ = inst.payload.thaw();
+                }
+                self.set_state(State::Stopping);
+                let sig = if kill {
+                    libc::SIGKILL
+                } else {
+                    self.spec.signals.halt
+                };
+                if let Err(e) = warren_sys::pidfd_send_signal(inst.pidfd.as_fd(), sig) {
+                    let _ = proto::write_response(
+                        &stream,
+                        &Response::error(format!("signal init: {e}")),
+                        &[],
+                    );
+                    return;
+                }
+                if !kill && timeout >= 0 {
+                    self.stop_deadline = Some(Instant::now() + Duration::from_secs(timeout as u64));
+                }
+                if proto::write_response(&stream, &resp, &[]).is_ok() {
+                    self.stop_waiters.push(stream);
+                }
+            }
+            Request::Reboot => {
+                self.reboot_requested = true;
+                if let Err(e) =
+                    warren_sys::pidfd_send_signal(inst.pidfd.as_fd(), self.spec.signals.reboot)
+                {
+                    resp = Response::error(format!("signal init: {e}"));
+                }
+                let _ = proto::write_response(&stream, &resp, &[]);
+            }
+            Request::Freeze => {
+                self.set_state(State::Freezing);
+                match inst.payload.freeze() {
+                    Ok(()) => self.set_state(State::Frozen),
+                    Err(e) => {
+                        self.set_state(State::Running);
+                        resp = Response::error(e.to_string());
+                    }
+                }
+                resp.state = Some(self.state);
+                let _ = proto::write_response(&stream, &resp, &[]);
+            }
+            Request::Unfreeze => {
+                match inst.payload.thaw() {
+                    Ok(()) => {
+                        self.set_state(State::Thawed);
+                        self.set_state(State::Running);
+                    }
+                    Err(e) => resp = Response::error(e.to_string()),
+                }
+                resp.state = Some(self.state);
+                let _ = proto::write_response(&stream, &resp, &[]);
+            }
+            Request::Console { tty, rows, cols } => {
+                let size = warren_sys::WindowSize { rows, cols };
+                if tty == 0 {
+                    let Some(c) = &inst.console else {
+                        let _ = proto::write_response(
+                            &stream,
+                            &Response::error(
+                                "the container has no console (lxc.console.path = none)",
+                            ),
+                            &[],
+                        );
+                        return;
+                    };
+                    if rows > 0 {
+                        let _ = warren_sys::set_window_size(c.master.as_fd(), size);
+                    }
+                    if proto::write_response(&stream, &resp, &[]).is_ok() {
+                        self.console_clients.push(stream);
+                    }
+                    return;
+                }
+                let idx = tty as usize - 1;
+                let Some(t) = inst.ttys.get(idx) else {
+                    let msg = format!(
+                        "tty {tty} does not exist (lxc.tty.max = {})",
+                        self.spec.tty_max
+                    );
+                    let _ = proto::write_response(&stream, &Response::error(msg), &[]);
+                    return;
+                };
+                if self.tty_clients.iter().any(|(i, _)| *i == idx) {
+                    let _ = proto::write_response(
+                        &stream,
+                        &Response::error(format!("tty {tty} is busy")),
+                        &[],
+                    );
+                    return;
+                }
+                if rows > 0 {
+                    let _ = warren_sys::set_window_size(t.master.as_fd(), size);
+                }
+                if proto::write_response(&stream, &resp, &[t.master.as_raw_fd()]).is_ok() {
+                    self.tty_clients.push((idx, stream));
+                }
+            }
+            Request::ConsoleLog { clear } => {
+                let (a, b) = self.ring.buf.as_slices();
+                let mut data = a.to_vec();
+                data.extend_from_slice(b);
+                resp.data = Some(String::from_utf8_lossy(&data).into_owned());
+                if clear {
+                    self.ring.buf.clear();
+                }
+                let _ = proto::write_response(&stream, &resp, &[]);
+            }
+            Request::Wait { states } => {
+                if states.contains(&self.state) {
+                    let _ = proto::write_response(&stream, &resp, &[]);
+                } else {
+                    self.state_waiters.push((stream, states));
+                }
+            }
+        }
+    }
+
+    fn set_state(&mut self, state: State) {
+        if self.state == state {
+            return;
+        }
+        crate::debug!("state {} -> {}", self.state, state);
+        self.state = state;
+        let mut keep = Vec::new();
+        for (stream, states) in self.state_waiters.drain(..) {
+            if states.contains(&state) {
+                let mut resp = Response::ok();
+                resp.state = Some(state);
+                let _ = proto::write_response(&stream, &resp, &[]);
+            } else {
+                keep.push((stream, states));
+            }
+        }
+        self.state_waiters = keep;
+    }
+
+    /// Everything an instance made goes: processes, cgroup, ptys. Stop hooks run here.
+    fn teardown(&mut self, inst: Instance, aborted: bool) {
+        self.set_state(if aborted {
+            State::Aborting
+        } else {
+            State::Stopping
+        });
+        if aborted {
+            let _ = warren_sys::pidfd_send_signal(inst.pidfd.as_fd(), libc::SIGKILL);
+            let _ = waitpid(nix::unistd::Pid::from_raw(inst.pid), None);
+        }
+        let target = if self.reboot_requested {
+            "reboot"
+        } else {
+            "stop"
+        };
+        let env = hooks::hook_env(&self.spec, Some(target));
+        if let Err(e) = hooks::run_all(&self.spec, HookKind::Stop, &env) {
+            crate::error!("{e}");
+        }
+        if let Err(e) = inst.payload.kill_all() {
+            crate::error!("kill leftover processes: {e}");
+        }
+        if let Err(e) = inst.payload.remove() {
+            crate::error!("remove cgroup: {e}");
+        }
+        self.tty_clients.clear();
+        if !self.reboot_requested {
+            self.console_clients.clear();
+        }
+    }
+}
+
+fn read_child_error(sync: &mut UnixStream, pid: i32) -> String {
+    let mut msg = String::new();
+    let _ = sync.read_to_string(&mut msg);
+    if msg.trim().is_empty() {
+        format!("container process {pid} died during setup")
+    } else {
+        msg.trim().to_string()
+    }
+}
+
+fn write_all_fd(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Move the monitor back to the root cgroup of every hierarchy, so its own cgroup can be removed.
+fn leave_to_root(hier: &Hierarchies) {
+    let me = std::process::id().to_string();
+    for h in hier.v1() {
+        let _ = std::fs::write(h.path.join("cgroup.procs"), &me);
+    }
+    if let Some(u) = hier.unified() {
+        let _ = std::fs::write(u.path.join("cgroup.procs"), &me);
+    }
+}
+
+/// The hierarchies as the container mounts them under /sys/fs/cgroup: (dir, options, is_cgroup2).
+/// A lone cgroup2 (pure cgroup2 host) is one entry with an empty dir: mounted on /sys/fs/cgroup.
+fn mount_layout(hier: &Hierarchies) -> Vec<(String, String, bool)> {
+    let mut out = Vec::new();
+    for h in hier.v1() {
+        let dir = h
+            .mountpoint
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut opts = h.controllers.clone();
+        if let Some(n) = &h.name {
+            opts.push(format!("name={n}"));
+        }
+        out.push((dir, opts.join(","), false));
+    }
+    if let Some(u) = hier.unified() {
+        let dir = if hier.v1().is_empty() {
+            String::new()
+        } else {
+            u.mountpoint
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "unified".to_string())
+        };
+        out.push((dir, String::new(), true));
+    }
+    out
+}

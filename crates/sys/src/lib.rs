@@ -1,0 +1,377 @@
+//! Every unsafe syscall warren makes, each behind a safe function whose contract makes it sound.
+//!
+//! Everything else in the workspace is `#![forbid(unsafe_code)]` and reaches the kernel through nix,
+//! rustix-free std, or this crate.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+pub use nix;
+
+/// Result of [`fork_process`] or [`clone_namespaces`]: which side of the fork we are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// In the parent; the child's pid (in the parent's pid namespace).
+    Parent(i32),
+    /// In the new child process.
+    Child,
+}
+
+/// Number of threads of the calling process, from /proc/self/status.
+pub fn thread_count() -> io::Result<usize> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("no Threads: line in /proc/self/status"))
+}
+
+/// Set in the child of [`fork_process`] / [`clone_namespaces`]: a fork child has exactly one thread
+/// until it starts one, and warren never starts threads there. Checked first because after a setns
+/// into another mount namespace /proc/self may not resolve.
+static IN_FORK_CHILD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn require_single_threaded(what: &str) -> io::Result<()> {
+    if IN_FORK_CHILD.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(());
+    }
+    match thread_count()? {
+        1 => Ok(()),
+        n => Err(io::Error::other(format!(
+            "{what} needs a single-threaded process, this one has {n} threads"
+        ))),
+    }
+}
+
+/// fork(2). Refuses in a multi-threaded process, where the child could inherit a lock held by another
+/// thread (malloc's, for instance) and deadlock.
+pub fn fork_process() -> io::Result<Forked> {
+    require_single_threaded("fork")?;
+    // SAFETY: the process is single-threaded (checked above), so the child gets a consistent copy of
+    // all memory and locks; fork itself has no memory-safety preconditions beyond that.
+    match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child.as_raw())),
+        nix::unistd::ForkResult::Child => {
+            IN_FORK_CHILD.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(Forked::Child)
+        }
+    }
+}
+
+/// clone(2) with namespace flags, fork-style (no new stack: the child continues on a copy of the
+/// caller's). `flags` are CLONE_NEW* bits; SIGCHLD is added so the parent can wait for the child.
+pub fn clone_namespaces(flags: libc::c_int) -> io::Result<Forked> {
+    require_single_threaded("clone")?;
+    let flags = flags as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: raw clone with a NULL stack behaves like fork (the child runs on a copy-on-write copy
+    // of the parent's stack); no CLONE_VM/CLONE_THREAD, so no memory is shared. The process is
+    // single-threaded (checked above), so no lock can be held by a thread that doesn't exist in the
+    // child. The remaining arguments (ptid, ctid, tls) are unused without the matching flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            IN_FORK_CHILD.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(Forked::Child)
+        }
+        pid => Ok(Forked::Parent(pid as i32)),
+    }
+}
+
+/// pidfd_open(2): a file descriptor that refers to process `pid` and becomes readable when it exits.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no pointers involved.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// pidfd_send_signal(2).
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
+    // SAFETY: a valid borrowed fd, a signal number, a NULL siginfo (allowed: the kernel fills in
+    // SI_USER) and zero flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null_mut::<libc::siginfo_t>(),
+            0 as libc::c_uint,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// TIOCSCTTY: make the terminal `fd` the controlling terminal of the calling session leader.
+pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an int argument (0: don't steal); fd is a valid borrowed descriptor.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0 as libc::c_int) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// TIOCGPTPEER: open the slave of pty master `master` without resolving a path (safe against a
+/// container that replaced its /dev/pts).
+pub fn open_pty_peer(master: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes the open flags as an int and returns a new fd or -1.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret) })
+}
+
+/// A terminal's size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowSize {
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// TIOCGWINSZ.
+pub fn get_window_size(fd: BorrowedFd<'_>) -> io::Result<WindowSize> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one struct winsize through the pointer, which points to a live,
+    // properly aligned local.
+    let ret = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCGWINSZ,
+            &mut ws as *mut libc::winsize,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(WindowSize {
+        rows: ws.ws_row,
+        cols: ws.ws_col,
+    })
+}
+
+/// TIOCSWINSZ.
+pub fn set_window_size(fd: BorrowedFd<'_>, size: WindowSize) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: size.rows,
+        ws_col: size.cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one struct winsize through the pointer, which points to a live local.
+    let ret = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCSWINSZ,
+            &ws as *const libc::winsize,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Close every descriptor >= `from`, except those in `keep`, so a container's init inherits none of
+/// the monitor's.
+pub fn close_fds_from(from: RawFd, keep: &[RawFd]) -> io::Result<()> {
+    let mut start = from as libc::c_uint;
+    let mut keep: Vec<libc::c_uint> = keep
+        .iter()
+        .filter(|&&fd| fd >= from)
+        .map(|&fd| fd as libc::c_uint)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    for k in keep.into_iter().chain(std::iter::once(libc::c_uint::MAX)) {
+        if k > start {
+            let last = k - 1;
+            // SAFETY: close_range closes descriptors in [start, last]; the caller owns no Rust objects
+            // for those it wants to keep outside `keep` (this runs just before exec), and close_range
+            // has no pointer arguments.
+            let ret =
+                unsafe { libc::syscall(libc::SYS_close_range, start, last, 0 as libc::c_uint) };
+            if ret < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        if k == libc::c_uint::MAX {
+            break;
+        }
+        start = k + 1;
+    }
+    Ok(())
+}
+
+/// Clear FD_CLOEXEC on `fd`, so it survives an exec.
+pub fn clear_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let flags = fcntl(fd, FcntlArg::F_GETFD).map_err(io::Error::from)?;
+    let mut flags = FdFlag::from_bits_truncate(flags);
+    flags.remove(FdFlag::FD_CLOEXEC);
+    fcntl(fd, FcntlArg::F_SETFD(flags)).map_err(io::Error::from)?;
+    Ok(())
+}
+
+/// Duplicate `fd` onto descriptor number `target` (dup2), for stdin/stdout/stderr set-up before exec.
+pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
+    if fd.as_raw_fd() == target {
+        return clear_cloexec(fd);
+    }
+    // SAFETY: dup2 has no pointer arguments; replacing `target` is the intent (the caller is about to
+    // exec and owns no Rust object for the descriptor being replaced).
+    let ret = unsafe { libc::dup2(fd.as_raw_fd(), target) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Borrow a descriptor number the process has open for its whole life (0, 1, 2).
+pub fn std_fd(fd: RawFd) -> BorrowedFd<'static> {
+    assert!(
+        (0..=2).contains(&fd),
+        "std_fd is only for stdin, stdout and stderr"
+    );
+    // SAFETY: descriptors 0-2 stay open for the process's life in warren's binaries (they are never
+    // closed, only replaced with dup2, which keeps the number valid).
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// Exit the process at once, without running atexit handlers or flushing stdio buffers (for forked
+/// children that must not run the parent's clean-up twice).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// The current process's `errno`-style error description for a raw errno value.
+pub fn errno_text(errno: i32) -> String {
+    io::Error::from_raw_os_error(errno).to_string()
+}
+
+/// recvmsg(2) into `buf`, taking ownership of any descriptors that arrive as SCM_RIGHTS (they are
+/// created close-on-exec). Returns the number of bytes read (0 at end of stream).
+pub fn recv_with_fds(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<usize> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let msg = loop {
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other.map_err(io::Error::from)?,
+        }
+    };
+    let bytes = msg.bytes;
+    for c in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(received) = c {
+            for fd in received {
+                // SAFETY: the kernel installed these descriptors in our table for this message; no
+                // other object refers to them, so we are their only owner.
+                fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    Ok(bytes)
+}
+
+/// sigaction(2). The handler in `act`, if any, must only do async-signal-safe work (store to an
+/// atomic, write to a pipe): every caller in warren does exactly that.
+pub fn set_signal_action(
+    sig: nix::sys::signal::Signal,
+    act: &nix::sys::signal::SigAction,
+) -> nix::Result<()> {
+    // SAFETY: installing a handler is unsafe only because the handler could do non-async-signal-safe
+    // work; warren's handlers store to atomics or write to a pipe (see the callers), or are
+    // SIG_IGN / SIG_DFL.
+    unsafe { nix::sys::signal::sigaction(sig, act) }.map(drop)
+}
+
+/// Set `sig` to be ignored (SIG_IGN) or back to its default (SIG_DFL).
+pub fn set_signal_ignored(sig: nix::sys::signal::Signal, ignored: bool) -> nix::Result<()> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet};
+    let handler = if ignored {
+        SigHandler::SigIgn
+    } else {
+        SigHandler::SigDfl
+    };
+    set_signal_action(
+        sig,
+        &SigAction::new(handler, SaFlags::empty(), SigSet::empty()),
+    )
+}
+
+/// Open a pty multiplexer by path (a container's `/proc/PID/root/dev/pts/ptmx`) and unlock its new
+/// pty, so that [`open_pty_peer`] can open the slave.
+pub fn open_ptmx(path: &std::path::Path) -> io::Result<OwnedFd> {
+    use nix::fcntl::OFlag;
+    let fd = nix::fcntl::open(
+        path,
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(io::Error::from)?;
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int through the pointer, which points to a live local; fd is
+    // the descriptor we just opened.
+    let ret = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCSPTLCK,
+            &unlock as *const libc::c_int,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Overwrite the `comm` name (as `ps -o comm` and /proc/PID/comm show it).
+pub fn set_comm(name: &CStr) -> io::Result<()> {
+    nix::sys::prctl::set_name(name).map_err(io::Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_count_reads_status() {
+        assert!(thread_count().unwrap() >= 1);
+    }
+}
