@@ -177,15 +177,6 @@ impl Container {
         )
     }
 
-    /// The state the monitor reports, STOPPED when there is none.
-    pub fn state(&self) -> warren_runtime::proto::State {
-        use warren_runtime::proto::{call, Request, State};
-        match call(&self.lxcpath, &self.name, &Request::Info) {
-            Ok(Some((resp, _))) => resp.state.unwrap_or(State::Running),
-            _ => State::Stopped,
-        }
-    }
-
     pub fn info(&self) -> Option<warren_runtime::proto::InitInfo> {
         use warren_runtime::proto::{call, Request};
         match call(&self.lxcpath, &self.name, &Request::Info) {

@@ -346,6 +346,11 @@ impl Monitor {
             let _ = payload.remove();
             StartError::Setup(msg)
         };
+        // before anything can reap it
+        let pidfd = match warren_sys::pidfd_open(pid) {
+            Ok(fd) => fd,
+            Err(e) => return Err(fail(format!("pidfd_open: {e}"), &payload)),
+        };
         if let Err(e) = payload.attach(pid) {
             return Err(fail(format!("move init into its cgroup: {e}"), &payload));
         }
@@ -358,22 +363,19 @@ impl Monitor {
             let text = String::from_utf8_lossy(&msg).trim().to_string();
             return Err(fail(text, &payload));
         }
-        // EOF without a message: either exec succeeded, or the child died without a word
-        if let Ok(WaitStatus::Exited(_, code)) = waitpid(
-            nix::unistd::Pid::from_raw(pid),
-            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-        ) {
-            if !self.opts.execute {
+        // EOF without a message: either exec succeeded, or the child died without a word (an
+        // execute'd command may legitimately be done already: its status is collected later)
+        if !self.opts.execute {
+            if let Ok(WaitStatus::Exited(_, code)) = waitpid(
+                nix::unistd::Pid::from_raw(pid),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            ) {
                 return Err(fail(
                     format!("container init exited at once with status {code}"),
                     &payload,
                 ));
             }
         }
-        let pidfd = match warren_sys::pidfd_open(pid) {
-            Ok(fd) => fd,
-            Err(e) => return Err(fail(format!("pidfd_open: {e}"), &payload)),
-        };
         Ok(Instance {
             pid,
             pidfd,

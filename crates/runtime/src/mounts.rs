@@ -300,7 +300,7 @@ pub fn parse_options(options: &[String]) -> ParsedOptions {
             }
             "private" | "slave" | "shared" | "unbindable" | "rprivate" | "rslave" | "rshared"
             | "runbindable" => {
-                let rec = opt.starts_with('r') && opt != "runbindable" || opt == "runbindable";
+                let rec = opt.starts_with('r');
                 let base = match opt.trim_start_matches('r') {
                     "private" => MsFlags::MS_PRIVATE,
                     "slave" => MsFlags::MS_SLAVE,
@@ -308,7 +308,7 @@ pub fn parse_options(options: &[String]) -> ParsedOptions {
                     _ => MsFlags::MS_UNBINDABLE,
                 };
                 p.propagation |= base;
-                if rec && opt != "unbindable" {
+                if rec {
                     p.propagation |= MsFlags::MS_REC;
                 }
                 continue;

@@ -1,1 +1,179 @@
-//! placeholder
+//! Test fixtures for warren's integration tests: a private lxcpath per test that stops and removes
+//! every container in it on drop (also on panic), unique names, and the root check.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name unique to this process and call, short enough for every kernel limit.
+pub fn unique_name(prefix: &str) -> String {
+    format!(
+        "{prefix}{}x{}",
+        std::process::id() % 100000,
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Whether the tests run as root. Tests that need root call [`require_root`].
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Skip (return false, with a message) when not root; in CI (`CI` set) a missing root is a failure.
+pub fn require_root(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test} needs root, and CI must not skip it");
+    }
+    eprintln!("skipping {test}: it starts real containers and needs root");
+    false
+}
+
+/// A private lxcpath holding the test's containers, and the binary under test.
+pub struct Lxc {
+    pub bin: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Lxc {
+    /// `bin`: the warren-lxc binary (`env!("CARGO_BIN_EXE_warren-lxc")`).
+    pub fn new(bin: &str) -> Lxc {
+        let dir = tempfile::Builder::new()
+            .prefix("warren-test-")
+            .tempdir_in(std::env::temp_dir())
+            .expect("create a temporary lxcpath");
+        Lxc {
+            bin: PathBuf::from(bin),
+            dir,
+        }
+    }
+
+    pub fn lxcpath(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A command `warren-lxc SUB -P <lxcpath> ARGS...`, with the host's default.conf kept out.
+    pub fn cmd(&self, sub: &str) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg(sub).arg("-P").arg(self.lxcpath());
+        c.env("WARREN_LXC_DEFAULT_CONF", "/dev/null");
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Run `warren-lxc SUB -P lxcpath ARGS`, returning its output.
+    pub fn run(&self, sub: &str, args: &[&str]) -> Output {
+        self.cmd(sub).args(args).output().expect("run warren-lxc")
+    }
+
+    /// Like [`Lxc::run`], panicking with stderr unless it succeeds.
+    pub fn ok(&self, sub: &str, args: &[&str]) -> String {
+        let out = self.run(sub, args);
+        assert!(
+            out.status.success(),
+            "warren-lxc {sub} {args:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Create a busybox container named `name`, with `extra` config lines appended.
+    pub fn busybox(&self, name: &str, extra: &[&str]) {
+        self.ok("create", &["-n", name, "-t", "busybox"]);
+        if !extra.is_empty() {
+            let cfg = self.lxcpath().join(name).join("config");
+            let mut text = std::fs::read_to_string(&cfg).expect("read config");
+            for l in extra {
+                text.push_str(l);
+                text.push('\n');
+            }
+            std::fs::write(&cfg, text).expect("write config");
+        }
+    }
+
+    pub fn config_path(&self, name: &str) -> PathBuf {
+        self.lxcpath().join(name).join("config")
+    }
+}
+
+impl Drop for Lxc {
+    fn drop(&mut self) {
+        // kill whatever still runs, so the temp dir (and its cgroups) can go
+        if let Ok(entries) = std::fs::read_dir(self.dir.path()) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let _ = self
+                    .cmd("stop")
+                    .args(["-n", &name, "-k"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
+/// Read `/proc/PID/comm`.
+pub fn comm(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Every cgroup directory under /sys/fs/cgroup whose name contains `needle`.
+pub fn cgroups_named(needle: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(top) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return out;
+    };
+    for h in top.flatten() {
+        let p = h.path();
+        if p.file_name()
+            .map(|n| n.to_string_lossy().contains(needle))
+            .unwrap_or(false)
+        {
+            out.push(p.clone());
+        }
+        if let Ok(sub) = std::fs::read_dir(&p) {
+            for s in sub.flatten() {
+                if s.file_name().to_string_lossy().contains(needle) && s.path().is_dir() {
+                    out.push(s.path());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Processes whose command line contains `needle`.
+pub fn processes_matching(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(d) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in d.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}

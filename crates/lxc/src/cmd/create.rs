@@ -131,7 +131,6 @@ pub fn run(args: Args) -> Result<i32> {
     if let Some(t) = &args.template {
         let ctx = TemplateContext {
             name: &c.name,
-            container_dir: &c.dir(),
             rootfs: &rootfs,
             args: &args.template_args,
         };

@@ -173,7 +173,6 @@ pub fn create(ctx: &TemplateContext<'_>) -> Result<TemplateOutput> {
             "lxc.signal.reboot = SIGTERM".to_string(),
             "lxc.tty.max = 1".to_string(),
         ],
-        notes: Vec::new(),
     })
 }
 

@@ -5,13 +5,11 @@ pub mod busybox;
 pub mod local;
 
 use anyhow::Result;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What a template is given.
 pub struct TemplateContext<'a> {
     pub name: &'a str,
-    /// `<lxcpath>/<name>`.
-    pub container_dir: &'a Path,
     /// `<lxcpath>/<name>/rootfs`, already created and empty.
     pub rootfs: &'a Path,
     /// The arguments after `--`.
@@ -21,8 +19,6 @@ pub struct TemplateContext<'a> {
 /// What a template gives back: config lines to append (`key = value`, comments allowed).
 pub struct TemplateOutput {
     pub config_lines: Vec<String>,
-    /// Files the config refers to that the template wrote (for messages only).
-    pub notes: Vec<PathBuf>,
 }
 
 /// Run template `name`.

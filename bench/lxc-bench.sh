@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# warren-lxc against the real LXC (when installed), in the same run, on the same busybox rootfs:
+#   cycle    start -> wait RUNNING -> stop -k
+#   attach   attach -- /bin/true
+#   execute  execute -- /bin/true
+#   monitor  RSS of an idle monitor process
+# Prints each figure (median of N runs, ms) and the ratio warren/LXC. Run as root.
+# LXC's config clears its lxcfs hooks (lxc.hook.mount =, lxc.hook.post-stop =), as
+# shared/anchors/lxc-measurements.md explains, so both do the same work.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-30}
+cargo build --release --locked -p warren-lxc >/dev/null
+W=$PWD/target/release/warren-lxc
+work=$(mktemp -d /tmp/warren-bench.XXXXXX)
+wp=$work/warren; lp=$work/lxc; mkdir -p "$wp" "$lp"
+cleanup() {
+  $W stop -P "$wp" -n bw -k >/dev/null 2>&1 || true
+  command -v lxc-stop >/dev/null && lxc-stop -P "$lp" -n bl -k >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+export WARREN_LXC_DEFAULT_CONF=/dev/null
+$W create -P "$wp" -n bw -t busybox -q >/dev/null
+
+have_lxc=0
+if command -v lxc-start >/dev/null && [ -f /usr/share/lxc/config/common.conf ]; then
+  have_lxc=1
+  mkdir -p "$lp/bl"
+  cp -a "$wp/bw/rootfs" "$lp/bl/rootfs"
+  cat > "$lp/bl/config" <<CFG
+lxc.include = /usr/share/lxc/config/common.conf
+lxc.hook.mount =
+lxc.hook.post-stop =
+lxc.rootfs.path = dir:$lp/bl/rootfs
+lxc.uts.name = bl
+lxc.signal.halt = SIGUSR1
+lxc.signal.reboot = SIGTERM
+lxc.autodev = 1
+lxc.tty.max = 1
+lxc.net.0.type = empty
+CFG
+fi
+
+# median in ms of N runs of "$@"
+median_ms() {
+  local i t0 t1 times=()
+  for ((i = 0; i < N; i++)); do
+    t0=$(date +%s%N); "$@" >/dev/null 2>&1 </dev/null; t1=$(date +%s%N)
+    times+=($(( (t1 - t0) / 1000 )))
+  done
+  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m/1000}'
+}
+
+w_cycle() { $W start -P "$wp" -n bw -q && $W wait -P "$wp" -n bw -s RUNNING && $W stop -P "$wp" -n bw -k; }
+l_cycle() { lxc-start -P "$lp" -n bl && lxc-wait -P "$lp" -n bl -s RUNNING && lxc-stop -P "$lp" -n bl -k; }
+
+row() { # name warren lxc
+  if [ "$3" = "-" ]; then printf '%-28s %10s %10s %8s\n' "$1" "$2" "-" "-"
+  else printf '%-28s %10s %10s %8s\n' "$1" "$2" "$3" "$(awk -v a="$2" -v b="$3" 'BEGIN{printf "%.2f", a/b}')"; fi
+}
+
+printf '%-28s %10s %10s %8s\n' "operation (median, N=$N)" "warren" "LXC" "ratio"
+w_cycle >/dev/null 2>&1; wc=$(median_ms w_cycle)
+lc=-; if [ $have_lxc = 1 ]; then l_cycle >/dev/null 2>&1 || true; lc=$(median_ms l_cycle); fi
+row "cycle start/RUNNING/stop-k ms" "$wc" "$lc"
+
+$W start -P "$wp" -n bw -q
+wa=$(median_ms $W attach -P "$wp" -n bw -- /bin/true)
+la=-; if [ $have_lxc = 1 ]; then lxc-start -P "$lp" -n bl; la=$(median_ms lxc-attach -P "$lp" -n bl -- /bin/true); fi
+row "attach -- /bin/true ms" "$wa" "$la"
+
+sleep 1
+wm=$(ps -o rss= -p "$(pgrep -f "^\[warren monitor\] $wp bw")" | tr -d ' ')
+lm=-; if [ $have_lxc = 1 ]; then lm=$(ps -o rss= -p "$(pgrep -f "^\[lxc monitor\] $lp bl")" | tr -d ' '); fi
+row "idle monitor RSS KiB" "$wm" "$lm"
+$W stop -P "$wp" -n bw -k
+[ $have_lxc = 1 ] && lxc-stop -P "$lp" -n bl -k
+
+we=$(median_ms $W execute -P "$wp" -n bw -- /bin/true)
+le=-; if [ $have_lxc = 1 ]; then le=$(median_ms lxc-execute -P "$lp" -n bl -- /bin/true); fi
+row "execute -- /bin/true ms" "$we" "$le"
+[ $have_lxc = 1 ] || echo "(LXC is not installed: apt-get install lxc for the side-by-side figures)"

@@ -1,0 +1,482 @@
+//! The life of real busybox containers driven through the warren-lxc binary, as a user would:
+//! create, start, ls/info, attach, console, stop, destroy, and the failure paths.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use warren_testutil::{cgroups_named, comm, processes_matching, require_root, unique_name, Lxc};
+
+const BIN: &str = env!("CARGO_BIN_EXE_warren-lxc");
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn busybox_container_full_life() {
+    if !require_root("busybox_container_full_life") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("life");
+    lxc.busybox(&name, &[]);
+    assert!(lxc
+        .lxcpath()
+        .join(&name)
+        .join("rootfs/sbin/init")
+        .symlink_metadata()
+        .is_ok());
+    let ls = lxc.ok("ls", &["-f"]);
+    assert!(ls.contains(&name) && ls.contains("STOPPED"), "{ls}");
+
+    lxc.ok("start", &["-n", &name]);
+    let ls = lxc.ok("ls", &["-f", "-F", "NAME,STATE,PID"]);
+    assert!(ls.contains("RUNNING"), "{ls}");
+    let pid: i32 = lxc
+        .ok("info", &["-n", &name, "-pH"])
+        .trim()
+        .parse()
+        .expect("pid");
+    // the container's init is an ordinary host process, busybox init
+    assert_eq!(comm(pid).as_deref(), Some("init"));
+    let info = lxc.ok("info", &["-n", &name]);
+    assert!(info.contains("State:          RUNNING"), "{info}");
+    assert!(info.contains(&format!("PID:            {pid}")), "{info}");
+    // exactly one monitor, named as ps shows it
+    let monitors = processes_matching(&format!(
+        "[warren monitor] {} {name}",
+        lxc.lxcpath().display()
+    ));
+    assert_eq!(monitors.len(), 1);
+
+    // attach: exit status, PID 1, hostname, env
+    let out = lxc.run(
+        "attach",
+        &[
+            "-n",
+            &name,
+            "-v",
+            "GREETING=hi",
+            "--",
+            "sh",
+            "-c",
+            "echo $(cat /proc/1/comm) $(hostname) $GREETING $container; exit 7",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), format!("init {name} hi lxc"));
+    // attach: stdin reaches the command
+    let mut child = lxc
+        .cmd("attach")
+        .args(["-n", &name, "--", "sh", "-c", "read l; echo got:$l"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn attach");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"line1\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("attach");
+    assert_eq!(stdout(&out).trim(), "got:line1");
+    // --clear-env drops the caller's variables
+    let out = lxc
+        .cmd("attach")
+        .args([
+            "-n",
+            &name,
+            "--clear-env",
+            "--",
+            "sh",
+            "-c",
+            "echo ${WARREN_SECRET:-unset}",
+        ])
+        .env("WARREN_SECRET", "x")
+        .output()
+        .expect("attach");
+    assert_eq!(stdout(&out).trim(), "unset");
+    // the console's ring buffer holds what busybox init printed
+    let log = lxc.ok("console", &["-n", &name, "--log"]);
+    assert!(
+        log.contains("Please press Enter to activate this console"),
+        "{log:?}"
+    );
+
+    // starting twice is refused and changes nothing
+    let out = lxc.run("start", &["-n", &name]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is already running"),
+        "{}",
+        stderr(&out)
+    );
+
+    // freeze / unfreeze / wait
+    lxc.ok("freeze", &["-n", &name]);
+    assert_eq!(lxc.ok("info", &["-n", &name, "-sH"]).trim(), "FROZEN");
+    lxc.ok("unfreeze", &["-n", &name]);
+    lxc.ok("wait", &["-n", &name, "-s", "RUNNING", "-t", "5"]);
+
+    lxc.ok("stop", &["-n", &name, "-k"]);
+    assert_eq!(lxc.ok("info", &["-n", &name, "-sH"]).trim(), "STOPPED");
+    assert!(comm(pid).is_none() || comm(pid).as_deref() != Some("init"));
+    assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
+    assert!(cgroups_named(&format!("warren.monitor.{name}")).is_empty());
+    assert!(processes_matching(&format!(
+        "[warren monitor] {} {name}",
+        lxc.lxcpath().display()
+    ))
+    .is_empty());
+
+    let out = lxc.run("attach", &["-n", &name, "--", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
+
+    lxc.ok("destroy", &["-n", &name]);
+    assert!(!lxc.lxcpath().join(&name).exists());
+    let out = lxc.run("info", &["-n", &name]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&format!("{name} doesn't exist")));
+}
+
+#[test]
+fn clean_stop_halts_init_and_removes_everything() {
+    if !require_root("clean_stop_halts_init_and_removes_everything") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("halt");
+    lxc.busybox(&name, &[]);
+    lxc.ok("start", &["-n", &name]);
+    let t = Instant::now();
+    lxc.ok("stop", &["-n", &name, "-t", "20"]);
+    // busybox init needs ~2 s to halt; a timeout kill would be 20 s
+    assert!(t.elapsed() < Duration::from_secs(15));
+    assert_eq!(lxc.ok("info", &["-n", &name, "-sH"]).trim(), "STOPPED");
+    assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
+}
+
+#[test]
+fn console_reaches_a_shell() {
+    if !require_root("console_reaches_a_shell") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("con");
+    lxc.busybox(&name, &[]);
+    lxc.ok("start", &["-n", &name]);
+    let mut child = lxc
+        .cmd("console")
+        .args(["-n", &name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn console");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // askfirst wants Enter; then the shell runs our command; Ctrl-a q detaches
+    stdin.write_all(b"\n").expect("write");
+    std::thread::sleep(Duration::from_millis(500));
+    stdin.write_all(b"echo MARK$((40+2))\n").expect("write");
+    std::thread::sleep(Duration::from_millis(500));
+    stdin.write_all(b"\x01q").expect("write");
+    let out = child.wait_with_output().expect("console");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("MARK42"), "{:?}", stdout(&out));
+    // a tty that doesn't exist is refused
+    let out = lxc.run("console", &["-n", &name, "-t", "9"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("tty 9 does not exist"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn host_socket_bind_mounted_is_connectable_inside() {
+    if !require_root("host_socket_bind_mounted_is_connectable_inside") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("wl");
+    let sock_dir = tempfile::tempdir().expect("tempdir");
+    let sock = sock_dir.path().join("wayland-0");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+    let entry = format!(
+        "lxc.mount.entry = {} mnt/wayland-0 none bind,create=file 0 0",
+        sock.display()
+    );
+    // the host's /usr (read-only) gives the busybox rootfs a unix-socket client: python3
+    lxc.busybox(
+        &name,
+        &[&entry, "lxc.mount.entry = /usr usr none ro,bind 0 0"],
+    );
+    let rootfs = lxc.lxcpath().join(&name).join("rootfs");
+    let _ = std::fs::remove_dir(rootfs.join("lib"));
+    std::os::unix::fs::symlink("usr/lib", rootfs.join("lib")).expect("lib link");
+    std::os::unix::fs::symlink("usr/lib64", rootfs.join("lib64")).expect("lib64 link");
+    lxc.ok("start", &["-n", &name]);
+    assert!(
+        !rootfs.join("mnt/wayland-0").exists()
+            || rootfs
+                .join("mnt/wayland-0")
+                .metadata()
+                .map(|m| m.len() == 0)
+                .unwrap_or(false)
+    );
+    let accept = std::thread::spawn(move || {
+        use std::io::Read;
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).expect("read");
+        buf
+    });
+    let out = lxc.run(
+        "attach",
+        &["-n", &name, "--", "/usr/bin/python3", "-c", "import socket; s=socket.socket(socket.AF_UNIX); s.connect('/mnt/wayland-0'); s.sendall(b'hello from inside'); s.close()"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(accept.join().expect("accept thread"), "hello from inside");
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}
+
+#[test]
+fn cgroup_limits_visible_inside_and_on_host() {
+    if !require_root("cgroup_limits_visible_inside_and_on_host") {
+        return;
+    }
+    let unified_only = !std::path::Path::new("/sys/fs/cgroup/memory").exists();
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("cg");
+    let (key, inside, file) = if unified_only {
+        (
+            "lxc.cgroup2.memory.max = 67108864",
+            "/sys/fs/cgroup/memory.max",
+            "memory.max",
+        )
+    } else {
+        (
+            "lxc.cgroup.memory.limit_in_bytes = 64M",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "memory.limit_in_bytes",
+        )
+    };
+    let pids = if unified_only {
+        "lxc.cgroup2.pids.max = 50"
+    } else {
+        "lxc.cgroup.pids.max = 50"
+    };
+    lxc.busybox(&name, &[key, pids]);
+    lxc.ok("start", &["-n", &name]);
+    let out = lxc.ok("attach", &["-n", &name, "--", "cat", inside]);
+    assert_eq!(out.trim(), "67108864");
+    let host: Vec<_> = cgroups_named(&format!("warren.payload.{name}"))
+        .into_iter()
+        .filter(|p| p.join(file).exists())
+        .collect();
+    assert_eq!(host.len(), 1, "{host:?}");
+    assert_eq!(
+        std::fs::read_to_string(host[0].join(file))
+            .expect("read")
+            .trim(),
+        "67108864"
+    );
+    lxc.ok("stop", &["-n", &name, "-k"]);
+    assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
+}
+
+#[test]
+fn unavailable_cgroup_key_fails_start_and_leaves_nothing() {
+    if !require_root("unavailable_cgroup_key_fails_start_and_leaves_nothing") {
+        return;
+    }
+    let hybrid = std::path::Path::new("/sys/fs/cgroup/memory").exists();
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("badcg");
+    // on a hybrid host memory is a v1 controller; on pure cgroup2 there is no v1 at all
+    let key = if hybrid {
+        "lxc.cgroup2.memory.max = 64M"
+    } else {
+        "lxc.cgroup.memory.limit_in_bytes = 64M"
+    };
+    lxc.busybox(&name, &[key]);
+    let out = lxc.run("start", &["-n", &name]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let shown_key = key.split(" =").next().unwrap_or_default();
+    assert!(err.contains(shown_key), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error")).count(),
+        1,
+        "{err}"
+    );
+    assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
+    assert!(cgroups_named(&format!("warren.monitor.{name}")).is_empty());
+    assert!(processes_matching(&format!(
+        "[warren monitor] {} {name}",
+        lxc.lxcpath().display()
+    ))
+    .is_empty());
+    assert_eq!(lxc.ok("info", &["-n", &name, "-sH"]).trim(), "STOPPED");
+}
+
+#[test]
+fn failed_start_leaves_no_monitor_cgroup_or_mount() {
+    if !require_root("failed_start_leaves_no_monitor_cgroup_or_mount") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("fail");
+    lxc.busybox(&name, &[]);
+    let out = lxc.run("start", &["-n", &name, "--", "/no/such/init"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("/no/such/init"), "{}", stderr(&out));
+    assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
+    assert!(processes_matching(&format!(
+        "[warren monitor] {} {name}",
+        lxc.lxcpath().display()
+    ))
+    .is_empty());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!mounts.contains(&name));
+    // a missing rootfs is one clear line
+    std::fs::remove_dir_all(lxc.lxcpath().join(&name).join("rootfs")).expect("rm rootfs");
+    let out = lxc.run("start", &["-n", &name]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("rootfs"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_names_and_missing_containers_are_one_line_errors() {
+    let lxc = Lxc::new(BIN);
+    for bad in ["a/b", ".hidden"] {
+        let out = lxc.run("create", &["-n", bad, "-t", "busybox"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains("invalid container name"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = lxc.run("start", &["-n", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).trim(), "error: nosuch doesn't exist");
+    // a failed create leaves nothing behind
+    let out = lxc.run("create", &["-n", "tpl", "-t", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!lxc.lxcpath().join("tpl").exists());
+    let out = lxc.run("create", &["-n", "dl", "-t", "download"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not available yet"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!lxc.lxcpath().join("dl").exists());
+}
+
+#[test]
+fn bad_config_names_file_line_and_key() {
+    if !require_root("bad_config_names_file_line_and_key") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("badcfg");
+    lxc.busybox(&name, &["lxc.utsname = old"]);
+    let out = lxc.run("start", &["-n", &name]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let cfg = lxc.config_path(&name);
+    assert!(
+        err.contains(&cfg.display().to_string()) && err.contains("lxc.uts.name"),
+        "{err}"
+    );
+    assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
+}
+
+#[test]
+fn execute_runs_one_command_and_passes_its_status() {
+    if !require_root("execute_runs_one_command_and_passes_its_status") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("exe");
+    lxc.busybox(&name, &[]);
+    let out = lxc.run(
+        "execute",
+        &[
+            "-n",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            "echo pid=$$ host=$(hostname); exit 5",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), format!("pid=2 host={name}"));
+    assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
+}
+
+#[test]
+fn hooks_run_with_lxc_environment() {
+    if !require_root("hooks_run_with_lxc_environment") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("hook");
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let pre = out_dir.path().join("pre");
+    let post = out_dir.path().join("post");
+    let pre_hook = format!(
+        "lxc.hook.pre-start = /bin/sh -c 'echo $LXC_NAME $LXC_HOOK_TYPE > {}'",
+        pre.display()
+    );
+    let post_hook = format!(
+        "lxc.hook.post-stop = /bin/sh -c 'echo $LXC_NAME $LXC_HOOK_TYPE $LXC_TARGET > {}'",
+        post.display()
+    );
+    lxc.busybox(&name, &["lxc.hook.version = 1", &pre_hook, &post_hook]);
+    lxc.ok("start", &["-n", &name]);
+    assert_eq!(
+        std::fs::read_to_string(&pre).expect("pre").trim(),
+        format!("{name} pre-start")
+    );
+    lxc.ok("stop", &["-n", &name, "-k"]);
+    assert_eq!(
+        std::fs::read_to_string(&post).expect("post").trim(),
+        format!("{name} post-stop stop")
+    );
+}
+
+#[test]
+fn lxc_named_links_behave_as_the_subcommand() {
+    let lxc = Lxc::new(BIN);
+    let dir = tempfile::tempdir().expect("tempdir");
+    for _ in 0..2 {
+        // never overwrite: a second run keeps the links and succeeds
+        let out = std::process::Command::new(BIN)
+            .arg("install-links")
+            .arg(dir.path())
+            .output()
+            .expect("install-links");
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = std::process::Command::new(dir.path().join("lxc-ls"))
+        .args(["-P", lxc.lxcpath().to_str().expect("utf8"), "-1"])
+        .output()
+        .expect("lxc-ls");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = std::process::Command::new(dir.path().join("lxc-info"))
+        .args(["-n", "nosuch", "-P", lxc.lxcpath().to_str().expect("utf8")])
+        .output()
+        .expect("lxc-info");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nosuch doesn't exist"));
+}

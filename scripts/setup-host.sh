@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what warren's build and tests need on a fresh Debian 12 (or newer) machine, as root.
+# Idempotent: a second run only checks.
+set -euo pipefail
+need=()
+for p in busybox-static uidmap libseccomp-dev liblzma-dev pkg-config python3 file xz-utils; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+# Debian's LXC config files (package liblxc-common), unpacked, never installed: the config
+# parser's compatibility test reads every one of them.
+pkgdir=${WARREN_LXC_PKG_ROOT:-/var/tmp/warren-lxc-pkg}
+if [ ! -d "$pkgdir/usr/share/lxc/config" ]; then
+  tmp=$(mktemp -d)
+  ( cd "$tmp" && apt-get download -qq liblxc-common >/dev/null 2>&1 || { apt-get update -qq && apt-get download -qq liblxc-common; } )
+  mkdir -p "$pkgdir"
+  dpkg -x "$tmp"/liblxc-common_*.deb "$pkgdir"
+  rm -rf "$tmp"
+fi
+echo "host ready (LXC configs in $pkgdir/usr/share/lxc/config)"
