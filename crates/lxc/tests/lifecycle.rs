@@ -480,3 +480,35 @@ fn lxc_named_links_behave_as_the_subcommand() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("nosuch doesn't exist"));
 }
+
+#[test]
+fn shared_network_namespace_is_joined() {
+    if !require_root("shared_network_namespace_is_joined") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let a = unique_name("sha");
+    let b = unique_name("shb");
+    lxc.busybox(&a, &[]);
+    let share = format!("lxc.namespace.share.net = {a}");
+    lxc.busybox(&b, &[&share]);
+    lxc.ok("start", &["-n", &a]);
+    lxc.ok("start", &["-n", &b]);
+    let ns = |n: &str| {
+        let pid: i32 = lxc
+            .ok("info", &["-n", n, "-pH"])
+            .trim()
+            .parse()
+            .expect("pid");
+        std::fs::read_link(format!("/proc/{pid}/ns/net")).expect("ns link")
+    };
+    assert_eq!(ns(&a), ns(&b));
+    assert_ne!(
+        ns(&a),
+        std::fs::read_link("/proc/self/ns/net").expect("own ns")
+    );
+    // uts is not shared: each keeps its own hostname
+    assert_eq!(lxc.ok("attach", &["-n", &b, "--", "hostname"]).trim(), b);
+    lxc.ok("stop", &["-n", &b, "-k"]);
+    lxc.ok("stop", &["-n", &a, "-k"]);
+}

@@ -52,6 +52,9 @@ enum Never {}
 fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, String> {
     let spec = setup.spec;
     let has = |k: NsKind| spec.namespaces.new.contains(&k);
+    for (kind, target) in &spec.namespaces.share {
+        join_shared(spec, *kind, target)?;
+    }
     if has(NsKind::Cgroup) {
         // after joining the payload cgroup, so that cgroup becomes the namespace's root
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
@@ -297,4 +300,51 @@ mod forward {
             Signal::try_from(s).ok()
         }
     }
+}
+
+/// `lxc.namespace.share.<kind>`: join another process's (pid or /proc path) or container's (name,
+/// same lxcpath) namespace. Only kinds that can be joined by an already-running init are taken.
+fn join_shared(spec: &ContainerSpec, kind: NsKind, target: &str) -> Result<(), String> {
+    let flag = match kind {
+        NsKind::Net => nix::sched::CloneFlags::CLONE_NEWNET,
+        NsKind::Uts => nix::sched::CloneFlags::CLONE_NEWUTS,
+        NsKind::Ipc => nix::sched::CloneFlags::CLONE_NEWIPC,
+        other => {
+            return Err(format!(
+                "lxc.namespace.share.{} is not supported yet (net, uts and ipc are)",
+                other.lxc_name()
+            ))
+        }
+    };
+    let path = if target.starts_with('/') {
+        PathBuf::from(target)
+    } else if let Ok(pid) = target.parse::<u32>() {
+        PathBuf::from(format!("/proc/{pid}/ns/{}", kind.lxc_name()))
+    } else {
+        let resp = crate::proto::call(&spec.lxcpath, target, &crate::proto::Request::Info)
+            .map_err(|e| format!("lxc.namespace.share.{}: ask {target}: {e}", kind.lxc_name()))?;
+        let pid = resp
+            .and_then(|(r, _)| r.info.map(|i| i.pid))
+            .ok_or_else(|| {
+                format!(
+                    "lxc.namespace.share.{}: container {target} is not running",
+                    kind.lxc_name()
+                )
+            })?;
+        PathBuf::from(format!("/proc/{pid}/ns/{}", kind.lxc_name()))
+    };
+    let fd = std::fs::File::open(&path).map_err(|e| {
+        format!(
+            "lxc.namespace.share.{}: open {}: {e}",
+            kind.lxc_name(),
+            path.display()
+        )
+    })?;
+    nix::sched::setns(fd, flag).map_err(|e| {
+        format!(
+            "lxc.namespace.share.{}: join {}: {e}",
+            kind.lxc_name(),
+            path.display()
+        )
+    })
 }
