@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-30}
-cargo build --release --locked -p warren-lxc >/dev/null
+./scripts/build.sh >/dev/null 2>&1
 W=$PWD/target/release/warren-lxc
 work=$(mktemp -d /tmp/warren-bench.XXXXXX)
 wp=$work/warren; lp=$work/lxc; mkdir -p "$wp" "$lp"
@@ -43,11 +43,12 @@ CFG
 fi
 
 # median in ms of N runs of "$@"
+# (bash's $EPOCHREALTIME: no clock process forked inside the measured interval)
 median_ms() {
   local i t0 t1 times=()
   for ((i = 0; i < N; i++)); do
-    t0=$(date +%s%N); "$@" >/dev/null 2>&1 </dev/null; t1=$(date +%s%N)
-    times+=($(( (t1 - t0) / 1000 )))
+    t0=${EPOCHREALTIME/./}; "$@" >/dev/null 2>&1 </dev/null; t1=${EPOCHREALTIME/./}
+    times+=($(( t1 - t0 )))
   done
   printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m/1000}'
 }

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-host.sh
-cargo build --release --locked -p warren-lxc
+./scripts/build.sh
 bin=target/release/warren-lxc
 lxcpath=$(mktemp -d /tmp/warren-demo.XXXXXX)
 name=demo

@@ -32,11 +32,6 @@ pub struct ChildSetup<'a> {
 
 /// Body of the cloned child. Never returns: it execs or exits.
 pub fn run(setup: ChildSetup<'_>, mut sync: UnixStream) -> ! {
-    // wait until the monitor has put us in our cgroup (and written id maps)
-    let mut go = [0u8; 1];
-    if sync.read_exact(&mut go).is_err() {
-        warren_sys::exit_now(1);
-    }
     match setup_and_exec(&setup, &sync) {
         Ok(never) => match never {},
         Err(msg) => {
@@ -52,13 +47,26 @@ enum Never {}
 fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, String> {
     let spec = setup.spec;
     let has = |k: NsKind| spec.namespaces.new.contains(&k);
+    // The monitor moves us into our cgroup meanwhile; we need to be there before the cgroup
+    // namespace is made (its root is the cgroup we are in) and before init runs. Until then the
+    // mounts that don't depend on it proceed in parallel (migrations between cgroups are slow).
+    // With a user namespace, everything waits: nothing works before the id maps are written.
+    let mut go_received = false;
+    let mut wait_go = || -> Result<(), String> {
+        if !go_received {
+            let mut go = [0u8; 1];
+            (&*sync)
+                .read_exact(&mut go)
+                .map_err(|e| format!("wait for the monitor: {e}"))?;
+            go_received = true;
+        }
+        Ok(())
+    };
+    if has(NsKind::User) {
+        wait_go()?;
+    }
     for (kind, target) in &spec.namespaces.share {
         join_shared(spec, *kind, target)?;
-    }
-    if has(NsKind::Cgroup) {
-        // after joining the payload cgroup, so that cgroup becomes the namespace's root
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
-            .map_err(|e| format!("unshare cgroup namespace: {e}"))?;
     }
     if has(NsKind::Uts) {
         if let Some(h) = &spec.hostname {
@@ -83,6 +91,8 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
             mounts::mount_sys(&root, mode, own_netns).map_err(|e| e.to_string())?;
             crate::debug!("sys mounted ({mode:?})");
         }
+        wait_go()?;
+        unshare_cgroupns(spec)?;
         if let Some(cg) = spec.mount_auto.cgroup {
             if spec.mount_auto.sys.is_some() && (has(NsKind::Cgroup) || cg.full || cg.force) {
                 mounts::mount_cgroups(&root, cg.access, &setup.cgroup_layout)
@@ -113,6 +123,10 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
         }
         mounts::pivot(&root).map_err(|e| e.to_string())?;
         crate::debug!("pivoted into the rootfs");
+    }
+    if !has(NsKind::Mount) {
+        wait_go()?;
+        unshare_cgroupns(spec)?;
     }
     // the container's processes must not see the monitor's descriptors
     let sync_fd = sync.as_raw_fd();
@@ -188,6 +202,15 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
         ""
     };
     Err(format!("exec {}: {err}{hint}", spec.init.cmd.join(" ")))
+}
+
+/// A new cgroup namespace, once we sit in the payload cgroup: that cgroup becomes its root.
+fn unshare_cgroupns(spec: &ContainerSpec) -> Result<(), String> {
+    if spec.namespaces.new.contains(&NsKind::Cgroup) {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| format!("unshare cgroup namespace: {e}"))?;
+    }
+    Ok(())
 }
 
 fn tty_names(n: u32) -> String {

@@ -99,10 +99,10 @@ pub fn write(level: Level, module: &str, msg: &str) {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         let line = format!(
-            "{} {}.{:03} {} {} - {} (pid {})\n",
+            "{} {}.{:06} {} {} - {} (pid {})\n",
             prefix,
             now.as_secs(),
-            now.subsec_millis(),
+            now.subsec_micros(),
             level.name(),
             module,
             msg,

@@ -189,16 +189,17 @@ fn run_inner(
         stop_deadline: None,
         stdin_open: true,
     };
-    let monitor_cg = m
-        .hier
+    let tracking = m.hier.tracking_only();
+    let monitor_cg = tracking
         .create(&cgroup::monitor_name(&m.spec.lxcpath, &m.spec.name))
         .ok();
     if let Some(cg) = &monitor_cg {
         let _ = cg.attach(std::process::id() as i32);
     }
+    crate::debug!("monitor cgroup ready");
     let result = m.lifecycle(status);
     if let Some(cg) = monitor_cg {
-        leave_to_root(&m.hier);
+        leave_to_root(&tracking);
         let _ = cg.remove();
     }
     let env = hooks::hook_env(&m.spec, Some("stop"));
@@ -262,6 +263,7 @@ impl Monitor {
             &spec.cgroup,
             &cgroup::payload_name(&spec.lxcpath, &spec.name),
         )?;
+        crate::debug!("payload cgroup {} created", payload.name());
         if let Err(e) = payload.apply(&spec.cgroup) {
             let _ = payload.remove();
             return Err(e.into());
@@ -293,6 +295,7 @@ impl Monitor {
                 let _ = warren_sys::set_window_size(c.master.as_fd(), size);
             }
         }
+        crate::debug!("console and {} ttys allocated", ttys.len());
         let (parent_sync, child_sync) = match UnixStream::pair() {
             Ok(p) => p,
             Err(e) => {

@@ -34,6 +34,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<i32> {
     let c = Container::locate(&args.common, args.positional.as_ref(), true)?;
     init_log(&args.common, &c.name)?;
+    warren_runtime::debug!("lxc-start {}", c.name);
     if c.is_running() {
         return Err(anyhow!("{} is already running", c.name));
     }
@@ -80,7 +81,7 @@ pub fn run(args: Args) -> Result<i32> {
         .map_err(start_error)?;
         return Ok(code);
     }
-    let exe = std::env::current_exe().map_err(|e| anyhow!("find warren-lxc's own binary: {e}"))?;
+    let exe = monitor_binary()?;
     let launch = MonitorLaunch {
         spec,
         log_file: args
@@ -90,6 +91,7 @@ pub fn run(args: Args) -> Result<i32> {
             .map(|p| std::path::absolute(p).unwrap_or(p.clone())),
         log_level: args.common.logpriority.clone(),
     };
+    warren_runtime::debug!("spawning monitor {}", exe.display());
     start_background(&exe, &launch).map_err(start_error)?;
     if let Some(pidfile) = &args.pidfile {
         if let Some(info) = c.info() {
@@ -105,4 +107,17 @@ fn start_error(e: StartError) -> anyhow::Error {
         StartError::AlreadyRunning(n) => anyhow!("{n} is already running"),
         other => anyhow!("the container failed to start: {other}"),
     }
+}
+
+/// The monitor to spawn: `warren-monitor` beside this binary (small, so an idle monitor stays small),
+/// else this binary itself, which answers to the monitor's argv[0] too.
+fn monitor_binary() -> Result<std::path::PathBuf> {
+    let me = std::env::current_exe().map_err(|e| anyhow!("find warren-lxc's own binary: {e}"))?;
+    if let Some(dir) = me.parent() {
+        let mon = dir.join("warren-monitor");
+        if mon.is_file() {
+            return Ok(mon);
+        }
+    }
+    Ok(me)
 }

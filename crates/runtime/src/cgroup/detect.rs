@@ -295,6 +295,15 @@ impl Hierarchies {
             .find(|h| h.controllers.iter().any(|c| c == controller))
     }
 
+    /// Only the hierarchies that track processes: the unified one and named v1 hierarchies
+    /// (`name=systemd`). A monitor needs its own cgroup there (so a session manager reaping the
+    /// caller's cgroup leaves it alone), not in every v1 controller, where each migration costs.
+    pub fn tracking_only(&self) -> Hierarchies {
+        let mut h = self.clone();
+        h.v1.retain(|v| v.controllers.is_empty());
+        h
+    }
+
     /// Creates `rel` (e.g. `warren.payload.c1`) at the root of every hierarchy.
     pub fn create(&self, rel: &str) -> Result<ContainerCgroup, CgroupError> {
         let targets = self.targets(rel, false)?;
