@@ -512,3 +512,67 @@ fn shared_network_namespace_is_joined() {
     lxc.ok("stop", &["-n", &b, "-k"]);
     lxc.ok("stop", &["-n", &a, "-k"]);
 }
+
+#[test]
+fn other_users_cannot_drive_the_monitor() {
+    if !require_root("other_users_cannot_drive_the_monitor") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("cred");
+    lxc.busybox(&name, &[]);
+    lxc.ok("start", &["-n", &name]);
+    // the abstract socket is reachable by anyone: a request from uid 65534 must be refused
+    let sock = format!("\\0warren/{}/{name}/command", lxc.lxcpath().display());
+    let script = format!(
+        "import socket; s=socket.socket(socket.AF_UNIX); s.connect(b'{sock}'); \
+         s.sendall(b'{{\"cmd\":\"stop\",\"timeout\":0,\"kill\":true}}\\n'); print(s.recv(4096).decode())"
+    );
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            &script,
+        ])
+        .output()
+        .expect("setpriv");
+    assert!(
+        stdout(&out).contains("permission denied"),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(lxc.ok("info", &["-n", &name, "-sH"]).trim(), "RUNNING");
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}
+
+#[test]
+fn attach_with_a_terminal_gets_a_pty_from_the_container() {
+    if !require_root("attach_with_a_terminal_gets_a_pty_from_the_container") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("pty");
+    lxc.busybox(&name, &[]);
+    lxc.ok("start", &["-n", &name]);
+    // script(1) gives attach a terminal on stdin, as a user's shell would
+    let cmd = format!(
+        "{BIN} attach -P {} -n {name} -- sh -c 'tty; test -e $(tty) && echo exists-inside; exit 4'",
+        lxc.lxcpath().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script");
+    let text = stdout(&out);
+    assert!(
+        text.contains("/dev/pts/") && text.contains("exists-inside"),
+        "{text:?}"
+    );
+    assert_eq!(out.status.code(), Some(4), "{text:?} {}", stderr(&out));
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}

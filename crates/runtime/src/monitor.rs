@@ -550,6 +550,12 @@ impl Monitor {
             };
             let _ = stream.set_nonblocking(false);
             let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            // an abstract socket has no file permissions: anyone in the network namespace can
+            // connect, so the peer's credentials decide (root, or the user who owns the monitor)
+            if let Err(msg) = peer_allowed(&stream) {
+                let _ = proto::write_response(&stream, &Response::error(msg), &[]);
+                continue;
+            }
             self.handle(inst, stream);
         }
     }
@@ -830,4 +836,20 @@ fn mount_layout(hier: &Hierarchies) -> Vec<(String, String, bool)> {
         out.push((dir, String::new(), true));
     }
     out
+}
+
+/// Whether the peer of a command connection may control this container: root, or the monitor's
+/// own user.
+fn peer_allowed(stream: &UnixStream) -> Result<(), String> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    let cred = getsockopt(stream, PeerCredentials).map_err(|e| format!("peer credentials: {e}"))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if cred.uid() == 0 || cred.uid() == me {
+        Ok(())
+    } else {
+        Err(format!(
+            "permission denied: uid {} may not control this container (only root or uid {me})",
+            cred.uid()
+        ))
+    }
 }
