@@ -576,3 +576,41 @@ fn attach_with_a_terminal_gets_a_pty_from_the_container() {
     assert_eq!(out.status.code(), Some(4), "{text:?} {}", stderr(&out));
     lxc.ok("stop", &["-n", &name, "-k"]);
 }
+
+#[test]
+fn tty_console_reaches_getty_and_console_log_file_is_written() {
+    if !require_root("tty_console_reaches_getty_and_console_log_file_is_written") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("tty");
+    let log_dir = tempfile::tempdir().expect("tempdir");
+    let log = log_dir.path().join("console.log");
+    let log_line = format!("lxc.console.logfile = {}", log.display());
+    lxc.busybox(&name, &[&log_line]);
+    lxc.ok("start", &["-n", &name]);
+    // tty1 runs getty: the monitor hands us the tty's master; Enter gets a login prompt
+    let mut child = lxc
+        .cmd("console")
+        .args(["-n", &name, "-t", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn console");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::thread::sleep(Duration::from_millis(300));
+    stdin.write_all(b"\n").expect("write");
+    std::thread::sleep(Duration::from_millis(700));
+    stdin.write_all(b"\x01q").expect("write");
+    let out = child.wait_with_output().expect("console");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("login:"), "{:?}", stdout(&out));
+    // a tty held by a client is busy for others; released when the client goes
+    let out = lxc.run("console", &["-n", &name, "-t", "1", "--log"]);
+    assert!(out.status.success());
+    // the console's output also went to lxc.console.logfile
+    let text = std::fs::read_to_string(&log).expect("console log");
+    assert!(text.contains("Please press Enter"), "{text:?}");
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}

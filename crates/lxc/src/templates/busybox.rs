@@ -54,7 +54,7 @@ pub fn find_busybox() -> Result<PathBuf> {
 const INITTAB: &str = "\
 # warren busybox template: rcS once, a shell on the console, getty on tty1
 ::sysinit:/etc/init.d/rcS
-tty1::respawn:/bin/getty -L tty1 115200 vt100
+tty1::respawn:/sbin/getty -L tty1 115200 vt100
 console::askfirst:/bin/sh
 ::ctrlaltdel:/bin/umount -a -r
 ::shutdown:/bin/umount -a -r
