@@ -15,6 +15,47 @@ fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Drive `console ARGS`: send `input`, wait (up to 20 s) until the output contains `expect`, then
+/// detach with Ctrl-a q. Returns everything the console printed.
+fn console_until(lxc: &Lxc, args: &[&str], input: &[u8], expect: &str) -> String {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+    let mut child = lxc
+        .cmd("console")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn console");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let seen = Arc::new(Mutex::new(String::new()));
+    let seen_w = Arc::clone(&seen);
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut s) = seen_w.lock() {
+                s.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    });
+    stdin.write_all(input).expect("write console input");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && !seen.lock().map(|s| s.contains(expect)).unwrap_or(false) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stdin.write_all(b"\x01q").expect("detach");
+    let status = child.wait().expect("console");
+    reader.join().expect("reader");
+    assert!(status.success(), "console {args:?} failed");
+    let out = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    out
+}
+
 #[test]
 fn busybox_container_full_life() {
     if !require_root("busybox_container_full_life") {
@@ -170,24 +211,9 @@ fn console_reaches_a_shell() {
     let name = unique_name("con");
     lxc.busybox(&name, &[]);
     lxc.ok("start", &["-n", &name]);
-    let mut child = lxc
-        .cmd("console")
-        .args(["-n", &name])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn console");
-    let mut stdin = child.stdin.take().expect("stdin");
     // askfirst wants Enter; then the shell runs our command; Ctrl-a q detaches
-    stdin.write_all(b"\n").expect("write");
-    std::thread::sleep(Duration::from_millis(500));
-    stdin.write_all(b"echo MARK$((40+2))\n").expect("write");
-    std::thread::sleep(Duration::from_millis(500));
-    stdin.write_all(b"\x01q").expect("write");
-    let out = child.wait_with_output().expect("console");
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("MARK42"), "{:?}", stdout(&out));
+    let out = console_until(&lxc, &["-n", &name], b"\necho MARK$((40+2))\n", "MARK42");
+    assert!(out.contains("MARK42"), "{out:?}");
     // a tty that doesn't exist is refused
     let out = lxc.run("console", &["-n", &name, "-t", "9"]);
     assert_eq!(out.status.code(), Some(1));
@@ -590,25 +616,48 @@ fn tty_console_reaches_getty_and_console_log_file_is_written() {
     lxc.busybox(&name, &[&log_line]);
     lxc.ok("start", &["-n", &name]);
     // tty1 runs getty: the monitor hands us the tty's master; Enter gets a login prompt
-    let mut child = lxc
+    let out = console_until(&lxc, &["-n", &name, "-t", "1"], b"\n", "login:");
+    assert!(out.contains("login:"), "{out:?}");
+    // a tty held by a client is busy for others; released when the client goes
+    let mut holder = lxc
         .cmd("console")
         .args(["-n", &name, "-t", "1"])
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
         .spawn()
         .expect("spawn console");
-    let mut stdin = child.stdin.take().expect("stdin");
-    std::thread::sleep(Duration::from_millis(300));
-    stdin.write_all(b"\n").expect("write");
-    std::thread::sleep(Duration::from_millis(700));
-    stdin.write_all(b"\x01q").expect("write");
-    let out = child.wait_with_output().expect("console");
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("login:"), "{:?}", stdout(&out));
-    // a tty held by a client is busy for others; released when the client goes
-    let out = lxc.run("console", &["-n", &name, "-t", "1", "--log"]);
-    assert!(out.status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut busy = String::new();
+    while Instant::now() < deadline && !busy.contains("tty 1 is busy") {
+        std::thread::sleep(Duration::from_millis(50));
+        // bounded: if the holder isn't attached yet this one would attach and wait for input
+        let out = std::process::Command::new("timeout")
+            .arg("3")
+            .arg(BIN)
+            .args([
+                "console",
+                "-P",
+                lxc.lxcpath().to_str().expect("utf8"),
+                "-n",
+                &name,
+                "-t",
+                "1",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("console");
+        busy = stderr(&out);
+    }
+    assert!(busy.contains("tty 1 is busy"), "{busy}");
+    holder
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"\x01q")
+        .expect("detach");
+    assert!(holder.wait().expect("holder").success());
+    let out = console_until(&lxc, &["-n", &name, "-t", "1"], b"\n", "login:");
+    assert!(out.contains("login:"), "{out:?}");
     // the console's output also went to lxc.console.logfile
     let text = std::fs::read_to_string(&log).expect("console log");
     assert!(text.contains("Please press Enter"), "{text:?}");

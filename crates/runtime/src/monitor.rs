@@ -133,6 +133,9 @@ pub fn run(
     mut status: StatusSink,
 ) -> Result<i32, StartError> {
     let result = run_inner(spec, opts, &mut status);
+    if let Err(e) = &result {
+        crate::error!("start failed: {e}");
+    }
     if let (Err(e), Some(s)) = (&result, status.as_mut()) {
         let _ = writeln!(s, "error {e}");
         let _ = s.flush();
@@ -550,12 +553,6 @@ impl Monitor {
             };
             let _ = stream.set_nonblocking(false);
             let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            // an abstract socket has no file permissions: anyone in the network namespace can
-            // connect, so the peer's credentials decide (root, or the user who owns the monitor)
-            if let Err(msg) = peer_allowed(&stream) {
-                let _ = proto::write_response(&stream, &Response::error(msg), &[]);
-                continue;
-            }
             self.handle(inst, stream);
         }
     }
@@ -589,6 +586,13 @@ impl Monitor {
                 return;
             }
         };
+        // an abstract socket has no file permissions: anyone in the network namespace can
+        // connect, so the peer's credentials decide (root, or the user who owns the monitor)
+        if let Err(msg) = peer_allowed(&stream) {
+            crate::warn!("refused {req:?}: {msg}");
+            let _ = proto::write_response(&stream, &Response::error(msg), &[]);
+            return;
+        }
         crate::debug!("command {req:?}");
         let _ = stream.set_read_timeout(None);
         let mut resp = Response::ok();

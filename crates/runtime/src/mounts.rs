@@ -619,27 +619,9 @@ pub fn mount_sys(root: &Rootfs, mode: SysMode, own_netns: bool) -> Result<(), Mo
     if mode != SysMode::Rw {
         flags |= MsFlags::MS_RDONLY;
     }
-    if own_netns {
-        root.mount_at(Some("sysfs"), Path::new("sys"), Some("sysfs"), flags, None)?;
-    } else {
-        // sysfs can't be mounted fresh while sharing the host's net namespace: bind the host's
-        root.mount_at(
-            Some("/sys"),
-            Path::new("sys"),
-            None,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None,
-        )?;
-        if mode != SysMode::Rw {
-            root.mount_at(
-                None,
-                Path::new("sys"),
-                None,
-                flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
-                None,
-            )?;
-        }
-    }
+    // a fresh sysfs shows the network devices of the namespace we are in (our own, or the one
+    // we share), and none of the host's submounts (securityfs, debugfs, cgroup)
+    root.mount_at(Some("sysfs"), Path::new("sys"), Some("sysfs"), flags, None)?;
     if mode == SysMode::Mixed && own_netns {
         let _ = root.bind_rw_in_place(Path::new("sys/devices/virtual/net"));
     }

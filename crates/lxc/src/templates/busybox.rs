@@ -52,12 +52,12 @@ pub fn find_busybox() -> Result<PathBuf> {
 }
 
 const INITTAB: &str = "\
-# warren busybox template: rcS once, a shell on the console, getty on tty1
+# warren busybox template: rcS once, a shell on the console, getty on tty1.
+# No umount -a -r at shutdown: the runtime tears the mounts down, and in a privileged
+# container a read-only remount of / reaches the host filesystem's superblock.
 ::sysinit:/etc/init.d/rcS
 tty1::respawn:/sbin/getty -L tty1 115200 vt100
 console::askfirst:/bin/sh
-::ctrlaltdel:/bin/umount -a -r
-::shutdown:/bin/umount -a -r
 ";
 
 const RCS: &str = "\
