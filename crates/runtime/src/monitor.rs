@@ -122,6 +122,8 @@ struct Monitor {
     state_waiters: Vec<(UnixStream, Vec<State>)>,
     reboot_requested: bool,
     stop_deadline: Option<Instant>,
+    /// The monitor's own cgroup (`warren.monitor.NAME`), joined once the container runs.
+    monitor_cg: Option<ContainerCgroup>,
     stdin_open: bool,
 }
 
@@ -190,17 +192,12 @@ fn run_inner(
         state_waiters: Vec::new(),
         reboot_requested: false,
         stop_deadline: None,
+        monitor_cg: None,
         stdin_open: true,
     };
     let tracking = m.hier.tracking_only();
-    let monitor_cg = tracking
-        .create(&cgroup::monitor_name(&m.spec.lxcpath, &m.spec.name))
-        .ok();
-    if let Some(cg) = &monitor_cg {
-        let _ = cg.attach(std::process::id() as i32);
-    }
-    crate::debug!("monitor cgroup ready");
-    let result = m.lifecycle(status);
+    let result = m.lifecycle(status, &tracking);
+    let monitor_cg = m.monitor_cg.take();
     if let Some(cg) = monitor_cg {
         leave_to_root(&tracking);
         let _ = cg.remove();
@@ -218,7 +215,11 @@ fn run_inner(
 }
 
 impl Monitor {
-    fn lifecycle(&mut self, status: &mut StatusSink) -> Result<i32, StartError> {
+    fn lifecycle(
+        &mut self,
+        status: &mut StatusSink,
+        tracking: &Hierarchies,
+    ) -> Result<i32, StartError> {
         let env = hooks::hook_env(&self.spec, None);
         let mut first = true;
         loop {
@@ -248,6 +249,18 @@ impl Monitor {
                 }
                 *status = None;
                 first = false;
+                // out of the caller's cgroup (a session manager reaping it must not take the
+                // container with it); done after the caller has its answer
+                // (not for execute: that monitor is the caller itself, in the foreground)
+                if !self.opts.execute {
+                    self.monitor_cg = tracking
+                        .create(&cgroup::monitor_name(&self.spec.lxcpath, &self.spec.name))
+                        .ok();
+                }
+                if let Some(cg) = &self.monitor_cg {
+                    let _ = cg.attach(std::process::id() as i32);
+                }
+                crate::debug!("monitor cgroup joined");
             }
             let (code, rebooting) = self.serve(&inst);
             self.teardown(inst, false);
@@ -262,15 +275,6 @@ impl Monitor {
 
     fn start_instance(&mut self) -> Result<Instance, StartError> {
         let spec = &self.spec;
-        let payload = self.hier.create_for(
-            &spec.cgroup,
-            &cgroup::payload_name(&spec.lxcpath, &spec.name),
-        )?;
-        crate::debug!("payload cgroup {} created", payload.name());
-        if let Err(e) = payload.apply(&spec.cgroup) {
-            let _ = payload.remove();
-            return Err(e.into());
-        }
         let consoles = (|| -> io::Result<(Option<Pty>, Vec<Pty>)> {
             let console = if spec.console.enabled && !self.opts.execute {
                 Some(open_pty()?)
@@ -286,26 +290,14 @@ impl Monitor {
             };
             Ok((console, ttys))
         })();
-        let (console, ttys) = match consoles {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = payload.remove();
-                return Err(sys("allocate console ptys")(e));
-            }
-        };
+        let (console, ttys) = consoles.map_err(sys("allocate console ptys"))?;
         if let Some(c) = &console {
             if let Ok(size) = warren_sys::get_window_size(warren_sys::std_fd(0)) {
                 let _ = warren_sys::set_window_size(c.master.as_fd(), size);
             }
         }
         crate::debug!("console and {} ttys allocated", ttys.len());
-        let (parent_sync, child_sync) = match UnixStream::pair() {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = payload.remove();
-                return Err(sys("sync socket")(e));
-            }
-        };
+        let (parent_sync, child_sync) = UnixStream::pair().map_err(sys("sync socket"))?;
         let mut flags = 0;
         for ns in &spec.namespaces.new {
             flags |= match ns {
@@ -320,14 +312,11 @@ impl Monitor {
                 NsKind::Time => libc::CLONE_NEWTIME,
             };
         }
+        // Clone first: the child builds its filesystem while we make and fill its cgroup (the
+        // child waits for us only before its cgroup namespace and exec).
         crate::debug!("cloning init with flags {flags:#x}");
-        let forked = match warren_sys::clone_namespaces(flags) {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = payload.remove();
-                return Err(sys("clone the container's init")(e));
-            }
-        };
+        let forked =
+            warren_sys::clone_namespaces(flags).map_err(sys("clone the container's init"))?;
         let pid = match forked {
             warren_sys::Forked::Child => {
                 drop(parent_sync);
@@ -345,18 +334,40 @@ impl Monitor {
         };
         drop(child_sync);
         let mut parent_sync = parent_sync;
-        let fail = |msg: String, payload: &ContainerCgroup| {
+        let kill_child = || {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
             let _ = waitpid(nix::unistd::Pid::from_raw(pid), None);
-            let _ = payload.kill_all();
-            let _ = payload.remove();
-            StartError::Setup(msg)
         };
         // before anything can reap it
         let pidfd = match warren_sys::pidfd_open(pid) {
             Ok(fd) => fd,
-            Err(e) => return Err(fail(format!("pidfd_open: {e}"), &payload)),
+            Err(e) => {
+                kill_child();
+                return Err(StartError::Setup(format!("pidfd_open: {e}")));
+            }
         };
+        let payload = match self.hier.create_for(
+            &spec.cgroup,
+            &cgroup::payload_name(&spec.lxcpath, &spec.name),
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                kill_child();
+                return Err(e.into());
+            }
+        };
+        crate::debug!("payload cgroup {} created", payload.name());
+        let fail = |msg: String, payload: &ContainerCgroup| {
+            kill_child();
+            let _ = payload.kill_all();
+            let _ = payload.remove();
+            StartError::Setup(msg)
+        };
+        if let Err(e) = payload.apply(&spec.cgroup) {
+            kill_child();
+            let _ = payload.remove();
+            return Err(e.into());
+        }
         if let Err(e) = payload.attach(pid) {
             return Err(fail(format!("move init into its cgroup: {e}"), &payload));
         }
