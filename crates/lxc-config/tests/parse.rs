@@ -602,6 +602,10 @@ fn every_documented_key_is_known() {
     );
     assert_eq!(
         warren_lxc_config::key_status("lxc.cap.drop"),
+        Some(Implemented)
+    );
+    assert_eq!(
+        warren_lxc_config::key_status("lxc.idmap"),
         Some(NotYetEnforced)
     );
     assert_eq!(

@@ -104,7 +104,7 @@ fn busybox_template_config() {
         s.nets[0].keys[1],
         ("link".to_string(), "lxcbr0".to_string())
     );
-    assert!(s.unenforced.contains(&"lxc.cap.drop".to_string()));
+    assert!(!s.unenforced.contains(&"lxc.cap.drop".to_string()));
     assert!(s.unenforced.contains(&"lxc.net.0.type = veth".to_string()));
     assert!(s.unenforced.contains(&"lxc.net.0.link".to_string()));
     assert!(!s.unenforced.iter().any(|u| u.contains("apparmor")));
@@ -242,7 +242,8 @@ fn rootfs_console_cgroup_hooks_and_misc() {
         "lxc.seccomp.profile",
         "lxc.cap.keep",
     ] {
-        assert!(s.unenforced.contains(&k.to_string()), "{k}");
+        // enforced since the secure-defaults work: not listed as unenforced any more
+        assert!(!s.unenforced.contains(&k.to_string()), "{k}");
     }
     let s = spec("lxc.console.path = none\nlxc.console.buffer.size = 0\n").unwrap();
     assert!(!s.console.enabled);

@@ -228,3 +228,14 @@ pub fn init_log(common: &Common, name: &str) -> Result<()> {
     })?;
     Ok(())
 }
+
+/// warren's shipped files (common.seccomp, ...) are referred to by path from configs; make sure
+/// they are on disk when a spec points at them (the binary carries them).
+pub fn ensure_shipped_files(spec: &ContainerSpec) {
+    let dir = Path::new(warren_lxc_config::WARREN_CONFIG_DIR);
+    if let Some(p) = &spec.seccomp_profile {
+        if p.starts_with(dir) && !p.exists() {
+            let _ = warren_lxc_config::install_shipped_configs(dir);
+        }
+    }
+}

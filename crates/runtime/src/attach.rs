@@ -25,6 +25,15 @@ pub enum AttachError {
     },
     #[error("monitor of {name} refused: {msg}")]
     Refused { name: String, msg: String },
+    #[error("{0}")]
+    Security(String),
+}
+
+/// The container's restrictions, applied to the attached command as to init.
+struct Restrict<'a> {
+    profile: Option<&'a crate::seccomp::Profile>,
+    kept: &'a caps::CapsHashSet,
+    no_new_privs: bool,
 }
 
 fn sys(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AttachError {
@@ -86,9 +95,30 @@ pub fn attach(lxcpath: &Path, name: &str, opts: &AttachOptions) -> Result<i32, A
         None
     };
     let env = build_env(opts, &info);
+    // the profile is a host path: read it here, before entering the container's mount namespace
+    let profile = match &info.seccomp_profile {
+        Some(p) => Some(
+            crate::seccomp::load_profile(p).map_err(|e| AttachError::Security(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let kept = crate::security::kept_caps(&info.cap_drop, &info.cap_keep)
+        .map_err(|e| AttachError::Security(e.to_string()))?;
+    let restrict = Restrict {
+        profile: profile.as_ref(),
+        kept: &kept,
+        no_new_privs: info.no_new_privs,
+    };
     match warren_sys::fork_process().map_err(sys("fork"))? {
         warren_sys::Forked::Child => {
-            let code = match enter_and_exec(opts, &info, &pidfd, pty.as_ref().map(|p| &p.1), env) {
+            let code = match enter_and_exec(
+                opts,
+                &info,
+                &pidfd,
+                pty.as_ref().map(|p| &p.1),
+                env,
+                &restrict,
+            ) {
                 Ok(code) => code,
                 Err(msg) => {
                     let _ = writeln!(std::io::stderr(), "warren-lxc attach: {msg}");
@@ -184,6 +214,7 @@ fn enter_and_exec(
     pidfd: &OwnedFd,
     slave: Option<&OwnedFd>,
     env: Vec<(String, String)>,
+    restrict: &Restrict<'_>,
 ) -> Result<i32, String> {
     if !opts.skip_cgroup {
         let me = std::process::id().to_string();
@@ -212,7 +243,7 @@ fn enter_and_exec(
     match warren_sys::fork_process().map_err(|e| format!("fork: {e}"))? {
         warren_sys::Forked::Parent(pid) => Ok(wait_code(pid)),
         warren_sys::Forked::Child => {
-            let err = exec_command(opts, slave, env);
+            let err = exec_command(opts, slave, env, restrict);
             let _ = writeln!(std::io::stderr(), "warren-lxc attach: {err}");
             warren_sys::exit_now(if err.contains("No such file") {
                 127
@@ -227,6 +258,7 @@ fn exec_command(
     opts: &AttachOptions,
     slave: Option<&OwnedFd>,
     mut env: Vec<(String, String)>,
+    restrict: &Restrict<'_>,
 ) -> String {
     if let Some(slave) = slave {
         if let Err(e) = nix::unistd::setsid() {
@@ -253,6 +285,15 @@ fn exec_command(
             env.push(("HOME".into(), home.clone()));
         }
     }
+    // as for init: seccomp while CAP_SYS_ADMIN is still held, then the capability sets
+    if let Some(profile) = restrict.profile {
+        if let Err(e) = crate::seccomp::load(profile) {
+            return e.to_string();
+        }
+    }
+    if let Err(e) = crate::security::restrict_caps(restrict.kept) {
+        return e.to_string();
+    }
     if let Some(gid) = opts
         .gid
         .or(passwd.as_ref().map(|p| p.0).filter(|_| opts.uid.is_some()))
@@ -265,6 +306,11 @@ fn exec_command(
     if let Some(uid) = opts.uid {
         if let Err(e) = nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)) {
             return format!("setuid {uid}: {e}");
+        }
+    }
+    if restrict.no_new_privs {
+        if let Err(e) = nix::sys::prctl::set_no_new_privs() {
+            return format!("no_new_privs: {e}");
         }
     }
     let argv: Vec<String> = if opts.command.is_empty() {

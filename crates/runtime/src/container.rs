@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::hooks;
 use crate::mounts;
 use crate::spec::{ContainerSpec, HookKind, NsKind};
+use crate::{seccomp, security};
 
 /// What the monitor hands to the container process.
 pub struct ChildSetup<'a> {
@@ -73,6 +74,16 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
             nix::unistd::sethostname(h).map_err(|e| format!("set hostname \"{h}\": {e}"))?;
         }
     }
+    // sysctls through the host's /proc/sys: its net, ipc and uts entries show the namespaces of the
+    // process that opens them (ours), and only namespaced keys are accepted
+    security::apply_sysctls(&spec.sysctls, Path::new("/proc/sys")).map_err(|e| e.to_string())?;
+    security::apply_proc_writes(&spec.proc_writes).map_err(|e| e.to_string())?;
+    security::apply_prlimits(&spec.prlimits).map_err(|e| e.to_string())?;
+    // the profile is a host path: read it before pivoting away from the host's filesystem
+    let seccomp_profile = match &spec.seccomp_profile {
+        Some(p) => Some(seccomp::load_profile(p).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let env = hooks::hook_env(spec, None);
     if has(NsKind::Mount) {
         let root = mounts::prepare_rootfs(spec).map_err(|e| e.to_string())?;
@@ -172,6 +183,14 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
     if let Some(cwd) = &spec.init.cwd {
         nix::unistd::chdir(cwd).map_err(|e| format!("chdir {}: {e}", cwd.display()))?;
     }
+    // seccomp while we still hold CAP_SYS_ADMIN (loading needs it or no_new_privs), then caps
+    if let Some(profile) = &seccomp_profile {
+        seccomp::load(profile).map_err(|e| e.to_string())?;
+    }
+    security::restrict_caps(
+        &security::kept_caps(&spec.cap_drop, &spec.cap_keep).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
     if let Some(gid) = spec.init.gid {
         nix::unistd::setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
         nix::unistd::setgid(nix::unistd::Gid::from_raw(gid))
@@ -180,6 +199,9 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
     if let Some(uid) = spec.init.uid {
         nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))
             .map_err(|e| format!("setuid {uid}: {e}"))?;
+    }
+    if spec.no_new_privs {
+        nix::sys::prctl::set_no_new_privs().map_err(|e| format!("lxc.no_new_privs: {e}"))?;
     }
     let argv: Vec<CString> = spec
         .init

@@ -11,6 +11,8 @@ pub mod hooks;
 pub mod monitor;
 pub mod mounts;
 pub mod proto;
+pub mod seccomp;
+pub mod security;
 pub mod spec;
 pub mod start;
 pub mod term;

@@ -579,6 +579,10 @@ impl Monitor {
             ttys: self.spec.tty_max,
             monitor_pid: std::process::id() as i32,
             unprivileged: !self.spec.idmaps.is_empty(),
+            cap_drop: self.spec.cap_drop.clone(),
+            cap_keep: self.spec.cap_keep.clone(),
+            no_new_privs: self.spec.no_new_privs,
+            seccomp_profile: self.spec.seccomp_profile.clone(),
         }
     }
 

@@ -147,6 +147,16 @@ pub struct InitInfo {
     pub monitor_pid: i32,
     /// Whether the container has a user namespace.
     pub unprivileged: bool,
+    /// What attached processes are restricted to, as init is: `lxc.cap.drop` / `lxc.cap.keep`,
+    /// `lxc.no_new_privs`, `lxc.seccomp.profile` (a host path).
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    #[serde(default)]
+    pub cap_keep: Vec<String>,
+    #[serde(default)]
+    pub no_new_privs: bool,
+    #[serde(default)]
+    pub seccomp_profile: Option<PathBuf>,
 }
 
 /// FNV-1a, 64 bits: a stable short hash for names that must fit (sockets, cgroups).

@@ -104,6 +104,18 @@ impl Lxc {
         }
     }
 
+    /// A busybox container that also sees the host's /usr read-only (and lib, lib64 links into it),
+    /// so host programs such as /usr/bin/python3 can run inside as probes.
+    pub fn busybox_with_host_usr(&self, name: &str, extra: &[&str]) {
+        let mut lines = vec!["lxc.mount.entry = /usr usr none ro,bind 0 0"];
+        lines.extend_from_slice(extra);
+        self.busybox(name, &lines);
+        let rootfs = self.lxcpath().join(name).join("rootfs");
+        let _ = std::fs::remove_dir(rootfs.join("lib"));
+        std::os::unix::fs::symlink("usr/lib", rootfs.join("lib")).expect("lib link");
+        std::os::unix::fs::symlink("usr/lib64", rootfs.join("lib64")).expect("lib64 link");
+    }
+
     pub fn config_path(&self, name: &str) -> PathBuf {
         self.lxcpath().join(name).join("config")
     }
