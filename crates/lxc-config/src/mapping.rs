@@ -202,8 +202,9 @@ pub fn to_spec(config: &Config, name: &str, lxcpath: &Path) -> Result<ContainerS
                         spec.cgroup.v2.push((file.to_string(), v.to_string()));
                     }
                 } else if let Some(file) = key.strip_prefix("lxc.cgroup.") {
-                    if !file.starts_with("devices.") && looked.info.shape == keys::KeyShape::Prefix
-                    {
+                    // device rules are enforced through the v1 devices controller (on cgroup2
+                    // hosts the runtime reports them as not enforced)
+                    if looked.info.shape == keys::KeyShape::Prefix {
                         spec.cgroup.v1.push((file.to_string(), v.to_string()));
                     }
                 } else if let Some(kind) = key.strip_prefix("lxc.hook.") {

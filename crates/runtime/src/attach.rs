@@ -216,6 +216,10 @@ fn enter_and_exec(
     env: Vec<(String, String)>,
     restrict: &Restrict<'_>,
 ) -> Result<i32, String> {
+    // Until it execs the command, this process runs warren's binary inside the container's pid
+    // namespace: non-dumpable, so nothing in the container can open /proc/PID/exe (or its memory)
+    // and overwrite the host binary through it (runc CVE-2019-5736). exec makes it dumpable again.
+    nix::sys::prctl::set_dumpable(false).map_err(|e| format!("set non-dumpable: {e}"))?;
     if !opts.skip_cgroup {
         let me = std::process::id().to_string();
         for p in &info.cgroup_paths {
@@ -307,6 +311,10 @@ fn exec_command(
         if let Err(e) = nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)) {
             return format!("setuid {uid}: {e}");
         }
+    }
+    // nothing of the caller's but stdio crosses into the container (runc CVE-2024-21626)
+    if let Err(e) = warren_sys::close_fds_from(3, &[]) {
+        return format!("close inherited descriptors: {e}");
     }
     if restrict.no_new_privs {
         if let Err(e) = nix::sys::prctl::set_no_new_privs() {

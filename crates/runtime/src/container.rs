@@ -33,6 +33,11 @@ pub struct ChildSetup<'a> {
 
 /// Body of the cloned child. Never returns: it execs or exits.
 pub fn run(setup: ChildSetup<'_>, mut sync: UnixStream) -> ! {
+    // warren's code runs as the container's PID 1 until exec: non-dumpable, so its /proc/1/exe
+    // and memory are out of reach of anything the container starts meanwhile (CVE-2019-5736)
+    if nix::sys::prctl::set_dumpable(false).is_err() {
+        warren_sys::exit_now(1);
+    }
     match setup_and_exec(&setup, &sync) {
         Ok(never) => match never {},
         Err(msg) => {

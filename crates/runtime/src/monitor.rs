@@ -17,7 +17,10 @@ use crate::cgroup::{self, ContainerCgroup, Hierarchies};
 use crate::container::{self, ChildSetup};
 use crate::hooks;
 use crate::proto::{self, InitInfo, Request, Response, State};
-use crate::spec::{ContainerSpec, HookKind, NsKind};
+use crate::spec::{CgroupSpec, ContainerSpec, HookKind, NsKind};
+
+/// The cgroup below the payload cgroup that init is put in (the name LXC and Incus use).
+pub const INNER_CGROUP: &str = ".lxc";
 
 /// Why a start failed.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +107,8 @@ struct Instance {
     pid: i32,
     pidfd: OwnedFd,
     payload: ContainerCgroup,
+    /// `<payload>/.lxc`, where init and everything in the container lives.
+    inner: ContainerCgroup,
     console: Option<Pty>,
     ttys: Vec<Pty>,
 }
@@ -368,7 +373,28 @@ impl Monitor {
             let _ = payload.remove();
             return Err(e.into());
         }
-        if let Err(e) = payload.attach(pid) {
+        // init lives in an inner cgroup: the container's cgroup namespace is rooted there, so the
+        // limits set on the payload cgroup are out of its reach (it sees, and may change, only
+        // the copy on the inner one)
+        let inner_spec = CgroupSpec {
+            dir: Some(format!(
+                "{}/{INNER_CGROUP}",
+                spec.cgroup
+                    .dir
+                    .clone()
+                    .unwrap_or_else(|| cgroup::payload_name(&spec.lxcpath, &spec.name))
+            )),
+            relative: spec.cgroup.relative,
+            ..Default::default()
+        };
+        let inner = match self.hier.create_for(&inner_spec, "") {
+            Ok(i) => i,
+            Err(e) => return Err(fail(format!("inner cgroup: {e}"), &payload)),
+        };
+        if let Err(e) = inner.apply(&spec.cgroup) {
+            return Err(fail(e.to_string(), &payload));
+        }
+        if let Err(e) = inner.attach(pid) {
             return Err(fail(format!("move init into its cgroup: {e}"), &payload));
         }
         if parent_sync.write_all(b"g").is_err() {
@@ -397,6 +423,7 @@ impl Monitor {
             pid,
             pidfd,
             payload,
+            inner,
             console,
             ttys,
         })
@@ -573,7 +600,7 @@ impl Monitor {
             pid: inst.pid,
             state: Some(self.state),
             namespaces: self.spec.namespaces.new.clone(),
-            cgroup_paths: inst.payload.paths(),
+            cgroup_paths: inst.inner.paths(),
             cgroup_name: cgroup::payload_name(&self.spec.lxcpath, &self.spec.name),
             environment: self.spec.environment.clone(),
             ttys: self.spec.tty_max,

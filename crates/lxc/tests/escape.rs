@@ -1,0 +1,220 @@
+//! Escape and abuse attempts from inside a privileged container, run as its root: each must fail
+//! with the error that proves warren's policy refused it (EPERM from seccomp or the devices
+//! cgroup, EROFS from a read-only mount, ESRCH from the pid namespace), not the error this kernel
+//! gives for a missing feature. The probe is the host's python3, seen through a read-only /usr.
+
+use warren_testutil::{require_root, unique_name, Lxc};
+
+const BIN: &str = env!("CARGO_BIN_EXE_warren-lxc");
+
+/// Start a busybox container (warren's template: common.conf, seccomp, caps, devices) and run a
+/// python probe in it; returns its stdout.
+fn probe(test: &str, script: &str) -> Option<String> {
+    if !require_root(test) {
+        return None;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("esc");
+    lxc.busybox_with_host_usr(&name, &[]);
+    lxc.ok("start", &["-n", &name]);
+    let prelude = "import os, ctypes, errno\nlibc = ctypes.CDLL(None, use_errno=True)\n\
+                   def sc(nr, *a):\n    r = libc.syscall(nr, *a)\n    return errno.errorcode.get(ctypes.get_errno()) if r == -1 else 'OK'\n\
+                   def tryio(f):\n    try:\n        f()\n        return 'OK'\n    except OSError as e:\n        return errno.errorcode.get(e.errno)\n";
+    let out = lxc.ok(
+        "attach",
+        &[
+            "-n",
+            &name,
+            "--",
+            "/usr/bin/python3",
+            "-c",
+            &format!("{prelude}{script}"),
+        ],
+    );
+    lxc.ok("stop", &["-n", &name, "-k"]);
+    Some(out.trim().to_string())
+}
+
+// x86_64 syscall numbers
+const INIT_MODULE: i64 = 175;
+const DELETE_MODULE: i64 = 176;
+const KEXEC_LOAD: i64 = 246;
+const OPEN_BY_HANDLE_AT: i64 = 304;
+const FINIT_MODULE: i64 = 313;
+
+#[test]
+fn loading_a_kernel_module_is_refused_by_seccomp() {
+    // without the filter this kernel (no module support) would answer ENOSYS
+    let script = format!("print(sc({INIT_MODULE}, 0, 0, 0), sc({FINIT_MODULE}, -1, 0, 0), sc({DELETE_MODULE}, b'x', 0))");
+    if let Some(out) = probe("loading_a_kernel_module_is_refused_by_seccomp", &script) {
+        assert_eq!(out, "EPERM EPERM EPERM");
+    }
+}
+
+#[test]
+fn kexec_is_refused_by_seccomp() {
+    // this kernel has no kexec: without the filter the answer would be ENOSYS
+    let script = format!("print(sc({KEXEC_LOAD}, 0, 0, 0, 0))");
+    if let Some(out) = probe("kexec_is_refused_by_seccomp", &script) {
+        assert_eq!(out, "EPERM");
+    }
+}
+
+#[test]
+fn open_by_handle_at_is_refused_by_seccomp() {
+    // without the filter a bad mount fd gives EBADF
+    let script = format!("print(sc({OPEN_BY_HANDLE_AT}, -1, 0, 0))");
+    if let Some(out) = probe("open_by_handle_at_is_refused_by_seccomp", &script) {
+        assert_eq!(out, "EPERM");
+    }
+}
+
+#[test]
+fn host_tunables_in_proc_sys_are_read_only() {
+    let script = "print(tryio(lambda: open('/proc/sys/kernel/panic', 'w').write('1')), \
+                  tryio(lambda: open('/proc/sys/vm/drop_caches', 'w').write('1')))";
+    if let Some(out) = probe("host_tunables_in_proc_sys_are_read_only", script) {
+        assert_eq!(out, "EROFS EROFS");
+    }
+}
+
+#[test]
+fn sysrq_trigger_is_read_only() {
+    // this kernel may lack sysrq altogether: then the file is absent inside as on the host
+    let host_has = std::path::Path::new("/proc/sysrq-trigger").exists();
+    let script = "print(tryio(lambda: open('/proc/sysrq-trigger', 'w').write('h')))";
+    if let Some(out) = probe("sysrq_trigger_is_read_only", script) {
+        assert_eq!(out, if host_has { "EROFS" } else { "ENOENT" });
+    }
+}
+
+#[test]
+fn sys_kernel_is_read_only() {
+    let script = "print(tryio(lambda: open('/sys/kernel/profiling', 'w').write('1')))";
+    if let Some(out) = probe("sys_kernel_is_read_only", script) {
+        assert_eq!(out, "EROFS");
+    }
+}
+
+#[test]
+fn a_created_device_node_cannot_be_opened() {
+    // /dev/kmsg (1:11): the host's root can open it; the devices cgroup must refuse it here
+    if !std::path::Path::new("/sys/fs/cgroup/devices").exists() {
+        eprintln!("skipping a_created_device_node_cannot_be_opened: no v1 devices controller (cgroup2 needs an eBPF device program)");
+        return;
+    }
+    let script = "os.mknod('/tmp/kmsg', 0o600 | 0o020000, os.makedev(1, 11))\n\
+                  print(tryio(lambda: os.open('/tmp/kmsg', os.O_RDONLY)))";
+    if let Some(out) = probe("a_created_device_node_cannot_be_opened", script) {
+        assert_eq!(out, "EPERM");
+    }
+}
+
+#[test]
+fn host_processes_cannot_be_ptraced() {
+    // the test's own pid is a host process: invisible in the container's pid namespace
+    let me = std::process::id();
+    let script = format!("print(sc(101, 16, {me}, 0, 0))");
+    if let Some(out) = probe("host_processes_cannot_be_ptraced", &script) {
+        assert_eq!(out, "ESRCH");
+    }
+}
+
+#[test]
+fn no_host_descriptor_reaches_the_container() {
+    // init holds exactly its console on 0-2; the attached probe exactly its stdio (and the
+    // descriptor listing its own fd directory)
+    let script = "print(sorted(os.listdir('/proc/1/fd')), len(os.listdir('/proc/self/fd')))";
+    if let Some(out) = probe("no_host_descriptor_reaches_the_container", script) {
+        assert_eq!(out, "['0', '1', '2'] 4");
+    }
+}
+
+#[test]
+fn hostname_and_time_of_the_host_cannot_be_changed() {
+    // sethostname changes only the container's uts namespace; settimeofday needs CAP_SYS_TIME
+    let before = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let script = "print(sc(170, b'evil', 4), sc(227, 0, b'\\x00' * 16))";
+    if let Some(out) = probe("hostname_and_time_of_the_host_cannot_be_changed", script) {
+        assert_eq!(out, "OK EPERM");
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname"),
+            before
+        );
+    }
+}
+
+#[test]
+fn capabilities_are_dropped_for_init_and_attached_processes() {
+    let script = "def bnd(pid):\n    for l in open(f'/proc/{pid}/status'):\n        if l.startswith('CapBnd'):\n            return int(l.split()[1], 16)\n\
+                  print(*[bool(bnd(p) & (1 << c)) for p in ('1', 'self') for c in (16, 25, 17)])";
+    if let Some(out) = probe(
+        "capabilities_are_dropped_for_init_and_attached_processes",
+        script,
+    ) {
+        // sys_module (16), sys_time (25), sys_rawio (17): gone from both bounding sets
+        assert_eq!(out, "False False False False False False");
+    }
+}
+
+#[test]
+fn raising_the_memory_limit_inside_does_not_raise_the_containers_limit() {
+    if !require_root("raising_the_memory_limit_inside_does_not_raise_the_containers_limit") {
+        return;
+    }
+    let v1 = std::path::Path::new("/sys/fs/cgroup/memory").exists();
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("lim");
+    let (key, inside, file) = if v1 {
+        (
+            "lxc.cgroup.memory.limit_in_bytes = 64M",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "memory.limit_in_bytes",
+        )
+    } else {
+        (
+            "lxc.cgroup2.memory.max = 67108864",
+            "/sys/fs/cgroup/memory.max",
+            "memory.max",
+        )
+    };
+    lxc.busybox(&name, &[key]);
+    lxc.ok("start", &["-n", &name]);
+    let _ = lxc.run(
+        "attach",
+        &[
+            "-n",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            &format!("echo 1073741824 > {inside}"),
+        ],
+    );
+    // the container's cgroup, as the host sees it, still has its limit
+    let outer: Vec<_> = warren_testutil::cgroups_named(&format!("warren.payload.{name}"))
+        .into_iter()
+        .filter(|p| p.join(file).exists())
+        .collect();
+    assert_eq!(outer.len(), 1, "{outer:?}");
+    assert_eq!(
+        std::fs::read_to_string(outer[0].join(file))
+            .expect("limit")
+            .trim(),
+        "67108864"
+    );
+    // and nothing above the container's own cgroup is reachable from inside
+    let up = lxc.ok(
+        "attach",
+        &[
+            "-n",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            &format!("ls $(dirname {inside})/.. | grep -c warren.payload || true"),
+        ],
+    );
+    assert_eq!(up.trim(), "0");
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}
