@@ -86,7 +86,7 @@ pub static KEYS: &[KeyInfo] = &[
     k("lxc.execute.cmd", N, false, V::Path),
     k("lxc.group", I, true, V::Path),
     k("lxc.hook.version", I, false, V::HookVersion),
-    k("lxc.idmap", N, true, V::IdMap),
+    k("lxc.idmap", I, true, V::IdMap),
     k("lxc.include", I, true, V::Path),
     k("lxc.init.cmd", I, false, V::Path),
     k("lxc.init.cwd", I, false, V::Path),

@@ -606,6 +606,10 @@ fn every_documented_key_is_known() {
     );
     assert_eq!(
         warren_lxc_config::key_status("lxc.idmap"),
+        Some(Implemented)
+    );
+    assert_eq!(
+        warren_lxc_config::key_status("lxc.net.0.veth.pair"),
         Some(NotYetEnforced)
     );
     assert_eq!(

@@ -117,7 +117,7 @@ fn namespaces_idmaps_clone_keep_share_and_net_none() {
     assert_eq!(s.idmaps.len(), 2);
     assert!(s.idmaps[0].is_uid && !s.idmaps[1].is_uid);
     assert_eq!(s.idmaps[1].host_id, 100000);
-    assert!(s.unenforced.contains(&"lxc.idmap".to_string()));
+    assert!(!s.unenforced.contains(&"lxc.idmap".to_string()));
     let s = spec("lxc.idmap = b 0 100000 65536\n").unwrap();
     assert_eq!(s.idmaps.len(), 2);
 
@@ -437,7 +437,8 @@ fn shipped_configs_parse_map_and_install() {
     assert!(!c.entries.iter().any(|e| e.key.starts_with("lxc.hook")));
     let s = to_spec(&c, "c1", Path::new("/l")).unwrap();
     assert_eq!((s.tty_max, s.pty_max), (4, 1024));
-    assert_eq!(s.mount_auto.sys, Some(SysMode::Rw));
+    // unlike LXC's userns.conf, warren's keeps /sys read-only (systemd and a writable /sys)
+    assert_eq!(s.mount_auto.sys, Some(SysMode::Mixed));
     assert_eq!(s.mount_auto.proc, Some(ProcMode::Mixed));
     assert!(s.cap_drop.is_empty());
     assert_eq!(

@@ -34,6 +34,8 @@ struct Restrict<'a> {
     profile: Option<&'a crate::seccomp::Profile>,
     kept: &'a caps::CapsHashSet,
     no_new_privs: bool,
+    /// The container has a user namespace of its own.
+    userns: bool,
 }
 
 fn sys(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AttachError {
@@ -108,6 +110,7 @@ pub fn attach(lxcpath: &Path, name: &str, opts: &AttachOptions) -> Result<i32, A
         profile: profile.as_ref(),
         kept: &kept,
         no_new_privs: info.no_new_privs,
+        userns: info.namespaces.contains(&NsKind::User),
     };
     match warren_sys::fork_process().map_err(sys("fork"))? {
         warren_sys::Forked::Child => {
@@ -298,16 +301,20 @@ fn exec_command(
     if let Err(e) = crate::security::restrict_caps(restrict.kept) {
         return e.to_string();
     }
+    // in a user namespace setns leaves us as the overflow user: become its root unless -u/-g
+    // say otherwise
+    let default_id = if restrict.userns { Some(0) } else { None };
     if let Some(gid) = opts
         .gid
         .or(passwd.as_ref().map(|p| p.0).filter(|_| opts.uid.is_some()))
+        .or(default_id)
     {
         let _ = nix::unistd::setgroups(&[]);
         if let Err(e) = nix::unistd::setgid(nix::unistd::Gid::from_raw(gid)) {
             return format!("setgid {gid}: {e}");
         }
     }
-    if let Some(uid) = opts.uid {
+    if let Some(uid) = opts.uid.or(default_id) {
         if let Err(e) = nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)) {
             return format!("setuid {uid}: {e}");
         }

@@ -7,7 +7,7 @@
 use nix::sys::signal::{self, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use std::ffi::CString;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -20,11 +20,10 @@ use crate::{seccomp, security};
 /// What the monitor hands to the container process.
 pub struct ChildSetup<'a> {
     pub spec: &'a ContainerSpec,
-    /// Host paths of the console and tty pty slaves to bind into /dev.
-    pub console_slave: Option<PathBuf>,
-    pub tty_slaves: Vec<PathBuf>,
-    /// The console slave, opened: init's stdin/stdout/stderr and controlling terminal.
-    pub console_fd: Option<&'a OwnedFd>,
+    /// Make /dev/console (a pty of the container's own devpts; its master goes to the monitor).
+    pub console: bool,
+    /// Make /dev/tty1..N the same way.
+    pub ttys: u32,
     /// cgroup hierarchies to mount for `lxc.mount.auto = cgroup:*`: (dir, options, is_cgroup2).
     pub cgroup_layout: Vec<(String, String, bool)>,
     /// `execute`: run init.cmd under a minimal init that reaps and passes the exit status through.
@@ -58,18 +57,30 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
     // mounts that don't depend on it proceed in parallel (migrations between cgroups are slow).
     // With a user namespace, everything waits: nothing works before the id maps are written.
     let mut go_received = false;
-    let mut wait_go = || -> Result<(), String> {
+    // with a user namespace the monitor sends the idmapped rootfs mount along with "go"
+    let mut idmapped_rootfs: Option<std::os::fd::OwnedFd> = None;
+    let mut wait_go = |fds_out: &mut Option<std::os::fd::OwnedFd>| -> Result<(), String> {
         if !go_received {
             let mut go = [0u8; 1];
-            (&*sync)
-                .read_exact(&mut go)
+            let mut fds = Vec::new();
+            let n = warren_sys::recv_with_fds(sync.as_fd(), &mut go, &mut fds)
                 .map_err(|e| format!("wait for the monitor: {e}"))?;
+            if n == 0 {
+                return Err("the monitor went away".into());
+            }
+            *fds_out = fds.pop();
             go_received = true;
         }
         Ok(())
     };
     if has(NsKind::User) {
-        wait_go()?;
+        wait_go(&mut idmapped_rootfs)?;
+        // become the namespace's root (the monitor has written the maps)
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .map_err(|e| format!("become root in the user namespace (gid): {e}"))?;
+        nix::unistd::setgroups(&[]).map_err(|e| format!("setgroups in the user namespace: {e}"))?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .map_err(|e| format!("become root in the user namespace (uid): {e}"))?;
     }
     for (kind, target) in &spec.namespaces.share {
         join_shared(spec, *kind, target)?;
@@ -90,8 +101,10 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
         None => None,
     };
     let env = hooks::hook_env(spec, None);
+    let mut console_slave: Option<OwnedFd> = None;
     if has(NsKind::Mount) {
-        let root = mounts::prepare_rootfs(spec).map_err(|e| e.to_string())?;
+        let root =
+            mounts::prepare_rootfs(spec, idmapped_rootfs.take()).map_err(|e| e.to_string())?;
         crate::debug!("rootfs {} bound", root.path.display());
         hooks::run_all(spec, HookKind::PreMount, &env).map_err(|e| e.to_string())?;
         if spec.autodev {
@@ -107,7 +120,7 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
             mounts::mount_sys(&root, mode, own_netns).map_err(|e| e.to_string())?;
             crate::debug!("sys mounted ({mode:?})");
         }
-        wait_go()?;
+        wait_go(&mut idmapped_rootfs)?;
         unshare_cgroupns(spec)?;
         if let Some(cg) = spec.mount_auto.cgroup {
             if spec.mount_auto.sys.is_some() && (has(NsKind::Cgroup) || cg.full || cg.force) {
@@ -130,29 +143,43 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
             mounts::populate_dev(&root).map_err(|e| e.to_string())?;
         }
         mounts::mount_devpts(&root, spec.pty_max, spec.autodev).map_err(|e| e.to_string())?;
-        if let Some(slave) = &setup.console_slave {
-            mounts::bind_tty(&root, slave, Path::new("dev/console")).map_err(|e| e.to_string())?;
+        // The console and ttys are ptys of the container's own devpts, so they belong to the
+        // container (also to its root in a user namespace) and nothing of the host's devpts is
+        // exposed; the masters go to the monitor, which holds them for the container's life.
+        let mut masters: Vec<OwnedFd> = Vec::new();
+        if setup.console {
+            let (master, slave) = mounts::container_pty(&root).map_err(|e| e.to_string())?;
+            mounts::bind_tty(&root, &slave, Path::new("dev/console")).map_err(|e| e.to_string())?;
+            masters.push(master);
+            console_slave = Some(slave);
         }
-        for (i, slave) in setup.tty_slaves.iter().enumerate() {
-            let rel = PathBuf::from(format!("dev/tty{}", i + 1));
-            mounts::bind_tty(&root, slave, &rel).map_err(|e| e.to_string())?;
+        for i in 1..=setup.ttys {
+            let (master, slave) = mounts::container_pty(&root).map_err(|e| e.to_string())?;
+            mounts::bind_tty(&root, &slave, &PathBuf::from(format!("dev/tty{i}")))
+                .map_err(|e| e.to_string())?;
+            masters.push(master);
         }
+        if !masters.is_empty() {
+            send_masters(sync, &masters)
+                .map_err(|e| format!("hand the console to the monitor: {e}"))?;
+        }
+        drop(masters);
         mounts::pivot(&root).map_err(|e| e.to_string())?;
         crate::debug!("pivoted into the rootfs");
     }
     if !has(NsKind::Mount) {
-        wait_go()?;
+        wait_go(&mut idmapped_rootfs)?;
         unshare_cgroupns(spec)?;
     }
     // the container's processes must not see the monitor's descriptors
     let sync_fd = sync.as_raw_fd();
     let mut keep = vec![sync_fd];
-    if let Some(c) = setup.console_fd {
+    if let Some(c) = &console_slave {
         keep.push(c.as_raw_fd());
     }
     warren_sys::close_fds_from(3, &keep).map_err(|e| format!("close descriptors: {e}"))?;
 
-    if let Some(console) = setup.console_fd {
+    if let Some(console) = &console_slave {
         nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
         warren_sys::set_controlling_tty(console.as_fd())
             .map_err(|e| format!("make /dev/console the controlling terminal: {e}"))?;
@@ -397,4 +424,20 @@ fn join_shared(spec: &ContainerSpec, kind: NsKind, target: &str) -> Result<(), S
             path.display()
         )
     })
+}
+
+/// Send the pty masters to the monitor: one message, a `P` and the descriptors.
+fn send_masters(sync: &UnixStream, masters: &[OwnedFd]) -> std::io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let raw: Vec<i32> = masters.iter().map(|m| m.as_raw_fd()).collect();
+    let iov = [std::io::IoSlice::new(b"P")];
+    sendmsg::<()>(
+        sync.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&raw)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map_err(std::io::Error::from)?;
+    Ok(())
 }

@@ -10,7 +10,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cgroup::{self, ContainerCgroup, Hierarchies};
@@ -58,26 +57,10 @@ pub struct MonitorOptions {
 /// Where the monitor reports the outcome of the start: a line `ok PID` or `error MESSAGE`.
 pub type StatusSink = Option<Box<dyn Write>>;
 
+/// A pty master the monitor holds: the container's console or one of its ttys (the slave lives in
+/// the container's own devpts).
 struct Pty {
     master: OwnedFd,
-    slave: OwnedFd,
-    slave_path: PathBuf,
-}
-
-fn open_pty() -> io::Result<Pty> {
-    use nix::fcntl::OFlag;
-    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .map_err(io::Error::from)?;
-    nix::pty::grantpt(&master).map_err(io::Error::from)?;
-    nix::pty::unlockpt(&master).map_err(io::Error::from)?;
-    let slave_path = PathBuf::from(nix::pty::ptsname_r(&master).map_err(io::Error::from)?);
-    let slave = warren_sys::open_pty_peer(master.as_fd())?;
-    let master: OwnedFd = master.into();
-    Ok(Pty {
-        master,
-        slave,
-        slave_path,
-    })
 }
 
 /// The console's ring buffer: the last `cap` bytes the container wrote to its console.
@@ -280,28 +263,8 @@ impl Monitor {
 
     fn start_instance(&mut self) -> Result<Instance, StartError> {
         let spec = &self.spec;
-        let consoles = (|| -> io::Result<(Option<Pty>, Vec<Pty>)> {
-            let console = if spec.console.enabled && !self.opts.execute {
-                Some(open_pty()?)
-            } else {
-                None
-            };
-            let ttys = if self.opts.execute {
-                Vec::new()
-            } else {
-                (0..spec.tty_max)
-                    .map(|_| open_pty())
-                    .collect::<io::Result<_>>()?
-            };
-            Ok((console, ttys))
-        })();
-        let (console, ttys) = consoles.map_err(sys("allocate console ptys"))?;
-        if let Some(c) = &console {
-            if let Ok(size) = warren_sys::get_window_size(warren_sys::std_fd(0)) {
-                let _ = warren_sys::set_window_size(c.master.as_fd(), size);
-            }
-        }
-        crate::debug!("console and {} ttys allocated", ttys.len());
+        let want_console = spec.console.enabled && !self.opts.execute;
+        let want_ttys = if self.opts.execute { 0 } else { spec.tty_max };
         let (parent_sync, child_sync) = UnixStream::pair().map_err(sys("sync socket"))?;
         let mut flags = 0;
         for ns in &spec.namespaces.new {
@@ -320,16 +283,20 @@ impl Monitor {
         // Clone first: the child builds its filesystem while we make and fill its cgroup (the
         // child waits for us only before its cgroup namespace and exec).
         crate::debug!("cloning init with flags {flags:#x}");
-        let forked =
-            warren_sys::clone_namespaces(flags).map_err(sys("clone the container's init"))?;
+        // the child starts in the rootfs: in a user namespace it may not be able to reach it by
+        // path (see mounts::prepare_rootfs)
+        std::env::set_current_dir(&spec.rootfs.path)
+            .map_err(sys(format!("rootfs {}", spec.rootfs.path.display())))?;
+        let forked = warren_sys::clone_namespaces(flags);
+        let _ = std::env::set_current_dir("/");
+        let forked = forked.map_err(sys("clone the container's init"))?;
         let pid = match forked {
             warren_sys::Forked::Child => {
                 drop(parent_sync);
                 let setup = ChildSetup {
                     spec,
-                    console_slave: console.as_ref().map(|c| c.slave_path.clone()),
-                    tty_slaves: ttys.iter().map(|t| t.slave_path.clone()).collect(),
-                    console_fd: console.as_ref().map(|c| &c.slave),
+                    console: want_console,
+                    ttys: want_ttys,
                     cgroup_layout: mount_layout(&self.hier),
                     minimal_init: self.opts.execute,
                 };
@@ -397,14 +364,43 @@ impl Monitor {
         if let Err(e) = inner.attach(pid) {
             return Err(fail(format!("move init into its cgroup: {e}"), &payload));
         }
-        if parent_sync.write_all(b"g").is_err() {
+        let mut go_fds: Vec<OwnedFd> = Vec::new();
+        if spec.namespaces.new.contains(&NsKind::User) {
+            match userns_setup(spec, pid, &inner) {
+                Ok(fd) => go_fds.push(fd),
+                Err(msg) => return Err(fail(msg, &payload)),
+            }
+        }
+        if send_go(&parent_sync, &go_fds).is_err() {
             return Err(fail(read_child_error(&mut parent_sync, pid), &payload));
         }
+        drop(go_fds);
+        // Until EOF (exec done) the child may send "P" with its pty masters, or an error line.
         let mut msg = Vec::new();
-        let _ = parent_sync.read_to_end(&mut msg);
+        let mut masters: Vec<OwnedFd> = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match warren_sys::recv_with_fds(parent_sync.as_fd(), &mut buf, &mut masters) {
+                Ok(0) => break,
+                Ok(n) => msg.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        if msg.first() == Some(&b'P') {
+            msg.remove(0);
+        }
         if !msg.is_empty() {
             let text = String::from_utf8_lossy(&msg).trim().to_string();
             return Err(fail(text, &payload));
+        }
+        let mut masters = masters.into_iter().map(|master| Pty { master });
+        let console = if want_console { masters.next() } else { None };
+        let ttys: Vec<Pty> = masters.collect();
+        if let Some(c) = &console {
+            if let Ok(size) = warren_sys::get_window_size(warren_sys::std_fd(0)) {
+                let _ = warren_sys::set_window_size(c.master.as_fd(), size);
+            }
         }
         // EOF without a message: either exec succeeded, or the child died without a word (an
         // execute'd command may legitimately be done already: its status is collected later)
@@ -898,4 +894,94 @@ fn peer_allowed(stream: &UnixStream) -> Result<(), String> {
             cred.uid()
         ))
     }
+}
+
+/// Send the child its "go" byte, with descriptors (the idmapped rootfs) when there are any.
+fn send_go(sync: &UnixStream, fds: &[OwnedFd]) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    let iov = [io::IoSlice::new(b"g")];
+    let cmsg = [ControlMessage::ScmRights(&raw)];
+    let cmsgs: &[ControlMessage] = if raw.is_empty() { &[] } else { &cmsg };
+    sendmsg::<()>(sync.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None)
+        .map_err(io::Error::from)?;
+    Ok(())
+}
+
+/// The host id that container id 0 maps to (the container's root), for uids or gids.
+fn host_root(spec: &ContainerSpec, uid: bool) -> Option<u32> {
+    host_id(spec, uid, 0)
+}
+
+fn host_id(spec: &ContainerSpec, uid: bool, id: u32) -> Option<u32> {
+    spec.idmaps
+        .iter()
+        .filter(|m| m.is_uid == uid)
+        .find(|m| id >= m.container_id && id - m.container_id < m.count)
+        .map(|m| m.host_id + (id - m.container_id))
+}
+
+/// For a container with a user namespace: write its id maps (as root, warren writes them itself:
+/// no /etc/subuid entry needed), hand its root its cgroup, and make the idmapped copy
+/// of the rootfs mount that the child attaches in place of a bind. Returns that mount.
+fn userns_setup(
+    spec: &ContainerSpec,
+    pid: i32,
+    inner: &ContainerCgroup,
+) -> Result<OwnedFd, String> {
+    for (file, uid) in [("uid_map", true), ("gid_map", false)] {
+        let text: String = spec
+            .idmaps
+            .iter()
+            .filter(|m| m.is_uid == uid)
+            .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.count))
+            .collect();
+        if text.is_empty() {
+            return Err(format!(
+                "lxc.idmap has no {} line: an unprivileged container needs both u and g maps",
+                if uid { "u" } else { "g" }
+            ));
+        }
+        // the kernel takes the whole map in one write
+        std::fs::write(format!("/proc/{pid}/{file}"), &text).map_err(|e| {
+            format!(
+                "write /proc/{pid}/{file} ({}): {e}",
+                text.trim().replace('\n', ", ")
+            )
+        })?;
+    }
+    let (Some(root_uid), Some(root_gid)) = (host_root(spec, true), host_root(spec, false)) else {
+        return Err("lxc.idmap does not map the container's root (id 0)".into());
+    };
+    // the container's root manages its own cgroup (systemd creates its tree there)
+    for dir in inner.paths() {
+        let _ = std::os::unix::fs::chown(&dir, Some(root_uid), Some(root_gid));
+        for f in [
+            "cgroup.procs",
+            "cgroup.threads",
+            "cgroup.subtree_control",
+            "tasks",
+            "cgroup.clone_children",
+            "notify_on_release",
+        ] {
+            let p = dir.join(f);
+            if p.exists() {
+                let _ = std::os::unix::fs::chown(&p, Some(root_uid), Some(root_gid));
+            }
+        }
+    }
+    let userns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+        .map_err(|e| format!("open the container's user namespace: {e}"))?;
+    let tree = warren_sys::open_tree_clone(&spec.rootfs.path)
+        .map_err(|e| format!("clone the rootfs mount {}: {e}", spec.rootfs.path.display()))?;
+    warren_sys::idmap_mount(tree.as_fd(), userns.as_fd()).map_err(|e| {
+        let hint = match e.raw_os_error() {
+            Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => {
+                " (this filesystem or kernel has no idmapped mounts; an ownership shift of the rootfs is not available yet)"
+            }
+            _ => "",
+        };
+        format!("idmapped mount of the rootfs {}: {e}{hint}", spec.rootfs.path.display())
+    })?;
+    Ok(tree)
 }

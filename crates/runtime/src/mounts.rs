@@ -431,7 +431,12 @@ pub fn mount_entry(
 
 /// The first step in the new mount namespace: stop propagation to the host, and make the rootfs
 /// a mount point of its own (pivot_root needs one).
-pub fn prepare_rootfs(spec: &ContainerSpec) -> Result<Rootfs, MountError> {
+/// `idmapped`: for a container with a user namespace, the monitor's idmapped copy of the rootfs
+/// mount, attached here instead of a plain bind.
+pub fn prepare_rootfs(
+    spec: &ContainerSpec,
+    idmapped: Option<OwnedFd>,
+) -> Result<Rootfs, MountError> {
     mount(
         None::<&str>,
         "/",
@@ -441,6 +446,18 @@ pub fn prepare_rootfs(spec: &ContainerSpec) -> Result<Rootfs, MountError> {
     )
     .map_err(sys_err("make / a recursive slave"))?;
     let path = &spec.rootfs.path;
+    if let Some(tree) = idmapped {
+        // In a user namespace the path to the rootfs may not be searchable by the container's
+        // root (a host uid); the monitor made the rootfs our working directory before cloning,
+        // so attach the idmapped copy on "." and keep its descriptor as the rootfs.
+        warren_sys::move_mount_to(std::os::fd::AsFd::as_fd(&tree), Path::new(".")).map_err(
+            io_err(format!("attach the idmapped rootfs on {}", path.display())),
+        )?;
+        return Ok(Rootfs {
+            path: path.clone(),
+            fd: tree,
+        });
+    }
     let meta = fs::metadata(path).map_err(io_err(format!("rootfs {}", path.display())))?;
     if !meta.is_dir() {
         return Err(MountError::Sys {
@@ -578,16 +595,22 @@ pub fn mount_devpts(root: &Rootfs, pty_max: u32, autodev: bool) -> Result<(), Mo
     Ok(())
 }
 
-/// Bind a host pty slave onto a file in the container's /dev (console, ttyN).
-pub fn bind_tty(root: &Rootfs, host_slave: &Path, rel: &Path) -> Result<(), MountError> {
+/// A new pty from the container's devpts instance (mounted on dev/pts): (master, slave).
+pub fn container_pty(root: &Rootfs) -> Result<(OwnedFd, OwnedFd), MountError> {
+    let master = root
+        .open_in(Path::new("dev/pts/ptmx"), OFlag::O_RDWR | OFlag::O_NOCTTY)
+        .map_err(sys_err("open the container's /dev/pts/ptmx"))?;
+    warren_sys::unlock_pty(std::os::fd::AsFd::as_fd(&master)).map_err(io_err("unlock a pty"))?;
+    let slave = warren_sys::open_pty_peer(std::os::fd::AsFd::as_fd(&master))
+        .map_err(io_err("open a pty's slave"))?;
+    Ok((master, slave))
+}
+
+/// Bind a pty slave (an open descriptor of the container's devpts) onto a file in its /dev.
+pub fn bind_tty(root: &Rootfs, slave: &OwnedFd, rel: &Path) -> Result<(), MountError> {
     root.touch(rel)?;
-    root.mount_at(
-        Some(&host_slave.to_string_lossy()),
-        rel,
-        None,
-        MsFlags::MS_BIND,
-        None,
-    )
+    let src = format!("/proc/self/fd/{}", slave.as_raw_fd());
+    root.mount_at(Some(&src), rel, None, MsFlags::MS_BIND, None)
 }
 
 /// `proc:mixed` / `proc:rw`.

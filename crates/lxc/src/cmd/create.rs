@@ -140,6 +140,17 @@ pub fn run(args: Args) -> Result<i32> {
             text.push('\n');
         }
     }
+    // an unprivileged container (id maps in the base config) gets warren's userns.conf too
+    let has_idmap =
+        warren_lxc_config::Config::parse_str(&text, &c.dir().join("config"), &Default::default())
+            .map(|cfg| cfg.get("lxc.idmap").is_some())
+            .unwrap_or(false);
+    if has_idmap && args.template.is_some() {
+        text.push_str(&format!(
+            "lxc.include = {}/userns.conf\n",
+            warren_lxc_config::WARREN_CONFIG_DIR
+        ));
+    }
     text.push_str(&format!("lxc.rootfs.path = dir:{}\n", rootfs.display()));
     text.push_str(&format!("lxc.uts.name = {}\n", c.name));
     let config_path = c.dir().join("config");
