@@ -4,6 +4,8 @@
 #   attach   attach -- /bin/true
 #   execute  execute -- /bin/true
 #   monitor  RSS of an idle monitor process
+#   ucycle   the cycle of an unprivileged container (lxc.idmap u/g 0 100000 65536); LXC needs
+#            root:100000:65536 in /etc/subuid and /etc/subgid (newuidmap), else its figure is "-"
 # Prints each figure (median of N runs, ms) and the ratio warren/LXC. Run as root.
 # LXC's config clears its lxcfs hooks (lxc.hook.mount =, lxc.hook.post-stop =), as
 # shared/anchors/lxc-measurements.md explains, so both do the same work.
@@ -16,12 +18,16 @@ work=$(mktemp -d /tmp/warren-bench.XXXXXX)
 wp=$work/warren; lp=$work/lxc; mkdir -p "$wp" "$lp"
 cleanup() {
   $W stop -P "$wp" -n bw -k >/dev/null 2>&1 || true
+  $W stop -P "$wp" -n uw -k >/dev/null 2>&1 || true
+  command -v lxc-stop >/dev/null && lxc-stop -P "$lp" -n ul -k >/dev/null 2>&1 || true
   command -v lxc-stop >/dev/null && lxc-stop -P "$lp" -n bl -k >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 export WARREN_LXC_DEFAULT_CONF=/dev/null
 $W create -P "$wp" -n bw -t busybox -q >/dev/null
+printf 'lxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n' > "$work/idmap.conf"
+$W create -P "$wp" -n uw -t busybox -q -f "$work/idmap.conf" >/dev/null
 
 have_lxc=0
 if command -v lxc-start >/dev/null && [ -f /usr/share/lxc/config/common.conf ]; then
@@ -40,6 +46,15 @@ lxc.autodev = 1
 lxc.tty.max = 1
 lxc.net.0.type = empty
 CFG
+  if grep -q '^root:100000:65536' /etc/subuid 2>/dev/null && grep -q '^root:100000:65536' /etc/subgid 2>/dev/null; then
+    mkdir -p "$lp/ul"
+    cp -a "$wp/bw/rootfs" "$lp/ul/rootfs"
+    # LXC 5.0 shifts ownership of the tree (warren uses an idmapped mount instead)
+    chown -R -h 100000:100000 "$lp/ul/rootfs"
+    chown 100000:100000 "$lp/ul"
+    sed -e "s|$lp/bl/rootfs|$lp/ul/rootfs|" -e 's|lxc.uts.name = bl|lxc.uts.name = ul|' "$lp/bl/config" > "$lp/ul/config"
+    printf 'lxc.include = /usr/share/lxc/config/userns.conf\nlxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n' >> "$lp/ul/config"
+  fi
 fi
 
 # median in ms of N runs of "$@"
@@ -81,4 +96,9 @@ $W stop -P "$wp" -n bw -k
 we=$(median_ms $W execute -P "$wp" -n bw -- /bin/true)
 le=-; if [ $have_lxc = 1 ]; then le=$(median_ms lxc-execute -P "$lp" -n bl -- /bin/true); fi
 row "execute -- /bin/true ms" "$we" "$le"
+wu() { $W start -P "$wp" -n uw -q && $W wait -P "$wp" -n uw -s RUNNING && $W stop -P "$wp" -n uw -k; }
+lu() { lxc-start -P "$lp" -n ul && lxc-wait -P "$lp" -n ul -s RUNNING && lxc-stop -P "$lp" -n ul -k; }
+wu >/dev/null 2>&1; wuc=$(median_ms wu)
+luc=-; if [ -d "$lp/ul" ]; then lu >/dev/null 2>&1 || true; luc=$(median_ms lu); fi
+row "unprivileged cycle ms" "$wuc" "$luc"
 [ $have_lxc = 1 ] || echo "(LXC is not installed: apt-get install lxc for the side-by-side figures)"

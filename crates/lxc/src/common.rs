@@ -259,3 +259,14 @@ pub fn note_unenforced_devices(spec: &mut ContainerSpec) {
             .push("lxc.cgroup.devices.* (this cgroup2 host needs an eBPF device program)".into());
     }
 }
+
+/// Compile the container's seccomp profile into the spec (a bad profile is an error naming its
+/// file and line, before anything is started).
+pub fn compile_seccomp(spec: &mut ContainerSpec) -> Result<()> {
+    if let Some(path) = &spec.seccomp_profile {
+        let program =
+            warren_runtime::seccomp::compile_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        spec.seccomp_bpf = Some(program);
+    }
+    Ok(())
+}

@@ -18,6 +18,18 @@ fn stderr(o: &std::process::Output) -> String {
 /// Drive `console ARGS`: send `input`, wait (up to 20 s) until the output contains `expect`, then
 /// detach with Ctrl-a q. Returns everything the console printed.
 fn console_until(lxc: &Lxc, args: &[&str], input: &[u8], expect: &str) -> String {
+    // a tty a previous client just released may still read as busy for a moment: retry then
+    for _ in 0..5 {
+        if let Some(out) = console_session(lxc, args, input, expect) {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("console {args:?} never showed {expect:?}");
+}
+
+/// One console session; `None` when the console client ended by itself (refused, busy).
+fn console_session(lxc: &Lxc, args: &[&str], input: &[u8], expect: &str) -> Option<String> {
     use std::io::Read;
     use std::sync::{Arc, Mutex};
     let mut child = lxc
@@ -43,17 +55,25 @@ fn console_until(lxc: &Lxc, args: &[&str], input: &[u8], expect: &str) -> String
             }
         }
     });
-    stdin.write_all(input).expect("write console input");
+    if stdin.write_all(input).is_err() {
+        let _ = child.wait();
+        return None;
+    }
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline && !seen.lock().map(|s| s.contains(expect)).unwrap_or(false) {
+        if let Ok(Some(_)) = child.try_wait() {
+            // the client ended on its own (refused, or the tty was still busy)
+            let _ = reader.join();
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    stdin.write_all(b"\x01q").expect("detach");
+    let _ = stdin.write_all(b"\x01q");
     let status = child.wait().expect("console");
     reader.join().expect("reader");
     assert!(status.success(), "console {args:?} failed");
     let out = seen.lock().map(|s| s.clone()).unwrap_or_default();
-    out
+    Some(out)
 }
 
 #[test]

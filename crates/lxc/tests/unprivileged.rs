@@ -204,3 +204,40 @@ fn a_map_without_gids_is_refused_with_the_reason() {
     assert!(err.contains("lxc.idmap") && err.contains("g"), "{err}");
     assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
 }
+
+#[test]
+fn unprivileged_container_sharing_the_host_network_gets_a_read_only_sys() {
+    if !require_root("unprivileged_container_sharing_the_host_network_gets_a_read_only_sys") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("unet");
+    // its user namespace doesn't own the host's network namespace: no fresh sysfs allowed there
+    create_unprivileged(&lxc, &name, &["lxc.namespace.keep = net"]);
+    lxc.ok("start", &["-n", &name]);
+    let sys = lxc.ok(
+        "attach",
+        &[
+            "-n",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            "grep ' /sys ' /proc/self/mounts",
+        ],
+    );
+    assert!(sys.contains(" ro,"), "{sys}");
+    let w = lxc.run(
+        "attach",
+        &[
+            "-n",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            "echo 1 > /sys/kernel/profiling",
+        ],
+    );
+    assert!(!w.status.success());
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}

@@ -31,7 +31,8 @@ pub enum AttachError {
 
 /// The container's restrictions, applied to the attached command as to init.
 struct Restrict<'a> {
-    profile: Option<&'a crate::seccomp::Profile>,
+    /// The compiled seccomp filter init runs under.
+    program: Option<&'a [u8]>,
     kept: &'a caps::CapsHashSet,
     no_new_privs: bool,
     /// The container has a user namespace of its own.
@@ -97,17 +98,10 @@ pub fn attach(lxcpath: &Path, name: &str, opts: &AttachOptions) -> Result<i32, A
         None
     };
     let env = build_env(opts, &info);
-    // the profile is a host path: read it here, before entering the container's mount namespace
-    let profile = match &info.seccomp_profile {
-        Some(p) => Some(
-            crate::seccomp::load_profile(p).map_err(|e| AttachError::Security(e.to_string()))?,
-        ),
-        None => None,
-    };
     let kept = crate::security::kept_caps(&info.cap_drop, &info.cap_keep)
         .map_err(|e| AttachError::Security(e.to_string()))?;
     let restrict = Restrict {
-        profile: profile.as_ref(),
+        program: info.seccomp_bpf.as_deref(),
         kept: &kept,
         no_new_privs: info.no_new_privs,
         userns: info.namespaces.contains(&NsKind::User),
@@ -293,8 +287,8 @@ fn exec_command(
         }
     }
     // as for init: seccomp while CAP_SYS_ADMIN is still held, then the capability sets
-    if let Some(profile) = restrict.profile {
-        if let Err(e) = crate::seccomp::load(profile) {
+    if let Some(program) = restrict.program {
+        if let Err(e) = crate::seccomp::install(program) {
             return e.to_string();
         }
     }

@@ -95,11 +95,9 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
     security::apply_sysctls(&spec.sysctls, Path::new("/proc/sys")).map_err(|e| e.to_string())?;
     security::apply_proc_writes(&spec.proc_writes).map_err(|e| e.to_string())?;
     security::apply_prlimits(&spec.prlimits).map_err(|e| e.to_string())?;
-    // the profile is a host path: read it before pivoting away from the host's filesystem
-    let seccomp_profile = match &spec.seccomp_profile {
-        Some(p) => Some(seccomp::load_profile(p).map_err(|e| e.to_string())?),
-        None => None,
-    };
+    if spec.seccomp_profile.is_some() && spec.seccomp_bpf.is_none() {
+        return Err("lxc.seccomp.profile was not compiled by the front end".into());
+    }
     let env = hooks::hook_env(spec, None);
     let mut console_slave: Option<OwnedFd> = None;
     if has(NsKind::Mount) {
@@ -216,8 +214,8 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
         nix::unistd::chdir(cwd).map_err(|e| format!("chdir {}: {e}", cwd.display()))?;
     }
     // seccomp while we still hold CAP_SYS_ADMIN (loading needs it or no_new_privs), then caps
-    if let Some(profile) = &seccomp_profile {
-        seccomp::load(profile).map_err(|e| e.to_string())?;
+    if let Some(program) = &spec.seccomp_bpf {
+        seccomp::install(program).map_err(|e| e.to_string())?;
     }
     security::restrict_caps(
         &security::kept_caps(&spec.cap_drop, &spec.cap_keep).map_err(|e| e.to_string())?,

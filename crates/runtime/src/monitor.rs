@@ -606,6 +606,7 @@ impl Monitor {
             cap_keep: self.spec.cap_keep.clone(),
             no_new_privs: self.spec.no_new_privs,
             seccomp_profile: self.spec.seccomp_profile.clone(),
+            seccomp_bpf: self.spec.seccomp_bpf.clone(),
         }
     }
 

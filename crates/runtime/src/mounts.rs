@@ -644,7 +644,32 @@ pub fn mount_sys(root: &Rootfs, mode: SysMode, own_netns: bool) -> Result<(), Mo
     }
     // a fresh sysfs shows the network devices of the namespace we are in (our own, or the one
     // we share), and none of the host's submounts (securityfs, debugfs, cgroup)
-    root.mount_at(Some("sysfs"), Path::new("sys"), Some("sysfs"), flags, None)?;
+    match root.mount_at(Some("sysfs"), Path::new("sys"), Some("sysfs"), flags, None) {
+        Ok(()) => {}
+        Err(MountError::Sys { source, .. }) if source.raw_os_error() == Some(libc::EPERM) => {
+            // a user namespace that doesn't own its network namespace may not mount sysfs:
+            // bind the host's /sys (without its submounts) and make the bind read-only
+            // (recursive: a user namespace may not bind a mount without the mounts locked on it)
+            root.mount_at(
+                Some("/sys"),
+                Path::new("sys"),
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            )?;
+            if mode != SysMode::Rw {
+                // the remount must keep the flags locked on the host's mount (atime included)
+                root.mount_at(
+                    None,
+                    Path::new("sys"),
+                    None,
+                    flags | MsFlags::MS_RELATIME | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+                    None,
+                )?;
+            }
+        }
+        Err(e) => return Err(e),
+    }
     if mode == SysMode::Mixed && own_netns {
         let _ = root.bind_rw_in_place(Path::new("sys/devices/virtual/net"));
     }

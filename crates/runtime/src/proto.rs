@@ -157,6 +157,9 @@ pub struct InitInfo {
     pub no_new_privs: bool,
     #[serde(default)]
     pub seccomp_profile: Option<PathBuf>,
+    /// The compiled filter init got (attach installs the same).
+    #[serde(default)]
+    pub seccomp_bpf: Option<Vec<u8>>,
 }
 
 /// FNV-1a, 64 bits: a stable short hash for names that must fit (sockets, cgroups).

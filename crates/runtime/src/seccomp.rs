@@ -409,11 +409,33 @@ pub fn build(profile: &Profile) -> Result<ScmpFilterContext, SeccompError> {
     Ok(native)
 }
 
-/// Build and load `profile` into the calling process (inherited across fork and exec).
-pub fn load(profile: &Profile) -> Result<(), SeccompError> {
-    build(profile)?
-        .load()
-        .map_err(|err| SeccompError::Load(format!("load filter: {err}")))
+/// Compile `profile` to the classic-BPF program the kernel takes (what [`install`] loads). Done
+/// by the front end, so the monitor and the container's setup never carry libseccomp.
+pub fn compile(profile: &Profile) -> Result<Vec<u8>, SeccompError> {
+    use std::io::{Read, Seek};
+    let ctx = build(profile)?;
+    let memfd =
+        nix::sys::memfd::memfd_create(c"warren-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .map_err(|e| SeccompError::Load(format!("memfd: {e}")))?;
+    let mut file = std::fs::File::from(memfd);
+    ctx.export_bpf(&file)
+        .map_err(|err| SeccompError::Load(format!("export the filter: {err}")))?;
+    let mut program = Vec::new();
+    file.rewind()
+        .and_then(|_| file.read_to_end(&mut program))
+        .map_err(|e| SeccompError::Load(format!("read the filter: {e}")))?;
+    Ok(program)
+}
+
+/// Read, parse and compile the profile at `path`.
+pub fn compile_file(path: &Path) -> Result<Vec<u8>, SeccompError> {
+    compile(&load_profile(path)?)
+}
+
+/// Install a compiled filter in the calling process (inherited across fork and exec).
+pub fn install(program: &[u8]) -> Result<(), SeccompError> {
+    warren_sys::install_seccomp_filter(program)
+        .map_err(|e| SeccompError::Load(format!("install the filter: {e}")))
 }
 
 #[cfg(test)]
@@ -467,5 +489,7 @@ mod tests {
     fn shipped_style_profile_builds_a_filter() {
         let prof = p("2\ndenylist\nreject_force_umount\n[all]\nkexec_load errno 1\nopen_by_handle_at errno 1\nnot_a_syscall errno 1\n").unwrap();
         build(&prof).unwrap();
+        let program = compile(&prof).unwrap();
+        assert!(!program.is_empty() && program.len().is_multiple_of(8));
     }
 }

@@ -55,6 +55,10 @@ pub struct ContainerSpec {
     pub no_new_privs: bool,
     /// `lxc.seccomp.profile`: a file in LXC's seccomp policy format.
     pub seccomp_profile: Option<PathBuf>,
+    /// That profile compiled to a classic-BPF program (`runtime::seccomp::compile`), filled by the
+    /// front end before start: the runtime installs this, never the file.
+    #[serde(default)]
+    pub seccomp_bpf: Option<Vec<u8>>,
     /// Keys that were accepted but are not enforced by this version, to warn about once at start.
     pub unenforced: Vec<String>,
 }

@@ -478,6 +478,45 @@ pub fn pty_number(master: BorrowedFd<'_>) -> io::Result<u32> {
     Ok(n)
 }
 
+/// seccomp(SECCOMP_SET_MODE_FILTER): install a classic-BPF filter program (an array of
+/// `struct sock_filter`, 8 bytes each) on the calling thread. The caller must hold
+/// CAP_SYS_ADMIN in its user namespace or have set no_new_privs.
+pub fn install_seccomp_filter(program: &[u8]) -> io::Result<()> {
+    if program.is_empty()
+        || !program.len().is_multiple_of(8)
+        || program.len() / 8 > u16::MAX as usize
+    {
+        return Err(io::Error::other("malformed seccomp program"));
+    }
+    let filters: Vec<libc::sock_filter> = program
+        .chunks_exact(8)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    let prog = libc::sock_fprog {
+        len: filters.len() as u16,
+        filter: filters.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points to `filters`, a live array of `len` sock_filter structs, for the
+    // duration of the call; the kernel copies the program and keeps no pointer to our memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0 as libc::c_uint,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Overwrite the `comm` name (as `ps -o comm` and /proc/PID/comm show it).
 pub fn set_comm(name: &CStr) -> io::Result<()> {
     nix::sys::prctl::set_name(name).map_err(io::Error::from)
