@@ -3,7 +3,7 @@
 # Idempotent: a second run only checks.
 set -euo pipefail
 need=()
-for p in busybox-static uidmap libseccomp-dev liblzma-dev pkg-config python3 file xz-utils; do
+for p in busybox-static uidmap libseccomp-dev liblzma-dev pkg-config python3 file xz-utils debootstrap; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -20,5 +20,17 @@ if [ ! -d "$pkgdir/usr/share/lxc/config" ]; then
   mkdir -p "$pkgdir"
   dpkg -x "$tmp"/liblxc-common_*.deb "$pkgdir"
   rm -rf "$tmp"
+fi
+# A Debian bookworm rootfs with systemd (debootstrap from Debian's mirror), for the systemd-guest
+# tests. Built once and kept, keyed by what goes into it: change the key when the inputs change.
+debian_key=bookworm-minbase-systemd-v1
+debian_rootfs=${WARREN_DEBIAN_ROOTFS:-/var/tmp/warren-fixtures/$debian_key}
+if [ ! -x "$debian_rootfs/lib/systemd/systemd" ]; then
+  rm -rf "$debian_rootfs.tmp"
+  mkdir -p "$(dirname "$debian_rootfs")"
+  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2 \
+    bookworm "$debian_rootfs.tmp" http://deb.debian.org/debian >/dev/null
+  rm -rf "$debian_rootfs"
+  mv "$debian_rootfs.tmp" "$debian_rootfs"
 fi
 echo "host ready (LXC configs in $pkgdir/usr/share/lxc/config)"

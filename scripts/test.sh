@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-host.sh
+export WARREN_DEBIAN_ROOTFS=${WARREN_DEBIAN_ROOTFS:-/var/tmp/warren-fixtures/bookworm-minbase-systemd-v1}
 export WARREN_LXC_PKG_DIR=${WARREN_LXC_PKG_ROOT:-/var/tmp/warren-lxc-pkg}/usr/share/lxc/config
 cargo build --workspace --all-targets --locked
 if cargo nextest --version >/dev/null 2>&1; then
