@@ -114,16 +114,22 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
             mounts::mount_proc(&root, mode, own_netns).map_err(|e| e.to_string())?;
             crate::debug!("proc mounted ({mode:?})");
         }
+        let mut sys_fresh = true;
         if let Some(mode) = spec.mount_auto.sys {
-            mounts::mount_sys(&root, mode, own_netns).map_err(|e| e.to_string())?;
+            sys_fresh = mounts::mount_sys(&root, mode, own_netns).map_err(|e| e.to_string())?;
             crate::debug!("sys mounted ({mode:?})");
         }
         wait_go(&mut idmapped_rootfs)?;
         unshare_cgroupns(spec)?;
         if let Some(cg) = spec.mount_auto.cgroup {
             if spec.mount_auto.sys.is_some() && (has(NsKind::Cgroup) || cg.full || cg.force) {
-                mounts::mount_cgroups(&root, cg.access, &setup.cgroup_layout)
-                    .map_err(|e| e.to_string())?;
+                match mounts::mount_cgroups(&root, cg.access, &setup.cgroup_layout) {
+                    Ok(()) => {}
+                    // over a bound host /sys the host's own cgroup mounts are there already
+                    // (read-only); a user namespace may not stack its own over them
+                    Err(e) if !sys_fresh => crate::warn!("cgroup mounts skipped: {e}"),
+                    Err(e) => return Err(e.to_string()),
+                }
                 crate::debug!("cgroups mounted ({:?})", cg.access);
             }
         }

@@ -636,7 +636,8 @@ pub fn mount_proc(root: &Rootfs, mode: ProcMode, own_netns: bool) -> Result<(), 
 
 /// `sys:mixed` / `sys:ro` / `sys:rw`. Read-only by default because systemd treats a writable /sys
 /// as "udev works here" (DESIGN.md, systemd in containers).
-pub fn mount_sys(root: &Rootfs, mode: SysMode, own_netns: bool) -> Result<(), MountError> {
+/// Returns whether sysfs was mounted fresh (false: the host's /sys was bound, submounts and all).
+pub fn mount_sys(root: &Rootfs, mode: SysMode, own_netns: bool) -> Result<bool, MountError> {
     root.mkdir_all(Path::new("sys"), 0o555)?;
     let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     if mode != SysMode::Rw {
@@ -644,11 +645,13 @@ pub fn mount_sys(root: &Rootfs, mode: SysMode, own_netns: bool) -> Result<(), Mo
     }
     // a fresh sysfs shows the network devices of the namespace we are in (our own, or the one
     // we share), and none of the host's submounts (securityfs, debugfs, cgroup)
+    let mut fresh = true;
     match root.mount_at(Some("sysfs"), Path::new("sys"), Some("sysfs"), flags, None) {
         Ok(()) => {}
         Err(MountError::Sys { source, .. }) if source.raw_os_error() == Some(libc::EPERM) => {
             // a user namespace that doesn't own its network namespace may not mount sysfs:
             // bind the host's /sys (without its submounts) and make the bind read-only
+            fresh = false;
             // (recursive: a user namespace may not bind a mount without the mounts locked on it)
             root.mount_at(
                 Some("/sys"),
@@ -673,7 +676,7 @@ pub fn mount_sys(root: &Rootfs, mode: SysMode, own_netns: bool) -> Result<(), Mo
     if mode == SysMode::Mixed && own_netns {
         let _ = root.bind_rw_in_place(Path::new("sys/devices/virtual/net"));
     }
-    Ok(())
+    Ok(fresh)
 }
 
 /// `cgroup:*`: the container's view of the cgroup hierarchies. With a cgroup namespace each mount's

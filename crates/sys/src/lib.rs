@@ -392,12 +392,13 @@ pub fn open_tree_clone(path: &std::path::Path) -> io::Result<OwnedFd> {
 }
 
 /// mount_setattr(2) with MOUNT_ATTR_IDMAP: make the detached mount `mount_fd` show its files
-/// through the id mapping of the user namespace `userns`.
+/// through the id mapping of the user namespace `userns` (and make it private).
 pub fn idmap_mount(mount_fd: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> io::Result<()> {
     let attr = MountAttr {
         attr_set: MOUNT_ATTR_IDMAP,
         attr_clr: 0,
-        propagation: 0,
+        // a copy of a shared mount would stay in its peer group; pivot_root refuses a shared root
+        propagation: libc::MS_PRIVATE,
         userns_fd: userns.as_raw_fd() as u64,
     };
     let empty = c"";
