@@ -358,7 +358,26 @@ impl Monitor {
             Ok(i) => i,
             Err(e) => return Err(fail(format!("inner cgroup: {e}"), &payload)),
         };
-        if let Err(e) = inner.apply(&spec.cgroup) {
+        // the copy of the limits, for the container to see; device rules need no copy (a new v1
+        // devices cgroup starts with its parent's list)
+        let visible = CgroupSpec {
+            v1: spec
+                .cgroup
+                .v1
+                .iter()
+                .filter(|(k, _)| !k.starts_with("devices."))
+                .cloned()
+                .collect(),
+            v2: spec
+                .cgroup
+                .v2
+                .iter()
+                .filter(|(k, _)| !k.starts_with("devices."))
+                .cloned()
+                .collect(),
+            ..Default::default()
+        };
+        if let Err(e) = inner.apply(&visible) {
             return Err(fail(e.to_string(), &payload));
         }
         if let Err(e) = inner.attach(pid) {
