@@ -252,11 +252,6 @@ fn suffix_ok(prefix: &str, suffix: &str) -> bool {
 /// The status of one concrete `key = value` setting. Most keys have one status; a few depend on
 /// the key's suffix or the value (device cgroup files, network types, the console device).
 pub fn status_of(key: &str, value: &str, looked: &Lookup) -> KeyStatus {
-    if let Some(rest) = key.strip_prefix("lxc.cgroup2.") {
-        if rest.starts_with("devices.") && looked.info.shape == KeyShape::Prefix {
-            return KeyStatus::NotYetEnforced;
-        }
-    }
     if looked.net_index.is_some()
         && looked.info.name == "type"
         && !matches!(value, "empty" | "none")

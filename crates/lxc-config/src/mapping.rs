@@ -198,9 +198,7 @@ pub fn to_spec(config: &Config, name: &str, lxcpath: &Path) -> Result<ContainerS
             "lxc.time.offset.boot" | "lxc.time.offset.monotonic" => time_offsets = true,
             _ => {
                 if let Some(file) = key.strip_prefix("lxc.cgroup2.") {
-                    if !file.starts_with("devices.") {
-                        spec.cgroup.v2.push((file.to_string(), v.to_string()));
-                    }
+                    spec.cgroup.v2.push((file.to_string(), v.to_string()));
                 } else if let Some(file) = key.strip_prefix("lxc.cgroup.") {
                     // device rules are enforced through the v1 devices controller (on cgroup2
                     // hosts the runtime reports them as not enforced)

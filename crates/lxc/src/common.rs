@@ -240,26 +240,6 @@ pub fn ensure_shipped_files(spec: &ContainerSpec) {
     }
 }
 
-/// Device rules need the v1 devices controller; on a host without one (pure cgroup2) they are
-/// skipped, and the user is told once at start like any other setting not enforced yet.
-pub fn note_unenforced_devices(spec: &mut ContainerSpec) {
-    if !spec
-        .cgroup
-        .v1
-        .iter()
-        .any(|(k, _)| k.starts_with("devices."))
-    {
-        return;
-    }
-    let has_v1_devices = warren_runtime::cgroup::Hierarchies::detect()
-        .map(|h| h.v1_for("devices").is_some())
-        .unwrap_or(false);
-    if !has_v1_devices {
-        spec.unenforced
-            .push("lxc.cgroup.devices.* (this cgroup2 host needs an eBPF device program)".into());
-    }
-}
-
 /// Compile the container's seccomp profile into the spec (a bad profile is an error naming its
 /// file and line, before anything is started).
 pub fn compile_seccomp(spec: &mut ContainerSpec) -> Result<()> {

@@ -218,3 +218,42 @@ fn raising_the_memory_limit_inside_does_not_raise_the_containers_limit() {
     assert_eq!(up.trim(), "0");
     lxc.ok("stop", &["-n", &name, "-k"]);
 }
+
+#[test]
+fn cgroup2_device_rules_are_enforced_by_an_ebpf_program() {
+    if !require_root("cgroup2_device_rules_are_enforced_by_an_ebpf_program") {
+        return;
+    }
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+        && !std::path::Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists()
+    {
+        panic!("no cgroup2 hierarchy on this host");
+    }
+    // the v1 list of common.conf cleared, so only the eBPF program (lxc.cgroup2.devices.*) decides
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("bpf");
+    lxc.busybox_with_host_usr(
+        &name,
+        &[
+            "lxc.cgroup.devices.deny =",
+            "lxc.cgroup2.devices.deny = a",
+            "lxc.cgroup2.devices.allow = c *:* m",
+            "lxc.cgroup2.devices.allow = c 1:3 rwm",
+            "lxc.cgroup2.devices.allow = c 1:5 rwm",
+            "lxc.cgroup2.devices.allow = c 1:9 rwm",
+            "lxc.cgroup2.devices.allow = c 5:* rwm",
+            "lxc.cgroup2.devices.allow = c 136:* rwm",
+        ],
+    );
+    lxc.ok("start", &["-n", &name]);
+    let script = "import os, errno\n\
+                  def tryio(f):\n    try:\n        f()\n        return 'OK'\n    except OSError as e:\n        return errno.errorcode.get(e.errno)\n\
+                  os.mknod('/tmp/kmsg', 0o600 | 0o020000, os.makedev(1, 11))\n\
+                  print(tryio(lambda: os.open('/tmp/kmsg', os.O_RDONLY)), tryio(lambda: os.open('/dev/null', os.O_RDWR)))";
+    let out = lxc.ok(
+        "attach",
+        &["-n", &name, "--", "/usr/bin/python3", "-c", script],
+    );
+    assert_eq!(out.trim(), "EPERM OK");
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}

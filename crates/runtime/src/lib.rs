@@ -7,6 +7,7 @@ pub mod attach;
 pub mod cgroup;
 pub mod checkconfig;
 pub mod container;
+pub mod devices;
 pub mod hooks;
 pub mod monitor;
 pub mod mounts;

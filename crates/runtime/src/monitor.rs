@@ -329,6 +329,11 @@ impl Monitor {
             }
         };
         crate::debug!("payload cgroup {} created", payload.name());
+        if let Err(e) = self.device_policy(&payload) {
+            kill_child();
+            let _ = payload.remove();
+            return Err(StartError::Setup(e.to_string()));
+        }
         let fail = |msg: String, payload: &ContainerCgroup| {
             kill_child();
             let _ = payload.kill_all();
@@ -442,6 +447,29 @@ impl Monitor {
             console,
             ttys,
         })
+    }
+
+    /// Device rules the v1 devices controller can't enforce here go into a cgroup2 eBPF program
+    /// on the payload cgroup (its descendants run it too, and the container can't reach it):
+    /// `lxc.cgroup2.devices.*` always, `lxc.cgroup.devices.*` on hosts without the v1 controller.
+    fn device_policy(&self, payload: &ContainerCgroup) -> Result<(), crate::devices::DeviceError> {
+        let spec = &self.spec;
+        let mut rules = Vec::new();
+        if self.hier.v1_for("devices").is_none() {
+            rules.extend(crate::devices::rules_from(&spec.cgroup.v1, "lxc.cgroup.")?);
+        }
+        rules.extend(crate::devices::rules_from(&spec.cgroup.v2, "lxc.cgroup2.")?);
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let Some(unified) = payload.unified_path() else {
+            return Err(crate::devices::DeviceError::Load(
+                "device rules need the v1 devices controller or a cgroup2 hierarchy; this host has neither".into(),
+            ));
+        };
+        crate::devices::enforce(&rules, &unified)?;
+        crate::debug!("{} device rules enforced by an eBPF program", rules.len());
+        Ok(())
     }
 
     /// Serve the command socket and the console until init exits. Returns (exit code, reboot?).

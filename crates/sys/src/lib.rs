@@ -518,6 +518,91 @@ pub fn install_seccomp_filter(program: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// One eBPF instruction (`struct bpf_insn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BpfInsn {
+    pub code: u8,
+    /// dst_reg in the low nibble, src_reg in the high one.
+    pub regs: u8,
+    pub off: i16,
+    pub imm: i32,
+}
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_ATTACH: libc::c_long = 8;
+const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+const BPF_CGROUP_DEVICE: u32 = 6;
+const BPF_F_ALLOW_MULTI: u32 = 2;
+
+/// Load `insns` as a BPF_PROG_TYPE_CGROUP_DEVICE program and attach it (BPF_F_ALLOW_MULTI) to the
+/// cgroup2 directory `cgroup`. The attachment keeps the program alive; the descriptor is closed.
+/// On failure the verifier's log, if any, is part of the error.
+pub fn attach_cgroup_device_program(insns: &[BpfInsn], cgroup: BorrowedFd<'_>) -> io::Result<()> {
+    let raw: Vec<u64> = insns
+        .iter()
+        .map(|i| {
+            (i.code as u64)
+                | ((i.regs as u64) << 8)
+                | (((i.off as u16) as u64) << 16)
+                | (((i.imm as u32) as u64) << 32)
+        })
+        .collect();
+    let license = c"GPL";
+    let mut log = vec![0u8; 16 * 1024];
+    // union bpf_attr for BPF_PROG_LOAD: prog_type, insn_cnt, insns, license, log_level,
+    // log_size, log_buf (the rest zero)
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&BPF_PROG_TYPE_CGROUP_DEVICE.to_ne_bytes());
+    attr[4..8].copy_from_slice(&(raw.len() as u32).to_ne_bytes());
+    attr[8..16].copy_from_slice(&(raw.as_ptr() as u64).to_ne_bytes());
+    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+    attr[24..28].copy_from_slice(&1u32.to_ne_bytes());
+    attr[28..32].copy_from_slice(&(log.len() as u32).to_ne_bytes());
+    attr[32..40].copy_from_slice(&(log.as_mut_ptr() as u64).to_ne_bytes());
+    // SAFETY: `attr` is a zeroed bpf_attr of the size we pass, whose pointers (instructions,
+    // license, log buffer) point to live buffers of the stated lengths for the whole call; the
+    // kernel writes only into `log`, within log_size bytes.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            attr.as_mut_ptr(),
+            attr.len() as u32,
+        )
+    };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        let end = log.iter().position(|b| *b == 0).unwrap_or(0);
+        let text = String::from_utf8_lossy(&log[..end]).trim().to_string();
+        return Err(if text.is_empty() {
+            err
+        } else {
+            io::Error::new(err.kind(), format!("{err}: {text}"))
+        });
+    }
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    let prog = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    // union bpf_attr for BPF_PROG_ATTACH: target_fd, attach_bpf_fd, attach_type, attach_flags
+    let mut attach = [0u8; 128];
+    attach[0..4].copy_from_slice(&(cgroup.as_raw_fd() as u32).to_ne_bytes());
+    attach[4..8].copy_from_slice(&(prog.as_raw_fd() as u32).to_ne_bytes());
+    attach[8..12].copy_from_slice(&BPF_CGROUP_DEVICE.to_ne_bytes());
+    attach[12..16].copy_from_slice(&BPF_F_ALLOW_MULTI.to_ne_bytes());
+    // SAFETY: `attach` is a zeroed bpf_attr of the size we pass, holding two valid descriptors.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            attach.as_mut_ptr(),
+            attach.len() as u32,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Overwrite the `comm` name (as `ps -o comm` and /proc/PID/comm show it).
 pub fn set_comm(name: &CStr) -> io::Result<()> {
     nix::sys::prctl::set_name(name).map_err(io::Error::from)

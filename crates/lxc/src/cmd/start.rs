@@ -54,7 +54,6 @@ pub fn run(args: Args) -> Result<i32> {
     let mut spec =
         warren_lxc_config::to_spec(&cfg, &c.name, &c.lxcpath).map_err(|e| anyhow!("{e}"))?;
     crate::common::ensure_shipped_files(&spec);
-    crate::common::note_unenforced_devices(&mut spec);
     crate::common::compile_seccomp(&mut spec)?;
     if !spec.rootfs.path.is_dir() {
         return Err(anyhow!(
