@@ -202,7 +202,10 @@ fn rootfs_console_cgroup_hooks_and_misc() {
     assert!(s.console.log_rotate);
     assert_eq!(
         s.cgroup.v2,
-        vec![("memory.max".to_string(), "1G".to_string())]
+        vec![
+            ("memory.max".to_string(), "1G".to_string()),
+            ("devices.allow".to_string(), "c 1:3 rwm".to_string())
+        ]
     );
     assert_eq!(
         s.cgroup.v1,
@@ -210,7 +213,8 @@ fn rootfs_console_cgroup_hooks_and_misc() {
     );
     assert_eq!(s.cgroup.dir.as_deref(), Some("my/dir"));
     assert!(s.cgroup.relative);
-    assert!(s
+    // enforced (eBPF device program) since the secure-defaults work
+    assert!(!s
         .unenforced
         .contains(&"lxc.cgroup2.devices.allow".to_string()));
     assert_eq!(s.hooks.len(), 2);
