@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::common::Container;
-use warren_runtime::cgroup::{self, Hierarchies};
+use warren_runtime::cgroup::Hierarchies;
 use warren_runtime::proto::State;
 
 /// A container's status, as far as it can be known.
@@ -79,7 +79,6 @@ pub fn status(c: &Container) -> Status {
                 st.blkio_bytes = s.blkio_bytes;
             }
         }
-        let _ = cgroup::payload_name;
         let proc_net = Path::new("/proc").join(info.pid.to_string()).join("net");
         st.interfaces = interfaces(&proc_net);
         st.ipv4 = ipv4_addrs(&proc_net);
