@@ -250,3 +250,41 @@ pub fn compile_seccomp(spec: &mut ContainerSpec) -> Result<()> {
     }
     Ok(())
 }
+
+/// The file that says a container's rootfs ownership was shifted, and through which map.
+pub fn shift_marker(c: &Container) -> PathBuf {
+    c.dir().join("rootfs.shifted")
+}
+
+/// Id maps as `lxc.idmap` values, one per line (the shift marker's content).
+pub fn idmap_text(maps: &[warren_runtime::spec::IdMap]) -> String {
+    maps.iter()
+        .map(|m| {
+            format!(
+                "{} {} {} {}\n",
+                if m.is_uid { "u" } else { "g" },
+                m.container_id,
+                m.host_id,
+                m.count
+            )
+        })
+        .collect()
+}
+
+/// A shifted rootfs is presented as it is; it must have been shifted through the same map.
+pub fn apply_shift_marker(c: &Container, spec: &mut ContainerSpec) -> Result<()> {
+    let marker = shift_marker(c);
+    let Ok(text) = std::fs::read_to_string(&marker) else {
+        return Ok(());
+    };
+    if text != idmap_text(&spec.idmaps) {
+        bail!(
+            "the rootfs of {} was shifted through another id map ({}); run `warren-lxc shift --reverse -n {}` with the old lxc.idmap, then shift again",
+            c.name,
+            text.trim().replace('\n', ", "),
+            c.name
+        );
+    }
+    spec.rootfs.shifted = true;
+    Ok(())
+}

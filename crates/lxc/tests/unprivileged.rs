@@ -241,3 +241,86 @@ fn unprivileged_container_sharing_the_host_network_gets_a_read_only_sys() {
     assert!(!w.status.success());
     lxc.ok("stop", &["-n", &name, "-k"]);
 }
+
+#[test]
+fn a_shifted_rootfs_runs_without_an_idmapped_mount_and_shifts_back() {
+    if !require_root("a_shifted_rootfs_runs_without_an_idmapped_mount_and_shifts_back") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("shift");
+    // as on a filesystem without idmapped mounts: create shifts the files through the map once
+    let base = lxc.lxcpath().join("maps.conf");
+    std::fs::write(&base, format!("{}\n", MAPS.join("\n"))).expect("maps");
+    let out = lxc
+        .cmd("create")
+        .args([
+            "-n",
+            &name,
+            "-t",
+            "busybox",
+            "-f",
+            base.to_str().expect("utf8"),
+        ])
+        .env("WARREN_FORCE_SHIFT", "1")
+        .output()
+        .expect("create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rootfs = lxc.lxcpath().join(&name).join("rootfs");
+    assert_eq!(
+        std::fs::metadata(rootfs.join("bin/busybox"))
+            .expect("busybox")
+            .uid(),
+        100000
+    );
+    lxc.ok("start", &["-n", &name]);
+    assert_eq!(
+        lxc.ok(
+            "attach",
+            &["-n", &name, "--", "stat", "-c", "%u", "/bin/busybox"]
+        )
+        .trim(),
+        "0"
+    );
+    let mounts = lxc.ok(
+        "attach",
+        &[
+            "-n",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            "grep ' / ' /proc/self/mounts",
+        ],
+    );
+    assert!(!mounts.contains("idmapped"), "{mounts}");
+    // shifting a running container is refused; stopped, it shifts back and runs idmapped
+    let out = lxc.run("shift", &["-n", &name, "--reverse"]);
+    assert_eq!(out.status.code(), Some(1));
+    lxc.ok("stop", &["-n", &name, "-k"]);
+    lxc.ok("shift", &["-n", &name, "--reverse"]);
+    assert_eq!(
+        std::fs::metadata(rootfs.join("bin/busybox"))
+            .expect("busybox")
+            .uid(),
+        0
+    );
+    lxc.ok("start", &["-n", &name]);
+    let mounts = lxc.ok(
+        "attach",
+        &[
+            "-n",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            "grep ' / ' /proc/self/mounts",
+        ],
+    );
+    assert!(mounts.contains("idmapped"), "{mounts}");
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}

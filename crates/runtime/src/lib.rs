@@ -14,6 +14,7 @@ pub mod mounts;
 pub mod proto;
 pub mod seccomp;
 pub mod security;
+pub mod shift;
 pub mod spec;
 pub mod start;
 pub mod term;

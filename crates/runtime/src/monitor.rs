@@ -1022,10 +1022,16 @@ fn userns_setup(
         .map_err(|e| format!("open the container's user namespace: {e}"))?;
     let tree = warren_sys::open_tree_clone(&spec.rootfs.path)
         .map_err(|e| format!("clone the rootfs mount {}: {e}", spec.rootfs.path.display()))?;
+    if spec.rootfs.shifted {
+        // its files already carry the mapped ids
+        warren_sys::make_mount_private(tree.as_fd())
+            .map_err(|e| format!("rootfs mount {}: {e}", spec.rootfs.path.display()))?;
+        return Ok(tree);
+    }
     warren_sys::idmap_mount(tree.as_fd(), userns.as_fd()).map_err(|e| {
         let hint = match e.raw_os_error() {
             Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => {
-                " (this filesystem or kernel has no idmapped mounts; an ownership shift of the rootfs is not available yet)"
+                " (this filesystem or kernel has no idmapped mounts: shift the rootfs's ownership once with `warren-lxc shift -n NAME`)"
             }
             _ => "",
         };

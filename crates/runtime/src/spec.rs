@@ -74,6 +74,10 @@ pub struct RootfsSpec {
     pub options: Vec<String>,
     /// `lxc.rootfs.managed`.
     pub managed: bool,
+    /// The rootfs's ownership was shifted through the container's id map (`warren-lxc shift`):
+    /// present it as it is, without an idmapped mount.
+    #[serde(default)]
+    pub shifted: bool,
 }
 
 /// Kinds of Linux namespace.

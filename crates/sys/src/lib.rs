@@ -394,12 +394,25 @@ pub fn open_tree_clone(path: &std::path::Path) -> io::Result<OwnedFd> {
 /// mount_setattr(2) with MOUNT_ATTR_IDMAP: make the detached mount `mount_fd` show its files
 /// through the id mapping of the user namespace `userns` (and make it private).
 pub fn idmap_mount(mount_fd: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> io::Result<()> {
+    set_mount_attr(mount_fd, Some(userns))
+}
+
+/// mount_setattr(2) making the detached mount `mount_fd` private (no id mapping).
+pub fn make_mount_private(mount_fd: BorrowedFd<'_>) -> io::Result<()> {
+    set_mount_attr(mount_fd, None)
+}
+
+fn set_mount_attr(mount_fd: BorrowedFd<'_>, userns: Option<BorrowedFd<'_>>) -> io::Result<()> {
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_IDMAP,
+        attr_set: if userns.is_some() {
+            MOUNT_ATTR_IDMAP
+        } else {
+            0
+        },
         attr_clr: 0,
         // a copy of a shared mount would stay in its peer group; pivot_root refuses a shared root
         propagation: libc::MS_PRIVATE,
-        userns_fd: userns.as_raw_fd() as u64,
+        userns_fd: userns.map(|u| u.as_raw_fd() as u64).unwrap_or(0),
     };
     let empty = c"";
     // SAFETY: `attr` is a live, properly laid out struct mount_attr whose size we pass; `empty`

@@ -160,6 +160,21 @@ pub fn run(args: Args) -> Result<i32> {
     std::fs::write(&config_path, &text)
         .with_context(|| format!("write {}", config_path.display()))?;
     let _ = std::fs::set_permissions(&config_path, std::fs::Permissions::from_mode(0o640));
+    // an unprivileged container on a filesystem without idmapped mounts: shift its files once
+    if has_idmap && args.template.is_some() {
+        let needs_shift = std::env::var_os("WARREN_FORCE_SHIFT").is_some()
+            || !warren_runtime::shift::idmapped_mounts_supported(&rootfs);
+        if needs_shift {
+            let spec = c.spec(true)?;
+            warren_runtime::shift::shift_tree(&rootfs, &spec.idmaps, false)
+                .map_err(|e| anyhow!("{e}"))?;
+            std::fs::write(
+                crate::common::shift_marker(&c),
+                crate::common::idmap_text(&spec.idmaps),
+            )
+            .context("write the shift marker")?;
+        }
+    }
     undo.done = true;
     Ok(0)
 }

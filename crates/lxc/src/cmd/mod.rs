@@ -15,6 +15,7 @@ pub mod freeze;
 pub mod info;
 pub mod install_links;
 pub mod ls;
+pub mod shift;
 pub mod snapshot;
 pub mod start;
 pub mod stop;
@@ -57,6 +58,8 @@ pub enum Cmd {
     InstallLinks(install_links::Args),
     /// List containers
     Ls(ls::Args),
+    /// Shift an unprivileged container's rootfs ownership through its id map (filesystems without idmapped mounts)
+    Shift(shift::Args),
     /// Create, list, restore or destroy snapshots of a container
     Snapshot(snapshot::Args),
     /// Start a container
@@ -85,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Info(a) => info::run(a),
         Cmd::InstallLinks(a) => install_links::run(a),
         Cmd::Ls(a) => ls::run(a),
+        Cmd::Shift(a) => shift::run(a),
         Cmd::Snapshot(a) => snapshot::run(a),
         Cmd::Start(a) => start::run(a),
         Cmd::Stop(a) => stop::run(a),
