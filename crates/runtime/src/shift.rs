@@ -61,12 +61,18 @@ fn describe(maps: &[IdMap]) -> String {
 pub fn shift_tree(root: &Path, maps: &[IdMap], reverse: bool) -> Result<ShiftStats, ShiftError> {
     let mut stats = ShiftStats::default();
     let mut stack = vec![root.to_path_buf()];
+    // a file with several hard links is shifted once: seen again, it carries the new ids already
+    let mut linked: std::collections::HashSet<(u64, u64)> = std::collections::HashSet::new();
     while let Some(path) = stack.pop() {
         let io = |source| ShiftError::Io {
             path: path.clone(),
             source,
         };
         let meta = std::fs::symlink_metadata(&path).map_err(io)?;
+        if !meta.is_dir() && meta.nlink() > 1 && !linked.insert((meta.dev(), meta.ino())) {
+            stats.entries += 1;
+            continue;
+        }
         let uid = map_id(maps, true, meta.uid(), reverse).ok_or_else(|| ShiftError::Unmapped {
             path: path.clone(),
             kind: "uid",
@@ -188,8 +194,9 @@ mod tests {
         std::fs::set_permissions(root.join("bin/su"), std::fs::Permissions::from_mode(0o4755))
             .unwrap();
         std::os::unix::fs::symlink("/etc/passwd", root.join("link")).unwrap();
+        std::fs::hard_link(root.join("bin/su"), root.join("bin/su2")).unwrap();
         let st = shift_tree(&root, &maps(), false).unwrap();
-        assert_eq!(st.entries, 4);
+        assert_eq!(st.entries, 5);
         let su = std::fs::metadata(root.join("bin/su")).unwrap();
         assert_eq!((su.uid(), su.mode() & 0o7777), (100000, 0o4755));
         assert_eq!(
