@@ -683,3 +683,26 @@ fn tty_console_reaches_getty_and_console_log_file_is_written() {
     assert!(text.contains("Please press Enter"), "{text:?}");
     lxc.ok("stop", &["-n", &name, "-k"]);
 }
+
+#[test]
+fn a_regular_user_is_told_root_is_needed() {
+    if !require_root("a_regular_user_is_told_root_is_needed") {
+        return;
+    }
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "start",
+            "-n",
+            "x",
+        ])
+        .output()
+        .expect("setpriv");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("needs root"), "{err}");
+}

@@ -74,6 +74,20 @@ pub enum Cmd {
 
 /// Run the parsed command; the result is the process's exit status.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let needs_root = !matches!(
+        cli.cmd,
+        Cmd::Checkconfig(_)
+            | Cmd::Config(_)
+            | Cmd::InstallLinks(_)
+            | Cmd::Ls(_)
+            | Cmd::Info(_)
+            | Cmd::Wait(_)
+    );
+    if needs_root && !nix::unistd::geteuid().is_root() {
+        anyhow::bail!(
+            "this needs root: containers of regular users (newuidmap, delegated cgroups) are not supported yet; run it with sudo"
+        );
+    }
     match cli.cmd {
         Cmd::Attach(a) => attach::run(a),
         Cmd::Autostart(a) => autostart::run(a),
