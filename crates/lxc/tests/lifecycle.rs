@@ -574,19 +574,15 @@ fn other_users_cannot_drive_the_monitor() {
         "import socket; s=socket.socket(socket.AF_UNIX); s.connect(b'{sock}'); \
          s.sendall(b'{{\"cmd\":\"stop\",\"timeout\":0,\"kill\":true}}\\n'); print(s.recv(4096).decode())"
     );
-    // a copy the user can reach whatever the checkout's permissions are
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
-    let bin = dir.path().join("warren-lxc");
-    std::fs::copy(BIN, &bin).expect("copy");
     let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin)
-        .args(["start", "-n", "x"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            &script,
+        ])
         .output()
         .expect("setpriv");
     assert!(
@@ -693,16 +689,19 @@ fn a_regular_user_is_told_root_is_needed() {
     if !require_root("a_regular_user_is_told_root_is_needed") {
         return;
     }
+    // a copy the user can reach whatever the checkout's permissions are
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let bin = dir.path().join("warren-lxc");
+    std::fs::copy(BIN, &bin).expect("copy");
     let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            BIN,
-            "start",
-            "-n",
-            "x",
-        ])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["start", "-n", "x"])
         .output()
         .expect("setpriv");
     assert_eq!(out.status.code(), Some(1));
