@@ -96,6 +96,33 @@ $W stop -P "$wp" -n bw -k
 we=$(median_ms $W execute -P "$wp" -n bw -- /bin/true)
 le=-; if [ $have_lxc = 1 ]; then le=$(median_ms lxc-execute -P "$lp" -n bl -- /bin/true); fi
 row "execute -- /bin/true ms" "$we" "$le"
+
+# crun run of /bin/true on the same rootfs (the issue's bar for execute). crun 1.8 refuses a
+# hybrid host, so like lxc-measurements.md it runs in a private mount namespace without the
+# cgroup2 mount (a pure v1 view); on a pure cgroup2 host nothing is unmounted.
+if command -v crun >/dev/null && command -v python3 >/dev/null; then
+  mkdir -p "$work/oci"
+  cp -a "$wp/bw/rootfs" "$work/oci/rootfs"
+  (cd "$work/oci" && crun spec >/dev/null)
+  python3 - "$work/oci/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["process"]["args"] = ["/bin/true"]
+c["process"]["terminal"] = False
+json.dump(c, open(p, "w"))
+PY
+  cr=$(unshare -m bash -c '
+    [ -d /sys/fs/cgroup/memory ] && umount /sys/fs/cgroup/unified 2>/dev/null
+    cd "$1"; times=()
+    for ((i = 0; i < $2; i++)); do
+      t0=${EPOCHREALTIME/./}; crun run "warren-bench-$$-$i" >/dev/null 2>&1 </dev/null; t1=${EPOCHREALTIME/./}
+      times+=($(( t1 - t0 )))
+    done
+    printf "%s\n" "${times[@]}" | sort -n | awk "{a[NR]=\$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf \"%.1f\", m/1000}"
+  ' _ "$work/oci" "$N")
+  printf '%-28s %10s %10s %8s\n' "execute vs crun run ms" "$we" "$cr" "$(awk -v a="$we" -v b="$cr" 'BEGIN{printf "%.2f", a/b}')"
+fi
 wu() { $W start -P "$wp" -n uw -q && $W wait -P "$wp" -n uw -s RUNNING && $W stop -P "$wp" -n uw -k; }
 lu() { lxc-start -P "$lp" -n ul && lxc-wait -P "$lp" -n ul -s RUNNING && lxc-stop -P "$lp" -n ul -k; }
 wu >/dev/null 2>&1; wuc=$(median_ms wu)
