@@ -287,9 +287,40 @@ impl Monitor {
         // path (see mounts::prepare_rootfs)
         std::env::set_current_dir(&spec.rootfs.path)
             .map_err(sys(format!("rootfs {}", spec.rootfs.path.display())))?;
-        let forked = warren_sys::clone_namespaces(flags);
+        // On a pure cgroup2 host init is created straight in its cgroup (clone3 CLONE_INTO_CGROUP):
+        // no migration, so no wait for an RCU grace period. Elsewhere v1 hierarchies need a
+        // migration anyway, and the cgroups are made while the child mounts its filesystem.
+        let mut early_cgroups = None;
+        let mut inner_fd = None;
+        if self.hier.layout() == cgroup::Layout::Unified {
+            let (payload, inner) = self.make_cgroups()?;
+            match inner.unified_path().map(std::fs::File::open) {
+                Some(Ok(f)) => inner_fd = Some(f),
+                _ => {
+                    let _ = payload.remove();
+                    return Err(StartError::Setup(
+                        "open the container's cgroup2 directory".into(),
+                    ));
+                }
+            }
+            early_cgroups = Some((payload, inner));
+        }
+        let cloned_into_cgroup = inner_fd.is_some();
+        let forked = match &inner_fd {
+            Some(f) => warren_sys::clone_into_cgroup(flags, f.as_fd()),
+            None => warren_sys::clone_namespaces(flags),
+        };
+        drop(inner_fd);
         let _ = std::env::set_current_dir("/");
-        let forked = forked.map_err(sys("clone the container's init"))?;
+        let forked = match forked {
+            Ok(f) => f,
+            Err(e) => {
+                if let Some((payload, _)) = &early_cgroups {
+                    let _ = payload.remove();
+                }
+                return Err(sys("clone the container's init")(e));
+            }
+        };
         let pid = match forked {
             warren_sys::Forked::Child => {
                 drop(parent_sync);
@@ -318,75 +349,26 @@ impl Monitor {
                 return Err(StartError::Setup(format!("pidfd_open: {e}")));
             }
         };
-        let payload = match self.hier.create_for(
-            &spec.cgroup,
-            &cgroup::payload_name(&spec.lxcpath, &spec.name),
-        ) {
-            Ok(p) => p,
-            Err(e) => {
-                kill_child();
-                return Err(e.into());
-            }
+        let (payload, inner) = match early_cgroups.take() {
+            Some(pair) => pair,
+            None => match self.make_cgroups() {
+                Ok(pair) => pair,
+                Err(e) => {
+                    kill_child();
+                    return Err(e);
+                }
+            },
         };
-        crate::debug!("payload cgroup {} created", payload.name());
-        if let Err(e) = self.device_policy(&payload) {
-            kill_child();
-            let _ = payload.remove();
-            return Err(StartError::Setup(e.to_string()));
-        }
         let fail = |msg: String, payload: &ContainerCgroup| {
             kill_child();
             let _ = payload.kill_all();
             let _ = payload.remove();
             StartError::Setup(msg)
         };
-        if let Err(e) = payload.apply(&spec.cgroup) {
-            kill_child();
-            let _ = payload.remove();
-            return Err(e.into());
-        }
-        // init lives in an inner cgroup: the container's cgroup namespace is rooted there, so the
-        // limits set on the payload cgroup are out of its reach (it sees, and may change, only
-        // the copy on the inner one)
-        let inner_spec = CgroupSpec {
-            dir: Some(format!(
-                "{}/{INNER_CGROUP}",
-                spec.cgroup
-                    .dir
-                    .clone()
-                    .unwrap_or_else(|| cgroup::payload_name(&spec.lxcpath, &spec.name))
-            )),
-            relative: spec.cgroup.relative,
-            ..Default::default()
-        };
-        let inner = match self.hier.create_for(&inner_spec, "") {
-            Ok(i) => i,
-            Err(e) => return Err(fail(format!("inner cgroup: {e}"), &payload)),
-        };
-        // the copy of the limits, for the container to see; device rules need no copy (a new v1
-        // devices cgroup starts with its parent's list)
-        let visible = CgroupSpec {
-            v1: spec
-                .cgroup
-                .v1
-                .iter()
-                .filter(|(k, _)| !k.starts_with("devices."))
-                .cloned()
-                .collect(),
-            v2: spec
-                .cgroup
-                .v2
-                .iter()
-                .filter(|(k, _)| !k.starts_with("devices."))
-                .cloned()
-                .collect(),
-            ..Default::default()
-        };
-        if let Err(e) = inner.apply(&visible) {
-            return Err(fail(e.to_string(), &payload));
-        }
-        if let Err(e) = inner.attach(pid) {
-            return Err(fail(format!("move init into its cgroup: {e}"), &payload));
+        if !cloned_into_cgroup {
+            if let Err(e) = inner.attach(pid) {
+                return Err(fail(format!("move init into its cgroup: {e}"), &payload));
+            }
         }
         let mut go_fds: Vec<OwnedFd> = Vec::new();
         if spec.namespaces.new.contains(&NsKind::User) {
@@ -447,6 +429,63 @@ impl Monitor {
             console,
             ttys,
         })
+    }
+
+    /// The container's cgroups: the payload (limits, device policy) and the inner one init lives
+    /// in. Nothing is left behind on failure.
+    fn make_cgroups(&self) -> Result<(ContainerCgroup, ContainerCgroup), StartError> {
+        let spec = &self.spec;
+        let payload = self.hier.create_for(
+            &spec.cgroup,
+            &cgroup::payload_name(&spec.lxcpath, &spec.name),
+        )?;
+        crate::debug!("payload cgroup {} created", payload.name());
+        let undo = |e: StartError| {
+            let _ = payload.remove();
+            e
+        };
+        self.device_policy(&payload)
+            .map_err(|e| undo(StartError::Setup(e.to_string())))?;
+        payload.apply(&spec.cgroup).map_err(|e| undo(e.into()))?;
+        // init lives in an inner cgroup: the container's cgroup namespace is rooted there, so the
+        // limits set on the payload cgroup are out of its reach (it sees, and may change, only
+        // the copy on the inner one)
+        let inner_spec = CgroupSpec {
+            dir: Some(format!(
+                "{}/{INNER_CGROUP}",
+                spec.cgroup
+                    .dir
+                    .clone()
+                    .unwrap_or_else(|| cgroup::payload_name(&spec.lxcpath, &spec.name))
+            )),
+            relative: spec.cgroup.relative,
+            ..Default::default()
+        };
+        let inner = self
+            .hier
+            .create_for(&inner_spec, "")
+            .map_err(|e| undo(StartError::Setup(format!("inner cgroup: {e}"))))?;
+        // the copy of the limits, for the container to see; device rules need no copy (a new v1
+        // devices cgroup starts with its parent's list, a cgroup2 program applies to descendants)
+        let visible = CgroupSpec {
+            v1: spec
+                .cgroup
+                .v1
+                .iter()
+                .filter(|(k, _)| !k.starts_with("devices."))
+                .cloned()
+                .collect(),
+            v2: spec
+                .cgroup
+                .v2
+                .iter()
+                .filter(|(k, _)| !k.starts_with("devices."))
+                .cloned()
+                .collect(),
+            ..Default::default()
+        };
+        inner.apply(&visible).map_err(|e| undo(e.into()))?;
+        Ok((payload, inner))
     }
 
     /// Device rules the v1 devices controller can't enforce here go into a cgroup2 eBPF program

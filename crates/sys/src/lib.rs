@@ -89,6 +89,61 @@ pub fn clone_namespaces(flags: libc::c_int) -> io::Result<Forked> {
     }
 }
 
+/// `struct clone_args` of clone3(2), version 2 (with `cgroup`).
+#[repr(C)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// clone3(2) with namespace flags and CLONE_INTO_CGROUP: the child starts in the cgroup2
+/// directory `cgroup` (no migration afterwards). Fork-style, like [`clone_namespaces`].
+pub fn clone_into_cgroup(flags: libc::c_int, cgroup: BorrowedFd<'_>) -> io::Result<Forked> {
+    require_single_threaded("clone")?;
+    let args = CloneArgs {
+        flags: (flags as u32 as u64) | CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: cgroup.as_raw_fd() as u64,
+    };
+    // SAFETY: as for clone_namespaces: no CLONE_VM, a NULL stack (the child continues on a
+    // copy-on-write copy of ours), a single-threaded process (checked). `args` is a live struct
+    // of the size we pass; the kernel only reads it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            IN_FORK_CHILD.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(Forked::Child)
+        }
+        pid => Ok(Forked::Parent(pid as i32)),
+    }
+}
+
 /// pidfd_open(2): a file descriptor that refers to process `pid` and becomes readable when it exits.
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no pointers involved.
