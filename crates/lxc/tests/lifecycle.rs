@@ -709,3 +709,76 @@ fn a_regular_user_is_told_root_is_needed() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("needs root"), "{err}");
 }
+
+#[test]
+fn many_ttys_and_no_console() {
+    if !require_root("many_ttys_and_no_console") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    // six ttys: all their masters reach the monitor
+    let name = unique_name("ttys");
+    lxc.busybox(&name, &["lxc.tty.max = 6"]);
+    lxc.ok("start", &["-n", &name]);
+    let out = std::process::Command::new("timeout")
+        .arg("2")
+        .arg(BIN)
+        .args([
+            "console",
+            "-P",
+            lxc.lxcpath().to_str().expect("utf8"),
+            "-n",
+            &name,
+            "-t",
+            "6",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("console");
+    // (no process holds tty6 open, so the session ends at once: but it was handed over)
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(124),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    let out = lxc.run("console", &["-n", &name, "-t", "7"]);
+    assert!(
+        stderr(&out).contains("tty 7 does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    lxc.ok("stop", &["-n", &name, "-k"]);
+    // no console: init's stdio is the container's /dev/null, not the start command's pipe
+    let quiet = unique_name("nocon");
+    lxc.busybox(&quiet, &["lxc.console.path = none", "lxc.tty.max = 0"]);
+    lxc.ok("start", &["-n", &quiet]);
+    let fd1 = lxc.ok("attach", &["-n", &quiet, "--", "readlink", "/proc/1/fd/1"]);
+    assert_eq!(fd1.trim(), "/dev/null");
+    lxc.ok("stop", &["-n", &quiet, "-k"]);
+}
+
+#[test]
+fn an_executed_command_is_visible_while_it_runs() {
+    if !require_root("an_executed_command_is_visible_while_it_runs") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("exv");
+    lxc.busybox(&name, &[]);
+    let mut child = lxc
+        .cmd("execute")
+        .args(["-n", &name, "--", "sleep", "3"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("execute");
+    // the monitor answers while the command runs (it used to wait for PID 1 to exec)
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut state = String::new();
+    while Instant::now() < deadline && state != "RUNNING" {
+        std::thread::sleep(Duration::from_millis(50));
+        state = lxc.ok("info", &["-n", &name, "-sH"]).trim().to_string();
+    }
+    assert_eq!(state, "RUNNING");
+    assert!(child.wait().expect("execute").success());
+}

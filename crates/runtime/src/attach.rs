@@ -153,8 +153,25 @@ fn wait_code(pid: i32) -> i32 {
 
 /// A pty from the container's devpts instance (so the command sees a /dev/pts/N that exists inside).
 fn open_container_pty(init_pid: i32) -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let path = format!("/proc/{init_pid}/root/dev/pts/ptmx");
-    let master = warren_sys::open_ptmx(std::path::Path::new(&path))?;
+    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+    // resolved inside the container's root: a symlink it planted can't make us open a host file
+    let root = nix::fcntl::open(
+        format!("/proc/{init_pid}/root").as_str(),
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(std::io::Error::from)?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let master = openat2(&root, "dev/pts/ptmx", how).map_err(std::io::Error::from)?;
+    let fs = nix::sys::statfs::fstatfs(&master).map_err(std::io::Error::from)?;
+    if fs.filesystem_type() != nix::sys::statfs::DEVPTS_SUPER_MAGIC {
+        return Err(std::io::Error::other(
+            "the container's /dev/pts/ptmx is not a devpts multiplexer",
+        ));
+    }
+    warren_sys::unlock_pty(master.as_fd())?;
     let slave = warren_sys::open_pty_peer(master.as_fd())?;
     if let Ok(size) = warren_sys::get_window_size(warren_sys::std_fd(0)) {
         let _ = warren_sys::set_window_size(master.as_fd(), size);
@@ -292,7 +309,7 @@ fn exec_command(
             return e.to_string();
         }
     }
-    if let Err(e) = crate::security::restrict_caps(restrict.kept) {
+    if let Err(e) = crate::security::drop_bounding(restrict.kept) {
         return e.to_string();
     }
     // in a user namespace setns leaves us as the overflow user: become its root unless -u/-g
@@ -303,15 +320,27 @@ fn exec_command(
         .or(passwd.as_ref().map(|p| p.0).filter(|_| opts.uid.is_some()))
         .or(default_id)
     {
-        let _ = nix::unistd::setgroups(&[]);
+        if let Err(e) = nix::unistd::setgroups(&[]) {
+            return format!("setgroups: {e}");
+        }
         if let Err(e) = nix::unistd::setgid(nix::unistd::Gid::from_raw(gid)) {
             return format!("setgid {gid}: {e}");
         }
     }
     if let Some(uid) = opts.uid.or(default_id) {
+        if opts.gid.is_none() && default_id.is_none() {
+            // a new uid without a gid of its own must not keep root's supplementary groups
+            if let Err(e) = nix::unistd::setgroups(&[]) {
+                return format!("setgroups: {e}");
+            }
+        }
         if let Err(e) = nix::unistd::setuid(nix::unistd::Uid::from_raw(uid)) {
             return format!("setuid {uid}: {e}");
         }
+    }
+    // the capability sets shrink after the id change, which may need CAP_SETUID/CAP_SETGID
+    if let Err(e) = crate::security::trim_caps(restrict.kept) {
+        return e.to_string();
     }
     // nothing of the caller's but stdio crosses into the container (runc CVE-2024-21626)
     if let Err(e) = warren_sys::close_fds_from(3, &[]) {

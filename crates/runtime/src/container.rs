@@ -193,6 +193,17 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
         }
     } else if !setup.minimal_init {
         nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+        // no console: init must not keep the monitor's stdio (the start status pipe, or the
+        // user's terminal with -F)
+        let null = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| format!("open the container's /dev/null for init's stdio (lxc.autodev = 1 makes one): {e}"))?;
+        for target in 0..=2 {
+            warren_sys::dup_onto(null.as_fd(), target)
+                .map_err(|e| format!("/dev/null as fd {target}: {e}"))?;
+        }
     }
 
     let mut envp: Vec<CString> = Vec::new();
@@ -223,12 +234,14 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
     if let Some(program) = &spec.seccomp_bpf {
         seccomp::install(program).map_err(|e| e.to_string())?;
     }
-    security::restrict_caps(
-        &security::kept_caps(&spec.cap_drop, &spec.cap_keep).map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
-    if let Some(gid) = spec.init.gid {
+    let kept_caps =
+        security::kept_caps(&spec.cap_drop, &spec.cap_keep).map_err(|e| e.to_string())?;
+    security::drop_bounding(&kept_caps).map_err(|e| e.to_string())?;
+    // ids change before the capability sets shrink: setuid/setgid may be among the dropped ones
+    if spec.init.uid.is_some() || spec.init.gid.is_some() {
         nix::unistd::setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
+    }
+    if let Some(gid) = spec.init.gid {
         nix::unistd::setgid(nix::unistd::Gid::from_raw(gid))
             .map_err(|e| format!("setgid {gid}: {e}"))?;
     }
@@ -236,6 +249,7 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
         nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))
             .map_err(|e| format!("setuid {uid}: {e}"))?;
     }
+    security::trim_caps(&kept_caps).map_err(|e| e.to_string())?;
     if spec.no_new_privs {
         nix::sys::prctl::set_no_new_privs().map_err(|e| format!("lxc.no_new_privs: {e}"))?;
     }
@@ -249,7 +263,7 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
         return Err("empty init command".to_string());
     };
     if setup.minimal_init {
-        return minimal_init(prog, &argv, &envp);
+        return minimal_init(prog, &argv, &envp, sync);
     }
     // SIGKILL the container if the monitor dies (LXC's lxc.monitor.signal.pdeath default)
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
@@ -280,7 +294,12 @@ fn tty_names(n: u32) -> String {
 
 /// `lxc-execute`'s init: PID 1 forks the command, forwards termination signals to it, reaps every
 /// orphan, and exits with the command's status.
-fn minimal_init(prog: &CString, argv: &[CString], envp: &[CString]) -> Result<Never, String> {
+fn minimal_init(
+    prog: &CString,
+    argv: &[CString],
+    envp: &[CString],
+    sync: &UnixStream,
+) -> Result<Never, String> {
     let path_prog = resolve_in_path(prog);
     match warren_sys::fork_process().map_err(|e| format!("fork: {e}"))? {
         warren_sys::Forked::Child => {
@@ -293,6 +312,9 @@ fn minimal_init(prog: &CString, argv: &[CString], envp: &[CString]) -> Result<Ne
             warren_sys::exit_now(127);
         }
         warren_sys::Forked::Parent(cmd_pid) => {
+            // the command runs: tell the monitor (EOF on the sync socket), which would otherwise
+            // wait for this PID 1 to exec, and it never does
+            let _ = sync.shutdown(std::net::Shutdown::Both);
             // the command runs: from here on the sync socket closing means success
             for sig in [
                 Signal::SIGTERM,
@@ -433,6 +455,9 @@ fn join_shared(spec: &ContainerSpec, kind: NsKind, target: &str) -> Result<(), S
 /// Send the pty masters to the monitor: one message, a `P` and the descriptors.
 fn send_masters(sync: &UnixStream, masters: &[OwnedFd]) -> std::io::Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    if masters.len() > 64 {
+        return Err(std::io::Error::other("more than 63 ttys (lxc.tty.max)"));
+    }
     let raw: Vec<i32> = masters.iter().map(|m| m.as_raw_fd()).collect();
     let iov = [std::io::IoSlice::new(b"P")];
     sendmsg::<()>(

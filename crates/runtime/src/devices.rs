@@ -127,8 +127,15 @@ fn effective(rules: &[DeviceRule]) -> (bool, Vec<DeviceRule>) {
         } else if r.allow != default_allow {
             exceptions.push(r.clone());
         } else {
-            // same sense as the default: it cancels a matching exception
-            exceptions.retain(|e| !(e.kind == r.kind && e.major == r.major && e.minor == r.minor));
+            // same sense as the default: it takes its access bits back from a matching exception
+            // (as cgroup v1 does), dropping the exception when none are left
+            for e in exceptions
+                .iter_mut()
+                .filter(|e| e.kind == r.kind && e.major == r.major && e.minor == r.minor)
+            {
+                e.access &= !r.access;
+            }
+            exceptions.retain(|e| e.access != 0);
         }
     }
     (default_allow, exceptions)
@@ -290,6 +297,19 @@ mod tests {
         assert_eq!(run(&p, DEV_BLOCK, 8, 1, ACC_READ), 0);
         assert_eq!(run(&p, DEV_BLOCK, 9, 1, ACC_READ), 1);
         assert_eq!(run(&p, DEV_CHAR, 8, 1, ACC_READ), 1);
+    }
+
+    #[test]
+    fn a_partial_allow_takes_back_only_its_bits() {
+        let r = rules(&[
+            ("allow", "a"),
+            ("deny", "c 10:200 rwm"),
+            ("allow", "c 10:200 r"),
+        ]);
+        let p = compile(&r);
+        assert_eq!(run(&p, DEV_CHAR, 10, 200, ACC_READ), 1);
+        assert_eq!(run(&p, DEV_CHAR, 10, 200, ACC_WRITE), 0);
+        assert_eq!(run(&p, DEV_CHAR, 10, 200, ACC_MKNOD), 0);
     }
 
     #[test]

@@ -45,6 +45,13 @@ fn sys(what: impl Into<String>) -> impl FnOnce(io::Error) -> StartError {
     move |source| StartError::Sys { what, source }
 }
 
+/// Set by SIGTERM/SIGINT to the monitor: stop the container cleanly.
+static TERMINATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_terminate(_: i32) {
+    TERMINATE.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// How the monitor runs.
 #[derive(Debug, Default)]
 pub struct MonitorOptions {
@@ -61,6 +68,9 @@ pub type StatusSink = Option<Box<dyn Write>>;
 /// the container's own devpts).
 struct Pty {
     master: OwnedFd,
+    /// For the console: a slave kept open, so the master doesn't report a hangup (and poll
+    /// doesn't spin) while nothing in the container has the console open.
+    _slave: Option<OwnedFd>,
 }
 
 /// The console's ring buffer: the last `cap` bytes the container wrote to its console.
@@ -151,6 +161,18 @@ fn run_inner(
         .map_err(sys("command socket"))?;
     for sig in [Signal::SIGPIPE, Signal::SIGHUP] {
         let _ = warren_sys::set_signal_ignored(sig, true);
+    }
+    if !opts.execute {
+        // the container is stopped cleanly, not abandoned, when the monitor is asked to go
+        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet};
+        let act = SigAction::new(
+            SigHandler::Handler(on_terminate),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        for sig in [Signal::SIGTERM, Signal::SIGINT] {
+            let _ = warren_sys::set_signal_action(sig, &act);
+        }
     }
     let hier = Hierarchies::detect()?;
     let logfile = match &spec.console.logfile {
@@ -251,6 +273,8 @@ impl Monitor {
                 crate::debug!("monitor cgroup joined");
             }
             let (code, rebooting) = self.serve(&inst);
+            // what the stop hooks see in LXC_TARGET, also for a reboot from inside
+            self.reboot_requested = rebooting;
             self.teardown(inst, false);
             if !rebooting {
                 return Ok(code);
@@ -390,7 +414,10 @@ impl Monitor {
                 Ok(0) => break,
                 Ok(n) => msg.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
+                Err(e) => {
+                    msg = format!("talking to the container's first process: {e}").into_bytes();
+                    break;
+                }
             }
         }
         if msg.first() == Some(&b'P') {
@@ -400,8 +427,18 @@ impl Monitor {
             let text = String::from_utf8_lossy(&msg).trim().to_string();
             return Err(fail(text, &payload));
         }
-        let mut masters = masters.into_iter().map(|master| Pty { master });
-        let console = if want_console { masters.next() } else { None };
+        let mut masters = masters.into_iter().map(|master| Pty {
+            master,
+            _slave: None,
+        });
+        let console = if want_console {
+            masters.next().map(|mut c| {
+                c._slave = warren_sys::open_pty_peer(c.master.as_fd()).ok();
+                c
+            })
+        } else {
+            None
+        };
         let ttys: Vec<Pty> = masters.collect();
         if let Some(c) = &console {
             if let Ok(size) = warren_sys::get_window_size(warren_sys::std_fd(0)) {
@@ -411,14 +448,23 @@ impl Monitor {
         // EOF without a message: either exec succeeded, or the child died without a word (an
         // execute'd command may legitimately be done already: its status is collected later)
         if !self.opts.execute {
-            if let Ok(WaitStatus::Exited(_, code)) = waitpid(
+            match waitpid(
                 nix::unistd::Pid::from_raw(pid),
                 Some(nix::sys::wait::WaitPidFlag::WNOHANG),
             ) {
-                return Err(fail(
-                    format!("container init exited at once with status {code}"),
-                    &payload,
-                ));
+                Ok(WaitStatus::Exited(_, code)) => {
+                    return Err(fail(
+                        format!("container init exited at once with status {code}"),
+                        &payload,
+                    ))
+                }
+                Ok(WaitStatus::Signaled(_, sig, _)) => {
+                    return Err(fail(
+                        format!("container init was killed at once by {sig}"),
+                        &payload,
+                    ))
+                }
+                _ => {}
             }
         }
         Ok(Instance {
@@ -429,6 +475,31 @@ impl Monitor {
             console,
             ttys,
         })
+    }
+
+    /// The signal that asks init to halt: `lxc.signal.halt`, except that with LXC's default
+    /// (SIGPWR) an init that catches SIGRTMIN+3 and not SIGPWR (systemd) gets SIGRTMIN+3, as LXC
+    /// does.
+    fn halt_signal(&self, inst: &Instance) -> i32 {
+        let configured = self.spec.signals.halt;
+        if configured != libc::SIGPWR {
+            return configured;
+        }
+        let caught = std::fs::read_to_string(format!("/proc/{}/status", inst.pid))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("SigCgt:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            })
+            .unwrap_or(0);
+        let bit = |sig: i32| caught & (1u64 << (sig - 1)) != 0;
+        let rtmin3 = libc::SIGRTMIN() + 3;
+        if bit(rtmin3) && !bit(libc::SIGPWR) {
+            rtmin3
+        } else {
+            configured
+        }
     }
 
     /// The container's cgroups: the payload (limits, device policy) and the inner one init lives
@@ -514,6 +585,9 @@ impl Monitor {
     /// Serve the command socket and the console until init exits. Returns (exit code, reboot?).
     fn serve(&mut self, inst: &Instance) -> (i32, bool) {
         let fg_stdin = self.opts.foreground && inst.console.is_some();
+        // -F: the user's terminal is the console's; keys (Ctrl-C too) go to the container
+        let _raw = (fg_stdin && nix::unistd::isatty(warren_sys::std_fd(0)).unwrap_or(false))
+            .then(crate::term::RawMode::enter);
         loop {
             let timeout = match self.stop_deadline {
                 Some(d) => {
@@ -565,17 +639,23 @@ impl Monitor {
                 .filter(|i| ready(ttys_idx + i))
                 .collect();
             drop(fds);
-            if n == 0 {
-                if let Some(d) = self.stop_deadline {
-                    if Instant::now() >= d {
-                        crate::info!("clean stop timed out, killing {}", self.spec.name);
-                        let _ = warren_sys::pidfd_send_signal(inst.pidfd.as_fd(), libc::SIGKILL);
-                        self.stop_deadline = None;
-                    }
+            let _ = n;
+            // checked on every turn: a busy console must not keep the kill from happening
+            if let Some(d) = self.stop_deadline {
+                if Instant::now() >= d {
+                    crate::info!("clean stop timed out, killing {}", self.spec.name);
+                    let _ = warren_sys::pidfd_send_signal(inst.pidfd.as_fd(), libc::SIGKILL);
+                    self.stop_deadline = None;
                 }
             }
-            if console_ready {
-                self.pump_console(inst);
+            if TERMINATE.swap(false, std::sync::atomic::Ordering::SeqCst)
+                && self.state != State::Stopping
+            {
+                // SIGTERM/SIGINT to the monitor: a clean stop, as `lxc-stop` would do
+                crate::info!("monitor asked to terminate: stopping {}", self.spec.name);
+                self.set_state(State::Stopping);
+                let _ = warren_sys::pidfd_send_signal(inst.pidfd.as_fd(), self.halt_signal(inst));
+                self.stop_deadline = Some(Instant::now() + Duration::from_secs(30));
             }
             if stdin_ready {
                 let mut buf = [0u8; 4096];
@@ -606,6 +686,10 @@ impl Monitor {
             for i in ttys_ready.into_iter().rev() {
                 // the client has the master itself; any event here means it hung up
                 self.tty_clients.remove(i);
+            }
+            // after the index-based loops above: pump_console may drop dead clients
+            if console_ready {
+                self.pump_console(inst);
             }
             if new_conn {
                 self.accept_all(inst);
@@ -672,7 +756,9 @@ impl Monitor {
                 Err(_) => return,
             };
             let _ = stream.set_nonblocking(false);
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            // a request is one short line, sent at once: a peer that dribbles it gets cut off
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+            let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
             self.handle(inst, stream);
         }
     }
@@ -697,29 +783,38 @@ impl Monitor {
     }
 
     fn handle(&mut self, inst: &Instance, stream: UnixStream) {
-        let req: Request = match proto::read_line_with_fds(&stream)
-            .map_err(|e| e.to_string())
-            .and_then(|(line, _)| serde_json::from_slice(&line).map_err(|e| e.to_string()))
-        {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = proto::write_response(
-                    &stream,
-                    &Response::error(format!("bad request: {e}")),
-                    &[],
-                );
-                return;
-            }
-        };
         // an abstract socket has no file permissions: anyone in the network namespace can
-        // connect, so the peer's credentials decide (root, or the user who owns the monitor)
+        // connect, so the peer's credentials decide (root, or the user who owns the monitor),
+        // before anything is read
         if let Err(msg) = peer_allowed(&stream) {
-            crate::warn!("refused {req:?}: {msg}");
+            crate::warn!("refused a connection: {msg}");
             let _ = proto::write_response(&stream, &Response::error(msg), &[]);
+            // let a client that is still sending finish (briefly), so it reads the refusal
+            // instead of a broken pipe
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
+            let mut sink = [0u8; 4096];
+            let _ = (&stream).read(&mut sink);
             return;
         }
+        let req: Request =
+            match proto::read_line_deadline(&stream, Instant::now() + Duration::from_millis(500))
+                .map_err(|e| e.to_string())
+                .and_then(|line| serde_json::from_slice(&line).map_err(|e| e.to_string()))
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = proto::write_response(
+                        &stream,
+                        &Response::error(format!("bad request: {e}")),
+                        &[],
+                    );
+                    return;
+                }
+            };
         crate::debug!("command {req:?}");
         let _ = stream.set_read_timeout(None);
+        // console clients keep the write timeout: one that stops reading is dropped, not waited for
         let mut resp = Response::ok();
         resp.state = Some(self.state);
         match req {
@@ -732,6 +827,7 @@ impl Monitor {
                 let _ = proto::write_response(&stream, &resp, &[inst.pidfd.as_raw_fd()]);
             }
             Request::Stop { timeout, kill } => {
+                self.reboot_requested = false;
                 if self.state == State::Frozen {
                     let _ = inst.payload.thaw();
                 }
@@ -739,7 +835,7 @@ impl Monitor {
                 let sig = if kill {
                     libc::SIGKILL
                 } else {
-                    self.spec.signals.halt
+                    self.halt_signal(inst)
                 };
                 if let Err(e) = warren_sys::pidfd_send_signal(inst.pidfd.as_fd(), sig) {
                     let _ = proto::write_response(
@@ -764,6 +860,13 @@ impl Monitor {
                     resp = Response::error(format!("signal init: {e}"));
                 }
                 let _ = proto::write_response(&stream, &resp, &[]);
+            }
+            Request::Freeze if self.state != State::Running => {
+                let msg = format!(
+                    "{} is {}: only a running container can be frozen",
+                    self.spec.name, self.state
+                );
+                let _ = proto::write_response(&stream, &Response::error(msg), &[]);
             }
             Request::Freeze => {
                 self.set_state(State::Freezing);

@@ -378,18 +378,24 @@ pub fn mount_entry(
         } else {
             Some(opts.data.join(","))
         };
-        let source = if is_bind && opts.relative {
-            root.path
-                .join(container_relative(Path::new(&entry.source)).map_err(|why| {
-                    MountError::Entry {
-                        entry: line.clone(),
-                        why,
-                    }
-                })?)
-                .to_string_lossy()
-                .into_owned()
+        // a relative bind source lives in the rootfs: resolve it there, never through its symlinks
+        // onto the host (the descriptor is kept until the mount is done)
+        let relative_src = if is_bind && opts.relative {
+            let rel_src =
+                container_relative(Path::new(&entry.source)).map_err(|why| MountError::Entry {
+                    entry: line.clone(),
+                    why,
+                })?;
+            Some(
+                root.open_in(&rel_src, OFlag::O_PATH)
+                    .map_err(sys_err(format!("resolve /{} in rootfs", rel_src.display())))?,
+            )
         } else {
-            entry.source.clone()
+            None
+        };
+        let source = match &relative_src {
+            Some(fd) => format!("/proc/self/fd/{}", fd.as_raw_fd()),
+            None => entry.source.clone(),
         };
         if is_bind {
             let base = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
@@ -650,7 +656,8 @@ pub fn mount_sys(root: &Rootfs, mode: SysMode, own_netns: bool) -> Result<bool, 
         Ok(()) => {}
         Err(MountError::Sys { source, .. }) if source.raw_os_error() == Some(libc::EPERM) => {
             // a user namespace that doesn't own its network namespace may not mount sysfs:
-            // bind the host's /sys (without its submounts) and make the bind read-only
+            // bind the host's /sys (recursively: a user namespace may not split off locked
+            // submounts) and make the top of the bind read-only
             fresh = false;
             // (recursive: a user namespace may not bind a mount without the mounts locked on it)
             root.mount_at(

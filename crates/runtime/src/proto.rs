@@ -235,6 +235,39 @@ pub fn read_line_with_fds(stream: &UnixStream) -> io::Result<(Vec<u8>, Vec<Owned
     Ok((line, fds))
 }
 
+/// Read one request line (at most 64 KiB) that must have arrived by `deadline`: the monitor reads
+/// with this, so a peer that dribbles its request can't hold the monitor up.
+pub fn read_line_deadline(
+    stream: &UnixStream,
+    deadline: std::time::Instant,
+) -> io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    loop {
+        if std::time::Instant::now() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request not sent in time",
+            ));
+        }
+        let mut byte = [0u8; 1];
+        let mut fds = Vec::new();
+        let n = warren_sys::recv_with_fds(stream.as_fd(), &mut byte, &mut fds)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        if byte[0] == b'\n' {
+            return Ok(line);
+        }
+        line.push(byte[0]);
+        if line.len() > 64 * 1024 {
+            return Err(io::Error::other("request too long"));
+        }
+    }
+}
+
 /// Read one response line.
 pub fn read_response(stream: &mut UnixStream) -> io::Result<(Response, Vec<OwnedFd>)> {
     let (line, fds) = read_line_with_fds(stream)?;

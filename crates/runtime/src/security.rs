@@ -150,13 +150,29 @@ pub fn kept_caps(drop: &[String], keep: &[String]) -> Result<CapsHashSet, Securi
 /// Reduce this process to `kept`: bounding set first (needs CAP_SETPCAP, so while we still have
 /// it), then inheritable, ambient, permitted and effective.
 pub fn restrict_caps(kept: &CapsHashSet) -> Result<(), SecurityError> {
-    let e =
-        |what: &str, err: caps::errors::CapsError| SecurityError::Caps(format!("{what}: {err}"));
+    drop_bounding(kept)?;
+    trim_caps(kept)
+}
+
+fn caps_err(what: &str, err: caps::errors::CapsError) -> SecurityError {
+    SecurityError::Caps(format!("{what}: {err}"))
+}
+
+/// Drop from the bounding set what isn't kept (needs CAP_SETPCAP: do it before changing ids).
+pub fn drop_bounding(kept: &CapsHashSet) -> Result<(), SecurityError> {
+    let e = caps_err;
     let bounding = caps::read(None, CapSet::Bounding).map_err(|err| e("read bounding set", err))?;
     for cap in bounding.difference(kept) {
         caps::drop(None, CapSet::Bounding, *cap)
             .map_err(|err| e(&format!("drop {cap} from the bounding set"), err))?;
     }
+    Ok(())
+}
+
+/// Reduce ambient, inheritable, permitted and effective to what is kept (after a change of ids,
+/// which may need CAP_SETUID/CAP_SETGID even when they are not kept).
+pub fn trim_caps(kept: &CapsHashSet) -> Result<(), SecurityError> {
+    let e = caps_err;
     caps::clear(None, CapSet::Ambient).map_err(|err| e("clear ambient", err))?;
     let inheritable =
         caps::read(None, CapSet::Inheritable).map_err(|err| e("read inheritable", err))?;

@@ -338,7 +338,8 @@ pub fn recv_with_fds(
     fds: &mut Vec<OwnedFd>,
 ) -> io::Result<usize> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
+    // room for a container's console and ttys in one message (lxc.tty.max is rarely above 12)
+    let mut cmsg = nix::cmsg_space!([RawFd; 64]);
     let mut iov = [io::IoSliceMut::new(buf)];
     let msg = loop {
         match recvmsg::<()>(
@@ -388,32 +389,6 @@ pub fn set_signal_ignored(sig: nix::sys::signal::Signal, ignored: bool) -> nix::
         sig,
         &SigAction::new(handler, SaFlags::empty(), SigSet::empty()),
     )
-}
-
-/// Open a pty multiplexer by path (a container's `/proc/PID/root/dev/pts/ptmx`) and unlock its new
-/// pty, so that [`open_pty_peer`] can open the slave.
-pub fn open_ptmx(path: &std::path::Path) -> io::Result<OwnedFd> {
-    use nix::fcntl::OFlag;
-    let fd = nix::fcntl::open(
-        path,
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(io::Error::from)?;
-    let unlock: libc::c_int = 0;
-    // SAFETY: TIOCSPTLCK reads one int through the pointer, which points to a live local; fd is
-    // the descriptor we just opened.
-    let ret = unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            libc::TIOCSPTLCK,
-            &unlock as *const libc::c_int,
-        )
-    };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(fd)
 }
 
 const OPEN_TREE_CLONE: libc::c_uint = 1;

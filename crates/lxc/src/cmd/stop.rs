@@ -57,6 +57,28 @@ pub fn run(args: Args) -> Result<i32> {
     if args.reboot || args.nowait {
         return Ok(0);
     }
+    if args.nokill && args.timeout >= 0 {
+        // a clean stop only: give up waiting (the container keeps running) after -t seconds
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(
+            args.timeout.max(1) as u64
+        )))?;
+        return match proto::wait_closed(&mut stream) {
+            Ok(()) => Ok(0),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err(anyhow!(
+                    "{} did not stop within {} s; it was asked to, and is not killed (--nokill)",
+                    c.name,
+                    args.timeout
+                ))
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
     proto::wait_closed(&mut stream)?;
     Ok(0)
 }
