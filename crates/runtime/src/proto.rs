@@ -307,7 +307,35 @@ pub fn call(
         return Ok(None);
     };
     send_request(&mut s, req)?;
-    read_response(&mut s).map(Some)
+    read_whole_response(&s).map(Some)
+}
+
+/// Read a response that is the last thing on its connection, in large reads (a response can
+/// carry a few KiB, such as the seccomp program; `read_response` goes byte by byte so that it
+/// never consumes what follows the line, which only a console connection needs).
+pub fn read_whole_response(stream: &UnixStream) -> io::Result<(Response, Vec<OwnedFd>)> {
+    let mut data = Vec::new();
+    let mut fds = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    while !data.contains(&b'\n') {
+        let n = warren_sys::recv_with_fds(stream.as_fd(), &mut buf, &mut fds)?;
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&buf[..n]);
+        if data.len() > 16 << 20 {
+            return Err(io::Error::other("answer too long"));
+        }
+    }
+    let end = data.iter().position(|b| *b == b'\n').ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "monitor closed the connection",
+        )
+    })?;
+    let resp = serde_json::from_slice(&data[..end])
+        .map_err(|e| io::Error::other(format!("bad answer from the monitor: {e}")))?;
+    Ok((resp, fds))
 }
 
 /// Block until the monitor closes the connection (the container stopped).

@@ -52,7 +52,7 @@ pub fn run(args: Args) -> Result<i32> {
     };
     if args.log {
         proto::send_request(&mut stream, &Request::ConsoleLog { clear: args.clear })?;
-        let (resp, _) = proto::read_response(&mut stream)?;
+        let (resp, _) = proto::read_whole_response(&stream)?;
         if !resp.ok {
             return Err(anyhow!("{}: {}", c.name, resp.error.unwrap_or_default()));
         }
