@@ -162,7 +162,7 @@ fn busybox_container_full_life() {
         .expect("attach");
     assert_eq!(stdout(&out).trim(), "unset");
     // the console's ring buffer holds what busybox init printed
-    let log = lxc.ok("console", &["-n", &name, "--log"]);
+    let log = lxc.console_log_with(&name, "Please press Enter");
     assert!(
         log.contains("Please press Enter to activate this console"),
         "{log:?}"
@@ -679,7 +679,12 @@ fn tty_console_reaches_getty_and_console_log_file_is_written() {
     let out = console_until(&lxc, &["-n", &name, "-t", "1"], b"\n", "login:");
     assert!(out.contains("login:"), "{out:?}");
     // the console's output also went to lxc.console.logfile
-    let text = std::fs::read_to_string(&log).expect("console log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut text = String::new();
+    while Instant::now() < deadline && !text.contains("Please press Enter") {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(text.contains("Please press Enter"), "{text:?}");
     lxc.ok("stop", &["-n", &name, "-k"]);
 }

@@ -184,7 +184,7 @@ fn unprivileged_console_and_clean_stop() {
         ],
     );
     assert_eq!(owners.split_whitespace().collect::<Vec<_>>(), ["0", "0"]);
-    let log = lxc.ok("console", &["-n", &name, "--log"]);
+    let log = lxc.console_log_with(&name, "Please press Enter");
     assert!(log.contains("Please press Enter"), "{log:?}");
     lxc.ok("stop", &["-n", &name, "-t", "20"]);
     assert_eq!(lxc.ok("info", &["-n", &name, "-sH"]).trim(), "STOPPED");

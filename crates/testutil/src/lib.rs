@@ -116,6 +116,19 @@ impl Lxc {
         std::os::unix::fs::symlink("usr/lib64", rootfs.join("lib64")).expect("lib64 link");
     }
 
+    /// The console ring buffer once it contains `expect` (polled up to 10 s: init prints on its
+    /// own schedule); whatever it holds by then otherwise.
+    pub fn console_log_with(&self, name: &str, expect: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let log = self.ok("console", &["-n", name, "--log"]);
+            if log.contains(expect) || std::time::Instant::now() >= deadline {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     pub fn config_path(&self, name: &str) -> PathBuf {
         self.lxcpath().join(name).join("config")
     }
