@@ -773,12 +773,12 @@ fn an_executed_command_is_visible_while_it_runs() {
     lxc.busybox(&name, &[]);
     let mut child = lxc
         .cmd("execute")
-        .args(["-n", &name, "--", "sleep", "3"])
+        .args(["-n", &name, "--", "sleep", "6"])
         .stdout(Stdio::null())
         .spawn()
         .expect("execute");
     // the monitor answers while the command runs (it used to wait for PID 1 to exec)
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + Duration::from_secs(5);
     let mut state = String::new();
     while Instant::now() < deadline && state != "RUNNING" {
         std::thread::sleep(Duration::from_millis(50));
