@@ -646,7 +646,8 @@ fn tty_console_reaches_getty_and_console_log_file_is_written() {
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn console");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // generous: under emulation (the cgroup2 qemu guest) a client takes seconds to attach
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut busy = String::new();
     while Instant::now() < deadline && !busy.contains("tty 1 is busy") {
         std::thread::sleep(Duration::from_millis(50));
