@@ -722,9 +722,10 @@ fn many_ttys_and_no_console() {
         return;
     }
     let lxc = Lxc::new(BIN);
-    // six ttys: all their masters reach the monitor
+    // six ttys: all their masters reach the monitor; and with lxc.pty.max = 1, as LXC's busybox
+    // template writes it, the console and ttys don't eat the container's one pty
     let name = unique_name("ttys");
-    lxc.busybox(&name, &["lxc.tty.max = 6"]);
+    lxc.busybox(&name, &["lxc.tty.max = 6", "lxc.pty.max = 1"]);
     lxc.ok("start", &["-n", &name]);
     let out = std::process::Command::new("timeout")
         .arg("2")

@@ -146,7 +146,15 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
             hooks::run_all(spec, HookKind::Autodev, &env).map_err(|e| e.to_string())?;
             mounts::populate_dev(&root).map_err(|e| e.to_string())?;
         }
-        mounts::mount_devpts(&root, spec.pty_max, spec.autodev).map_err(|e| e.to_string())?;
+        // the console and ttys are ptys of this instance too: lxc.pty.max counts what the
+        // container itself may open, so make room for them on top
+        let reserved = setup.ttys + u32::from(setup.console);
+        let max = if spec.pty_max == 0 {
+            0
+        } else {
+            spec.pty_max + reserved
+        };
+        mounts::mount_devpts(&root, max, spec.autodev).map_err(|e| e.to_string())?;
         // The console and ttys are ptys of the container's own devpts, so they belong to the
         // container (also to its root in a user namespace) and nothing of the host's devpts is
         // exposed; the masters go to the monitor, which holds them for the container's life.
