@@ -126,7 +126,7 @@ pub static KEYS: &[KeyInfo] = &[
     k("lxc.start.order", I, false, V::I64),
     k("lxc.time.offset.boot", N, false, V::TimeOffset),
     k("lxc.time.offset.monotonic", N, false, V::TimeOffset),
-    k("lxc.tty.dir", N, false, V::Path),
+    k("lxc.tty.dir", I, false, V::Path),
     k("lxc.tty.max", I, false, V::U32),
     k("lxc.uts.name", I, false, V::UtsName),
     // Families. `lxc.cgroup.devices.*` / `lxc.cgroup2.devices.*` are carved out as not yet

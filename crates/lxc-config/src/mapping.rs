@@ -150,6 +150,15 @@ pub fn to_spec(config: &Config, name: &str, lxcpath: &Path) -> Result<ContainerS
             "lxc.console.rotate" => spec.console.log_rotate = v == "1",
             "lxc.tty.max" => spec.tty_max = value::parse_u32(v).map_err(|w| invalid(e, w))?,
             "lxc.pty.max" => spec.pty_max = value::parse_u32(v).map_err(|w| invalid(e, w))?,
+            "lxc.tty.dir" => {
+                if v.is_empty() || v.contains('/') || v == "." || v == ".." {
+                    return Err(invalid(
+                        e,
+                        "a directory name under /dev (no \"/\")".to_string(),
+                    ));
+                }
+                spec.tty_dir = Some(v.to_string());
+            }
             "lxc.cgroup.dir" => spec.cgroup.dir = Some(v.to_string()),
             "lxc.cgroup.relative" => spec.cgroup.relative = v == "1",
             "lxc.signal.halt" => {

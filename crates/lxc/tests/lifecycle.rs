@@ -756,6 +756,26 @@ fn many_ttys_and_no_console() {
         stderr(&out)
     );
     lxc.ok("stop", &["-n", &name, "-k"]);
+    // lxc.tty.dir (LXC's common.conf sets it): the devices in /dev/lxc, symlinks in /dev
+    let dir = unique_name("ttydir");
+    lxc.busybox(&dir, &["lxc.tty.dir = lxc", "lxc.tty.max = 2"]);
+    lxc.ok("start", &["-n", &dir]);
+    let links = lxc.ok(
+        "attach",
+        &[
+            "-n",
+            &dir,
+            "--",
+            "sh",
+            "-c",
+            "readlink /dev/console; readlink /dev/tty2; test -c /dev/lxc/tty2 && echo char",
+        ],
+    );
+    assert_eq!(
+        links.split_whitespace().collect::<Vec<_>>(),
+        ["lxc/console", "lxc/tty2", "char"]
+    );
+    lxc.ok("stop", &["-n", &dir, "-k"]);
     // no console: init's stdio is the container's /dev/null, not the start command's pipe
     let quiet = unique_name("nocon");
     lxc.busybox(&quiet, &["lxc.console.path = none", "lxc.tty.max = 0"]);

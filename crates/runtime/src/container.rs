@@ -159,17 +159,33 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
         // container (also to its root in a user namespace) and nothing of the host's devpts is
         // exposed; the masters go to the monitor, which holds them for the container's life.
         let mut masters: Vec<OwnedFd> = Vec::new();
+        let mut devices: Vec<(OwnedFd, String)> = Vec::new();
         if setup.console {
             let (master, slave) = mounts::container_pty(&root).map_err(|e| e.to_string())?;
-            mounts::bind_tty(&root, &slave, Path::new("dev/console")).map_err(|e| e.to_string())?;
             masters.push(master);
-            console_slave = Some(slave);
+            devices.push((slave, "console".to_string()));
         }
         for i in 1..=setup.ttys {
             let (master, slave) = mounts::container_pty(&root).map_err(|e| e.to_string())?;
-            mounts::bind_tty(&root, &slave, &PathBuf::from(format!("dev/tty{i}")))
-                .map_err(|e| e.to_string())?;
             masters.push(master);
+            devices.push((slave, format!("tty{i}")));
+        }
+        for (slave, dev) in &devices {
+            match &spec.tty_dir {
+                // lxc.tty.dir: the device in /dev/<dir>/, and /dev/<name> a symlink to it
+                Some(dir) => {
+                    let rel = PathBuf::from(format!("dev/{dir}/{dev}"));
+                    mounts::bind_tty(&root, slave, &rel).map_err(|e| e.to_string())?;
+                    let link = PathBuf::from(format!("dev/{dev}"));
+                    mounts::replace_with_symlink(&root, &link, &format!("{dir}/{dev}"))
+                        .map_err(|e| e.to_string())?;
+                }
+                None => mounts::bind_tty(&root, slave, &PathBuf::from(format!("dev/{dev}")))
+                    .map_err(|e| e.to_string())?,
+            }
+        }
+        if setup.console {
+            console_slave = devices.into_iter().next().map(|(slave, _)| slave);
         }
         if !masters.is_empty() {
             send_masters(sync, &masters)

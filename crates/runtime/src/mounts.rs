@@ -619,6 +619,25 @@ pub fn bind_tty(root: &Rootfs, slave: &OwnedFd, rel: &Path) -> Result<(), MountE
     root.mount_at(Some(&src), rel, None, MsFlags::MS_BIND, None)
 }
 
+/// Make `rel` (in the rootfs's /dev) a symlink to `target`, replacing a file or node there.
+pub fn replace_with_symlink(root: &Rootfs, rel: &Path, target: &str) -> Result<(), MountError> {
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    let name = rel.file_name().ok_or_else(|| MountError::Sys {
+        what: format!("symlink /{}", rel.display()),
+        source: std::io::Error::other("no file name"),
+    })?;
+    root.mkdir_all(parent, 0o755)?;
+    let dir = root
+        .open_in(parent, OFlag::O_PATH | OFlag::O_DIRECTORY)
+        .map_err(sys_err(format!("open /{}", parent.display())))?;
+    match nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(sys_err(format!("remove /{}", rel.display()))(e)),
+    }
+    nix::unistd::symlinkat(target, &dir, name)
+        .map_err(sys_err(format!("symlink /{}", rel.display())))
+}
+
 /// `proc:mixed` / `proc:rw`.
 pub fn mount_proc(root: &Rootfs, mode: ProcMode, own_netns: bool) -> Result<(), MountError> {
     root.mkdir_all(Path::new("proc"), 0o555)?;

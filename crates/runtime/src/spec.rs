@@ -29,6 +29,10 @@ pub struct ContainerSpec {
     pub tty_max: u32,
     /// `lxc.pty.max`: max ptys of the container's devpts instance (0 = unlimited).
     pub pty_max: u32,
+    /// `lxc.tty.dir`: the console and ttys live in /dev/<dir>/, with /dev/console and /dev/ttyN
+    /// symlinks to them.
+    #[serde(default)]
+    pub tty_dir: Option<String>,
     pub cgroup: CgroupSpec,
     pub signals: SignalSpec,
     pub hooks: Vec<HookSpec>,
