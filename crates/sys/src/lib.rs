@@ -253,7 +253,8 @@ pub fn set_window_size(fd: BorrowedFd<'_>, size: WindowSize) -> io::Result<()> {
 }
 
 /// Close every descriptor >= `from`, except those in `keep`, so a container's init inherits none of
-/// the monitor's.
+/// the monitor's. Only for a process about to exec or exit: Rust objects that own the closed
+/// descriptors must not be used afterwards.
 pub fn close_fds_from(from: RawFd, keep: &[RawFd]) -> io::Result<()> {
     let mut start = from as libc::c_uint;
     let mut keep: Vec<libc::c_uint> = keep
@@ -266,9 +267,11 @@ pub fn close_fds_from(from: RawFd, keep: &[RawFd]) -> io::Result<()> {
     for k in keep.into_iter().chain(std::iter::once(libc::c_uint::MAX)) {
         if k > start {
             let last = k - 1;
-            // SAFETY: close_range closes descriptors in [start, last]; the caller owns no Rust objects
-            // for those it wants to keep outside `keep` (this runs just before exec), and close_range
-            // has no pointer arguments.
+            // SAFETY: close_range has no pointer arguments and touches no memory. It may close
+            // descriptors that Rust objects of the caller still own (a log file, a listener): the
+            // contract of this function is that it runs just before exec or _exit, after which
+            // those objects are never used again (at worst a write before that fails with EBADF),
+            // and descriptor numbers are not reused meanwhile because nothing else opens files.
             let ret =
                 unsafe { libc::syscall(libc::SYS_close_range, start, last, 0 as libc::c_uint) };
             if ret < 0 {
