@@ -1,4 +1,5 @@
-//! Escape and abuse attempts from inside a privileged container, run as its root: each must fail
+//! Escape and abuse attempts from inside a container, run as its root (privileged, and where both
+//! apply unprivileged too, the `_unprivileged` twins): each must fail
 //! with the error that proves warren's policy refused it (EPERM from seccomp or the devices
 //! cgroup, EROFS from a read-only mount, ESRCH from the pid namespace), not the error this kernel
 //! gives for a missing feature. The probe is the host's python3, seen through a read-only /usr.
@@ -10,12 +11,30 @@ const BIN: &str = env!("CARGO_BIN_EXE_warren-lxc");
 /// Start a busybox container (warren's template: common.conf, seccomp, caps, devices) and run a
 /// python probe in it; returns its stdout.
 fn probe(test: &str, script: &str) -> Option<String> {
+    probe_in(test, script, false)
+}
+
+/// The same in an unprivileged container (idmap 0 100000 65536, warren's userns.conf).
+fn probe_unprivileged(test: &str, script: &str) -> Option<String> {
+    probe_in(test, script, true)
+}
+
+fn probe_in(test: &str, script: &str, unprivileged: bool) -> Option<String> {
     if !require_root(test) {
         return None;
     }
     let lxc = Lxc::new(BIN);
     let name = unique_name("esc");
-    lxc.busybox_with_host_usr(&name, &[]);
+    let userns: &[&str] = if unprivileged {
+        &[
+            "lxc.include = /usr/share/warren/config/userns.conf",
+            "lxc.idmap = u 0 100000 65536",
+            "lxc.idmap = g 0 100000 65536",
+        ]
+    } else {
+        &[]
+    };
+    lxc.busybox_with_host_usr(&name, userns);
     lxc.ok("start", &["-n", &name]);
     let prelude = "import os, ctypes, errno\nlibc = ctypes.CDLL(None, use_errno=True)\n\
                    def sc(nr, *a):\n    r = libc.syscall(nr, *a)\n    return errno.errorcode.get(ctypes.get_errno()) if r == -1 else 'OK'\n\
@@ -256,4 +275,93 @@ fn cgroup2_device_rules_are_enforced_by_an_ebpf_program() {
     );
     assert_eq!(out.trim(), "EPERM OK");
     lxc.ok("stop", &["-n", &name, "-k"]);
+}
+
+// The same attempts from an unprivileged container: the same errors must come back.
+
+#[test]
+fn loading_a_kernel_module_is_refused_by_seccomp_unprivileged() {
+    let script = format!("print(sc({INIT_MODULE}, 0, 0, 0), sc({FINIT_MODULE}, -1, 0, 0), sc({DELETE_MODULE}, b'x', 0))");
+    if let Some(out) = probe_unprivileged(
+        "loading_a_kernel_module_is_refused_by_seccomp_unprivileged",
+        &script,
+    ) {
+        assert_eq!(out, "EPERM EPERM EPERM");
+    }
+}
+
+#[test]
+fn kexec_is_refused_by_seccomp_unprivileged() {
+    let script = format!("print(sc({KEXEC_LOAD}, 0, 0, 0, 0))");
+    if let Some(out) = probe_unprivileged("kexec_is_refused_by_seccomp_unprivileged", &script) {
+        assert_eq!(out, "EPERM");
+    }
+}
+
+#[test]
+fn open_by_handle_at_is_refused_by_seccomp_unprivileged() {
+    let script = format!("print(sc({OPEN_BY_HANDLE_AT}, -1, 0, 0))");
+    if let Some(out) = probe_unprivileged(
+        "open_by_handle_at_is_refused_by_seccomp_unprivileged",
+        &script,
+    ) {
+        assert_eq!(out, "EPERM");
+    }
+}
+
+#[test]
+fn host_tunables_in_proc_sys_are_read_only_unprivileged() {
+    let script = "print(tryio(lambda: open('/proc/sys/kernel/panic', 'w').write('1')), \
+                  tryio(lambda: open('/proc/sys/vm/drop_caches', 'w').write('1')))";
+    if let Some(out) = probe_unprivileged(
+        "host_tunables_in_proc_sys_are_read_only_unprivileged",
+        script,
+    ) {
+        assert_eq!(out, "EROFS EROFS");
+    }
+}
+
+#[test]
+fn sys_kernel_is_read_only_unprivileged() {
+    let script = "print(tryio(lambda: open('/sys/kernel/profiling', 'w').write('1')))";
+    if let Some(out) = probe_unprivileged("sys_kernel_is_read_only_unprivileged", script) {
+        assert_eq!(out, "EROFS");
+    }
+}
+
+#[test]
+fn host_processes_cannot_be_ptraced_unprivileged() {
+    let me = std::process::id();
+    let script = format!("print(sc(101, 16, {me}, 0, 0))");
+    if let Some(out) = probe_unprivileged("host_processes_cannot_be_ptraced_unprivileged", &script)
+    {
+        assert_eq!(out, "ESRCH");
+    }
+}
+
+#[test]
+fn no_host_descriptor_reaches_the_container_unprivileged() {
+    let script = "print(sorted(os.listdir('/proc/1/fd')), len(os.listdir('/proc/self/fd')))";
+    if let Some(out) = probe_unprivileged(
+        "no_host_descriptor_reaches_the_container_unprivileged",
+        script,
+    ) {
+        assert_eq!(out, "['0', '1', '2'] 4");
+    }
+}
+
+#[test]
+fn hostname_and_time_of_the_host_cannot_be_changed_unprivileged() {
+    let before = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let script = "print(sc(170, b'evil', 4), sc(227, 0, b'\\x00' * 16))";
+    if let Some(out) = probe_unprivileged(
+        "hostname_and_time_of_the_host_cannot_be_changed_unprivileged",
+        script,
+    ) {
+        assert_eq!(out, "OK EPERM");
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname"),
+            before
+        );
+    }
 }
