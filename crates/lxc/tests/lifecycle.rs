@@ -809,3 +809,37 @@ fn an_executed_command_is_visible_while_it_runs() {
     assert_eq!(state, "RUNNING");
     assert!(child.wait().expect("execute").success());
 }
+
+#[test]
+fn console_log_file_is_rotated_at_its_size() {
+    if !require_root("console_log_file_is_rotated_at_its_size") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("rot");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("console.log");
+    let logline = format!("lxc.console.logfile = {}", log.display());
+    lxc.busybox(
+        &name,
+        &[
+            &logline,
+            "lxc.console.size = 4096",
+            "lxc.console.rotate = 1",
+        ],
+    );
+    lxc.ok("start", &["-n", &name]);
+    lxc.ok(
+        "attach",
+        &["-n", &name, "--", "sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxx > /dev/console; i=$((i+1)); done"],
+    );
+    let rotated = dir.path().join("console.log.1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && !rotated.exists() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(rotated.exists(), "no rotation");
+    lxc.ok("stop", &["-n", &name, "-k"]);
+    assert!(std::fs::metadata(&log).expect("log").len() <= 4096);
+    assert!(std::fs::metadata(&rotated).expect("rotated").len() <= 4096);
+}

@@ -738,15 +738,40 @@ impl Monitor {
             };
             let data = &buf[..n];
             self.ring.push(data);
-            if let Some(f) = self.logfile.as_mut() {
-                let _ = f.write_all(data);
-            }
+            self.write_console_log(data);
             if self.opts.foreground {
                 let _ = write_all_fd(warren_sys::std_fd(1), data);
             }
             self.console_clients
                 .retain_mut(|cl| cl.write_all(data).is_ok());
         }
+    }
+
+    /// Append to `lxc.console.logfile`, keeping it under `lxc.console.size`: with
+    /// `lxc.console.rotate` the full file becomes `<file>.1`, otherwise it starts over.
+    fn write_console_log(&mut self, data: &[u8]) {
+        let limit = self.spec.console.log_size;
+        let Some(f) = self.logfile.as_mut() else {
+            return;
+        };
+        if limit > 0 {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            if len + data.len() as u64 > limit {
+                if let Some(path) = self.spec.console.logfile.clone() {
+                    if self.spec.console.log_rotate {
+                        let mut rotated = path.clone().into_os_string();
+                        rotated.push(".1");
+                        let _ = std::fs::rename(&path, &rotated);
+                        if let Ok(new) = OpenOptions::new().create(true).append(true).open(&path) {
+                            *f = new;
+                        }
+                    } else {
+                        let _ = f.set_len(0);
+                    }
+                }
+            }
+        }
+        let _ = f.write_all(data);
     }
 
     fn accept_all(&mut self, inst: &Instance) {
