@@ -145,6 +145,26 @@ fn busybox_container_full_life() {
         .expect("write");
     let out = child.wait_with_output().expect("attach");
     assert_eq!(stdout(&out).trim(), "got:line1");
+    // the working directory: the caller's when the container has it, else /, or --cwd
+    let out = lxc
+        .cmd("attach")
+        .args(["-n", &name, "--", "pwd"])
+        .current_dir("/tmp")
+        .output()
+        .expect("attach");
+    assert_eq!(stdout(&out).trim(), "/tmp");
+    let out = lxc
+        .cmd("attach")
+        .args(["-n", &name, "--", "pwd"])
+        .current_dir("/var/cache")
+        .output()
+        .expect("attach");
+    assert_eq!(stdout(&out).trim(), "/");
+    assert_eq!(
+        lxc.ok("attach", &["-n", &name, "--cwd", "/root", "--", "pwd"])
+            .trim(),
+        "/root"
+    );
     // --clear-env drops the caller's variables
     let out = lxc
         .cmd("attach")

@@ -65,8 +65,10 @@ pub struct AttachOptions {
     pub extra_env: Vec<(String, String)>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
-    /// `--cwd`; default `/`.
+    /// `--cwd`; default: the caller's directory if the container has it, else `/`.
     pub cwd: Option<PathBuf>,
+    /// The caller's working directory (filled by the front end).
+    pub caller_cwd: Option<PathBuf>,
     pub pty: PtyMode,
     /// `-s`: only these namespaces (default: all the container has).
     pub namespaces: Option<Vec<NsKind>>,
@@ -293,9 +295,24 @@ fn exec_command(
     }
     let uid = opts.uid.unwrap_or(0);
     let passwd = lookup_passwd(uid);
-    let cwd = opts.cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
-    if let Err(e) = nix::unistd::chdir(&cwd) {
-        return format!("chdir {}: {e}", cwd.display());
+    match &opts.cwd {
+        Some(cwd) => {
+            if let Err(e) = nix::unistd::chdir(cwd) {
+                return format!("chdir {}: {e}", cwd.display());
+            }
+        }
+        // as lxc-attach: the caller's directory when the container has it, else /
+        None => {
+            let here = opts
+                .caller_cwd
+                .as_deref()
+                .filter(|d| nix::unistd::chdir(*d).is_ok());
+            if here.is_none() {
+                if let Err(e) = nix::unistd::chdir("/") {
+                    return format!("chdir /: {e}");
+                }
+            }
+        }
     }
     if opts.clear_env {
         if let Some((_, home, _)) = &passwd {

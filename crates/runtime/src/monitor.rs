@@ -749,29 +749,43 @@ impl Monitor {
 
     /// Append to `lxc.console.logfile`, keeping it under `lxc.console.size`: with
     /// `lxc.console.rotate` the full file becomes `<file>.1`, otherwise it starts over.
-    fn write_console_log(&mut self, data: &[u8]) {
+    fn write_console_log(&mut self, mut data: &[u8]) {
         let limit = self.spec.console.log_size;
+        let rotate = self.spec.console.log_rotate;
+        let path = self.spec.console.logfile.clone();
         let Some(f) = self.logfile.as_mut() else {
             return;
         };
-        if limit > 0 {
+        if limit == 0 {
+            let _ = f.write_all(data);
+            return;
+        }
+        while !data.is_empty() {
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            if len + data.len() as u64 > limit {
-                if let Some(path) = self.spec.console.logfile.clone() {
-                    if self.spec.console.log_rotate {
-                        let mut rotated = path.clone().into_os_string();
-                        rotated.push(".1");
-                        let _ = std::fs::rename(&path, &rotated);
-                        if let Ok(new) = OpenOptions::new().create(true).append(true).open(&path) {
-                            *f = new;
-                        }
-                    } else {
-                        let _ = f.set_len(0);
+            let room = limit.saturating_sub(len);
+            if room == 0 {
+                if let (true, Some(path)) = (rotate, &path) {
+                    let mut rotated = path.clone().into_os_string();
+                    rotated.push(".1");
+                    let _ = std::fs::rename(path, &rotated);
+                    match OpenOptions::new().create(true).append(true).open(path) {
+                        Ok(new) => *f = new,
+                        Err(_) => return,
                     }
                 }
+                // no rotation, or one that couldn't rename: start the file over
+                let still_full = f.metadata().map(|m| m.len() >= limit).unwrap_or(true);
+                if still_full && f.set_len(0).is_err() {
+                    return;
+                }
+                continue;
             }
+            let n = (room as usize).min(data.len());
+            if f.write_all(&data[..n]).is_err() {
+                return;
+            }
+            data = &data[n..];
         }
-        let _ = f.write_all(data);
     }
 
     fn accept_all(&mut self, inst: &Instance) {

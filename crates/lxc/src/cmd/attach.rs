@@ -30,7 +30,7 @@ pub struct Args {
     /// Run with this group id inside the container
     #[arg(short = 'g', long = "gid", value_name = "GID")]
     pub gid: Option<u32>,
-    /// Working directory inside the container (default /)
+    /// Working directory inside the container (default: this directory if the container has it, else /)
     #[arg(long = "cwd", value_name = "DIR")]
     pub cwd: Option<PathBuf>,
     /// Only enter these namespaces, '|' separated: MOUNT, PID, UTSNAME, IPC, USER, NETWORK, CGROUP
@@ -82,6 +82,7 @@ pub fn run(args: Args) -> Result<i32> {
         uid: args.uid,
         gid: args.gid,
         cwd: args.cwd.clone(),
+        caller_cwd: std::env::current_dir().ok(),
         pty: if args.no_pty {
             PtyMode::Never
         } else {
