@@ -508,23 +508,6 @@ pub fn unlock_pty(master: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// TIOCGPTN: the number N of a pty master's slave (/dev/pts/N of its devpts instance).
-pub fn pty_number(master: BorrowedFd<'_>) -> io::Result<u32> {
-    let mut n: libc::c_uint = 0;
-    // SAFETY: TIOCGPTN writes one unsigned int through the pointer, which points to a live local.
-    let ret = unsafe {
-        libc::ioctl(
-            master.as_raw_fd(),
-            libc::TIOCGPTN,
-            &mut n as *mut libc::c_uint,
-        )
-    };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n)
-}
-
 /// seccomp(SECCOMP_SET_MODE_FILTER): install a classic-BPF filter program (an array of
 /// `struct sock_filter`, 8 bytes each) on the calling thread. The caller must hold
 /// CAP_SYS_ADMIN in its user namespace or have set no_new_privs.
