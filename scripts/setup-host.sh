@@ -21,6 +21,13 @@ if [ ! -d "$pkgdir/usr/share/lxc/config" ]; then
   dpkg -x "$tmp"/liblxc-common_*.deb "$pkgdir"
   rm -rf "$tmp"
 fi
+# The regular user the non-root tests act as, with its own subordinate ids (newuidmap reads
+# them from /etc/subuid and /etc/subgid). A system account without a login shell or password.
+if ! id warren-tester >/dev/null 2>&1; then
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin warren-tester
+fi
+grep -q '^warren-tester:' /etc/subuid 2>/dev/null || usermod --add-subuids 200000-265535 warren-tester
+grep -q '^warren-tester:' /etc/subgid 2>/dev/null || usermod --add-subgids 200000-265535 warren-tester
 # A Debian bookworm rootfs with systemd (debootstrap from Debian's mirror), for the systemd-guest
 # tests. Built once and kept, keyed by what goes into it: change the key when the inputs change.
 debian_key=bookworm-minbase-systemd-v1

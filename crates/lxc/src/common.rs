@@ -63,33 +63,45 @@ impl Base {
     }
 }
 
-/// The lxcpath: `-P`, else `lxc.lxcpath` of /etc/lxc/lxc.conf, else /var/lib/lxc.
+/// The lxcpath: `-P`, else `lxc.lxcpath` of /etc/lxc/lxc.conf, else /var/lib/lxc; for a regular
+/// user `~/.config/lxc/lxc.conf` and `~/.local/share/lxc` instead, as LXC.
 pub fn lxcpath(opt: &Option<PathBuf>) -> PathBuf {
     if let Some(p) = opt {
         return p.clone();
     }
-    if let Ok(text) = std::fs::read_to_string("/etc/lxc/lxc.conf") {
-        for line in text.lines() {
-            let line = line.trim();
-            if let Some(rest) = line.strip_prefix("lxc.lxcpath") {
-                if let Some(v) = rest.trim_start().strip_prefix('=') {
-                    let v = v.trim();
-                    if !v.is_empty() {
-                        return PathBuf::from(v);
-                    }
+    if crate::user::is_regular_user() {
+        return crate::user::default_lxcpath();
+    }
+    lxcpath_from(Path::new("/etc/lxc/lxc.conf")).unwrap_or_else(|| PathBuf::from("/var/lib/lxc"))
+}
+
+/// The `lxc.lxcpath` set in an lxc.conf, if any.
+pub fn lxcpath_from(conf: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(conf).ok()?;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("lxc.lxcpath") {
+            if let Some(v) = rest.trim_start().strip_prefix('=') {
+                let v = v.trim();
+                if !v.is_empty() {
+                    return Some(PathBuf::from(v));
                 }
             }
         }
     }
-    PathBuf::from("/var/lib/lxc")
+    None
 }
 
 /// The host-wide defaults for new containers: `$WARREN_LXC_DEFAULT_CONF` (tests point it at their own
 /// file), else /etc/lxc/default.conf.
 pub fn default_config_path() -> PathBuf {
-    std::env::var_os("WARREN_LXC_DEFAULT_CONF")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/etc/lxc/default.conf"))
+    if let Some(p) = std::env::var_os("WARREN_LXC_DEFAULT_CONF") {
+        return PathBuf::from(p);
+    }
+    if crate::user::is_regular_user() {
+        return crate::user::default_config();
+    }
+    PathBuf::from("/etc/lxc/default.conf")
 }
 
 /// Refuse names LXC refuses (and a few that would make paths ambiguous).
@@ -240,12 +252,35 @@ pub fn ensure_shipped_files(spec: &ContainerSpec) {
     }
 }
 
+/// What start and execute do to a spec before a monitor gets it: a regular user's maps are
+/// checked against /etc/subuid and /etc/subgid, warren's shipped files put on disk (by root), the
+/// shift marker applied, the seccomp profile compiled.
+pub fn prepare_spec(c: &Container, spec: &mut ContainerSpec) -> Result<()> {
+    if crate::user::is_regular_user() {
+        crate::user::check_maps(&spec.idmaps, &c.config_path)?;
+    } else {
+        ensure_shipped_files(spec);
+    }
+    apply_shift_marker(c, spec)?;
+    compile_seccomp(spec)
+}
+
 /// Compile the container's seccomp profile into the spec (a bad profile is an error naming its
 /// file and line, before anything is started).
 pub fn compile_seccomp(spec: &mut ContainerSpec) -> Result<()> {
     if let Some(path) = &spec.seccomp_profile {
-        let program =
-            warren_runtime::seccomp::compile_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // warren's own profile is built in: a regular user can't install it on disk
+        let embedded = path
+            .strip_prefix(warren_lxc_config::WARREN_CONFIG_DIR)
+            .ok()
+            .and_then(|rest| rest.to_str())
+            .and_then(warren_lxc_config::embedded_config);
+        let program = match embedded {
+            Some(text) if !path.exists() => warren_runtime::seccomp::parse(text, path)
+                .and_then(|p| warren_runtime::seccomp::compile(&p)),
+            _ => warren_runtime::seccomp::compile_file(path),
+        }
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         spec.seccomp_bpf = Some(program);
     }
     Ok(())

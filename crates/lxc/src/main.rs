@@ -6,6 +6,7 @@ mod cmd;
 mod common;
 mod status;
 mod templates;
+mod user;
 
 use clap::Parser;
 use std::ffi::OsString;

@@ -70,7 +70,13 @@ pub fn status(c: &Container) -> Status {
     };
     if let Some(info) = &info {
         if let Ok(h) = Hierarchies::detect() {
-            if let Ok(cg) = h.open(&info.cgroup_name) {
+            // the payload cgroup: the parent of the one init lives in
+            let payload: Vec<std::path::PathBuf> = info
+                .cgroup_paths
+                .iter()
+                .filter_map(|p| p.parent().map(Path::to_path_buf))
+                .collect();
+            if let Ok(cg) = h.open_paths(&payload) {
                 let s = cg.stats();
                 st.memory_bytes = s.memory_bytes;
                 st.kmem_bytes = s.kmem_bytes;

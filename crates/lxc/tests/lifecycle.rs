@@ -727,13 +727,13 @@ fn a_regular_user_is_told_root_is_needed() {
     let out = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(&bin)
-        .args(["start", "-n", "x"])
+        .args(["snapshot", "-n", "x"])
         .output()
         .expect("setpriv");
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("needs root"), "{err}");
+    assert!(err.contains("snapshot needs root"), "{err}");
 }
 
 #[test]

@@ -81,6 +81,18 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
         nix::unistd::setgroups(&[]).map_err(|e| format!("setgroups in the user namespace: {e}"))?;
         nix::unistd::setresuid(0.into(), 0.into(), 0.into())
             .map_err(|e| format!("become root in the user namespace (uid): {e}"))?;
+        if idmapped_rootfs.is_none() && has(NsKind::Mount) {
+            // a regular user's monitor can't make mounts for us: the rootfs (already owned by
+            // the mapped ids) is our working directory, and we may clone it in our own mount
+            // namespace even where its path is not searchable by the container's root
+            let tree = warren_sys::open_tree_clone(Path::new("."))
+                .map_err(|e| format!("bind the rootfs {}: {e}", spec.rootfs.path.display()))?;
+            // a clone of a shared mount would be the host's peer: what we mount on it must
+            // not propagate back
+            warren_sys::make_mount_private(std::os::fd::AsFd::as_fd(&tree))
+                .map_err(|e| format!("rootfs mount {}: {e}", spec.rootfs.path.display()))?;
+            idmapped_rootfs = Some(tree);
+        }
     }
     for (kind, target) in &spec.namespaces.share {
         join_shared(spec, *kind, target)?;

@@ -18,3 +18,4 @@ pub mod shift;
 pub mod spec;
 pub mod start;
 pub mod term;
+pub mod userns;

@@ -174,7 +174,10 @@ fn run_inner(
             let _ = warren_sys::set_signal_action(sig, &act);
         }
     }
-    let hier = Hierarchies::detect()?;
+    let mut hier = Hierarchies::detect()?;
+    if !nix::unistd::geteuid().is_root() {
+        hier = hier.delegated()?;
+    }
     let logfile = match &spec.console.logfile {
         Some(p) => Some(
             OpenOptions::new()
@@ -335,10 +338,10 @@ impl Monitor {
             None => warren_sys::clone_namespaces(flags),
         };
         drop(inner_fd);
-        let _ = std::env::set_current_dir("/");
         let forked = match forked {
             Ok(f) => f,
             Err(e) => {
+                let _ = std::env::set_current_dir("/");
                 if let Some((payload, _)) = &early_cgroups {
                     let _ = payload.remove();
                 }
@@ -359,6 +362,8 @@ impl Monitor {
             }
             warren_sys::Forked::Parent(pid) => pid,
         };
+        // (only the monitor leaves the rootfs: the child starts there)
+        let _ = std::env::set_current_dir("/");
         drop(child_sync);
         let mut parent_sync = parent_sync;
         let kill_child = || {
@@ -397,7 +402,7 @@ impl Monitor {
         let mut go_fds: Vec<OwnedFd> = Vec::new();
         if spec.namespaces.new.contains(&NsKind::User) {
             match userns_setup(spec, pid, &inner) {
-                Ok(fd) => go_fds.push(fd),
+                Ok(fd) => go_fds.extend(fd),
                 Err(msg) => return Err(fail(msg, &payload)),
             }
         }
@@ -564,6 +569,13 @@ impl Monitor {
     /// `lxc.cgroup2.devices.*` always, `lxc.cgroup.devices.*` on hosts without the v1 controller.
     fn device_policy(&self, payload: &ContainerCgroup) -> Result<(), crate::devices::DeviceError> {
         let spec = &self.spec;
+        if !nix::unistd::geteuid().is_root() {
+            // a regular user can load no device program, and needs none: in its user
+            // namespace the container can't make device nodes, and host ones bound in keep
+            // their file permissions
+            crate::debug!("device rules left to the user namespace (regular user)");
+            return Ok(());
+        }
         let mut rules = Vec::new();
         if self.hier.v1_for("devices").is_none() {
             rules.extend(crate::devices::rules_from(&spec.cgroup.v1, "lxc.cgroup.")?);
@@ -1068,14 +1080,12 @@ fn write_all_fd(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Move the monitor back to the root cgroup of every hierarchy, so its own cgroup can be removed.
+/// Move the monitor back where it started (the root cgroups, or a regular user's delegated
+/// ones), so its own cgroup can be removed.
 fn leave_to_root(hier: &Hierarchies) {
     let me = std::process::id().to_string();
-    for h in hier.v1() {
-        let _ = std::fs::write(h.path.join("cgroup.procs"), &me);
-    }
-    if let Some(u) = hier.unified() {
-        let _ = std::fs::write(u.path.join("cgroup.procs"), &me);
+    for dir in hier.home_paths() {
+        let _ = std::fs::write(dir.join("cgroup.procs"), &me);
     }
 }
 
@@ -1153,11 +1163,19 @@ fn host_id(spec: &ContainerSpec, uid: bool, id: u32) -> Option<u32> {
 /// For a container with a user namespace: write its id maps (as root, warren writes them itself:
 /// no /etc/subuid entry needed), hand its root its cgroup, and make the idmapped copy
 /// of the rootfs mount that the child attaches in place of a bind. Returns that mount.
+///
+/// A regular user's monitor goes through newuidmap/newgidmap (the front end checked that
+/// /etc/subuid and /etc/subgid allow the maps) and returns no mount: the rootfs was made with the
+/// mapped ids, and the child binds it itself.
 fn userns_setup(
     spec: &ContainerSpec,
     pid: i32,
     inner: &ContainerCgroup,
-) -> Result<OwnedFd, String> {
+) -> Result<Option<OwnedFd>, String> {
+    if !nix::unistd::geteuid().is_root() {
+        crate::userns::write_maps_with_helpers(pid, &spec.idmaps).map_err(|e| e.to_string())?;
+        return Ok(None);
+    }
     for (file, uid) in [("uid_map", true), ("gid_map", false)] {
         let text: String = spec
             .idmaps
@@ -1207,7 +1225,7 @@ fn userns_setup(
         // its files already carry the mapped ids
         warren_sys::make_mount_private(tree.as_fd())
             .map_err(|e| format!("rootfs mount {}: {e}", spec.rootfs.path.display()))?;
-        return Ok(tree);
+        return Ok(Some(tree));
     }
     warren_sys::idmap_mount(tree.as_fd(), userns.as_fd()).map_err(|e| {
         let hint = match e.raw_os_error() {
@@ -1218,5 +1236,5 @@ fn userns_setup(
         };
         format!("idmapped mount of the rootfs {}: {e}{hint}", spec.rootfs.path.display())
     })?;
-    Ok(tree)
+    Ok(Some(tree))
 }

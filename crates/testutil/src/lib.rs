@@ -202,3 +202,201 @@ pub fn processes_matching(needle: &str) -> Vec<i32> {
     }
     out
 }
+
+/// The regular user the tests act as (made by scripts/setup-host.sh with /etc/subuid and
+/// /etc/subgid ranges).
+pub const TEST_USER: &str = "warren-tester";
+
+/// A regular user's session: a private home (so `~/.local/share/lxc` is the test's own), copies
+/// of the binaries the user can reach, and a cgroup2 subtree delegated to the user the way
+/// systemd delegates one (chowned to it). Commands run as the user inside that cgroup. On drop,
+/// everything in the subtree is killed and every file and cgroup removed.
+pub struct RegularUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+    pub bin: PathBuf,
+    /// The delegated cgroup2 directory.
+    pub cgroup: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+/// Where cgroup2 is mounted (/sys/fs/cgroup/unified on a hybrid host, /sys/fs/cgroup on a pure one).
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        if !post.starts_with("cgroup2 ") {
+            return None;
+        }
+        pre.split(' ').nth(4).map(PathBuf::from)
+    })
+}
+
+/// `user`'s uid and gid from the passwd database.
+pub fn user_ids(user: &str) -> Option<(u32, u32)> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.first() == Some(&user) && f.len() > 3)
+            .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
+            .flatten()
+    })
+}
+
+/// The first subordinate range of `user` in /etc/subuid (or /etc/subgid).
+pub fn subid_start(user: &str, file: &str) -> Option<u32> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.first() == Some(&user) && f.len() == 3)
+            .then(|| f[1].parse().ok())
+            .flatten()
+    })
+}
+
+impl RegularUser {
+    /// `None` (with a message) when the test user is missing outside CI; in CI that is a failure.
+    /// `bins`: the binaries to copy where the user can run them (warren-lxc and its monitor).
+    pub fn new(test: &str, bins: &[&Path]) -> Option<RegularUser> {
+        if !require_root(test) {
+            return None;
+        }
+        let Some((uid, gid)) = user_ids(TEST_USER) else {
+            if std::env::var_os("CI").is_some() {
+                panic!("{test}: user {TEST_USER} is missing; scripts/setup-host.sh makes it");
+            }
+            eprintln!("skipping {test}: user {TEST_USER} is missing (run scripts/setup-host.sh)");
+            return None;
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("warren-user-")
+            .tempdir_in(std::env::temp_dir())
+            .expect("tempdir");
+        let chown = |p: &Path| {
+            std::os::unix::fs::chown(p, Some(uid), Some(gid)).expect("chown to the test user")
+        };
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let home = dir.path().join("home");
+        std::fs::create_dir(&home).expect("mkdir home");
+        chown(&home);
+        let bindir = dir.path().join("bin");
+        std::fs::create_dir(&bindir).expect("mkdir bin");
+        for b in bins {
+            let to = bindir.join(b.file_name().expect("binary name"));
+            std::fs::copy(b, &to).expect("copy binary");
+        }
+        let bin = bindir.join(bins[0].file_name().expect("binary name"));
+        let cgroup = cgroup2_mount()
+            .expect("a cgroup2 mount")
+            .join(unique_name("warren-user-test-"));
+        std::fs::create_dir(&cgroup).expect("create the delegated cgroup");
+        chown(&cgroup);
+        for f in ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control"] {
+            chown(&cgroup.join(f));
+        }
+        Some(RegularUser {
+            uid,
+            gid,
+            home,
+            bin,
+            cgroup,
+            dir,
+        })
+    }
+
+    /// The user's lxcpath as LXC places it.
+    pub fn lxcpath(&self) -> PathBuf {
+        self.home.join(".local/share/lxc")
+    }
+
+    /// `warren-lxc SUB ARGS` as the user, from inside the delegated cgroup (`delegated: false`:
+    /// from root's cgroup, which the user may not write).
+    pub fn command(&self, delegated: bool, sub: &str, args: &[&str]) -> Command {
+        let enter = if delegated {
+            format!("echo $$ > {}/cgroup.procs && ", self.cgroup.display())
+        } else {
+            String::new()
+        };
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(format!(
+                "{enter}exec setpriv --reuid={} --regid={} --init-groups env -i HOME={} PATH=/usr/sbin:/usr/bin:/sbin:/bin \"$@\"",
+                self.uid,
+                self.gid,
+                self.home.display()
+            ))
+            .arg("sh")
+            .arg(&self.bin)
+            .arg(sub)
+            .args(args)
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, sub: &str, args: &[&str]) -> Output {
+        self.command(true, sub, args)
+            .output()
+            .expect("run as the test user")
+    }
+
+    /// Like [`RegularUser::run`], panicking with stderr unless it succeeds.
+    pub fn ok(&self, sub: &str, args: &[&str]) -> String {
+        let out = self.run(sub, args);
+        assert!(
+            out.status.success(),
+            "warren-lxc {sub} {args:?} as {TEST_USER} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Writes `~/.config/lxc/default.conf`.
+    pub fn write_default_conf(&self, text: &str) {
+        let dir = self.home.join(".config/lxc");
+        for d in [self.home.join(".config"), dir.clone()] {
+            let _ = std::fs::create_dir(&d);
+            let _ = std::os::unix::fs::chown(&d, Some(self.uid), Some(self.gid));
+        }
+        let f = dir.join("default.conf");
+        std::fs::write(&f, text).expect("write default.conf");
+        let _ = std::os::unix::fs::chown(&f, Some(self.uid), Some(self.gid));
+    }
+
+    /// Every cgroup below the delegated one.
+    pub fn cgroups(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.cgroup.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    out.push(e.path());
+                    stack.push(e.path());
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for RegularUser {
+    fn drop(&mut self) {
+        // whatever still runs in the subtree (a monitor of a failed test) goes now
+        let _ = std::fs::write(self.cgroup.join("cgroup.kill"), "1");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut dirs = self.cgroups();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        dirs.push(self.cgroup.clone());
+        for d in dirs {
+            while std::fs::remove_dir(&d).is_err()
+                && d.exists()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        let _ = &self.dir;
+    }
+}

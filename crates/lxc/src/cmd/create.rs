@@ -33,13 +33,22 @@ pub struct Args {
 struct Undo {
     paths: Vec<PathBuf>,
     done: bool,
+    /// A regular user's rootfs belongs to mapped ids: removed as the container's root.
+    user_maps: Option<Vec<warren_runtime::spec::IdMap>>,
 }
 
 impl Drop for Undo {
     fn drop(&mut self) {
         if !self.done {
             for p in self.paths.iter().rev() {
-                let _ = std::fs::remove_dir_all(p);
+                match &self.user_maps {
+                    Some(maps) => {
+                        let _ = crate::user::remove_tree(maps, p);
+                    }
+                    None => {
+                        let _ = std::fs::remove_dir_all(p);
+                    }
+                }
             }
         }
     }
@@ -64,22 +73,36 @@ pub fn run(args: Args) -> Result<i32> {
         let d = default_config_path();
         d.is_file().then_some(d)
     });
+    let regular_user = crate::user::is_regular_user();
     let base_text = match &base_path {
         Some(p) => {
             // parse first, so a bad base config is reported before anything is created
             warren_lxc_config::Config::load(p).map_err(|e| anyhow!("{e}"))?;
             std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?
         }
+        None if regular_user => crate::user::generated_default_conf()?,
         None => String::new(),
     };
-    let _ =
-        warren_lxc_config::install_shipped_configs(Path::new(warren_lxc_config::WARREN_CONFIG_DIR));
+    // a regular user's container is unprivileged: its maps must be granted before anything
+    // is made, and its template runs as the container's root
+    let user_maps = if regular_user {
+        let source = base_path.clone().unwrap_or_else(default_config_path);
+        let maps = crate::user::idmaps_in(&base_text, &source)?;
+        crate::user::check_maps(&maps, &source)?;
+        Some(maps)
+    } else {
+        let _ = warren_lxc_config::install_shipped_configs(Path::new(
+            warren_lxc_config::WARREN_CONFIG_DIR,
+        ));
+        None
+    };
 
     std::fs::create_dir_all(&c.lxcpath)
         .with_context(|| format!("create {}", c.lxcpath.display()))?;
     let mut undo = Undo {
         paths: Vec::new(),
         done: false,
+        user_maps: user_maps.clone(),
     };
     std::fs::DirBuilder::new()
         .mode(0o770)
@@ -134,8 +157,11 @@ pub fn run(args: Args) -> Result<i32> {
             rootfs: &rootfs,
             args: &args.template_args,
         };
-        let out = templates::run(t, &ctx)?;
-        for l in out.config_lines {
+        let lines = match &user_maps {
+            Some(maps) => run_as_container_root(maps, t, &ctx)?,
+            None => templates::run(t, &ctx)?.config_lines,
+        };
+        for l in lines {
             text.push_str(&l);
             text.push('\n');
         }
@@ -160,8 +186,15 @@ pub fn run(args: Args) -> Result<i32> {
     std::fs::write(&config_path, &text)
         .with_context(|| format!("write {}", config_path.display()))?;
     let _ = std::fs::set_permissions(&config_path, std::fs::Permissions::from_mode(0o640));
-    // an unprivileged container on a filesystem without idmapped mounts: shift its files once
-    if has_idmap && args.template.is_some() {
+    if let Some(maps) = &user_maps {
+        // made with the mapped ids already: the marker says so to whoever starts it
+        std::fs::write(
+            crate::common::shift_marker(&c),
+            crate::common::idmap_text(maps),
+        )
+        .context("write the shift marker")?;
+    } else if has_idmap && args.template.is_some() {
+        // an unprivileged container on a filesystem without idmapped mounts: shift its files once
         let needs_shift = std::env::var_os("WARREN_FORCE_SHIFT").is_some()
             || !warren_runtime::shift::idmapped_mounts_supported(&rootfs);
         if needs_shift {
@@ -177,4 +210,24 @@ pub fn run(args: Args) -> Result<i32> {
     }
     undo.done = true;
     Ok(0)
+}
+
+/// Runs template `name` as root of a user namespace with the container's maps (a regular user's
+/// container): its files get the mapped ids, and the rootfs directory itself becomes the
+/// container root's. Returns the template's config lines.
+fn run_as_container_root(
+    maps: &[warren_runtime::spec::IdMap],
+    name: &str,
+    ctx: &TemplateContext<'_>,
+) -> Result<Vec<String>> {
+    let out = crate::user::as_container_root(maps, || {
+        let out = templates::run(name, ctx).map_err(|e| format!("{e:#}"))?;
+        std::os::unix::fs::chown(ctx.rootfs, Some(0), Some(0))
+            .map_err(|e| format!("hand {} to the container's root: {e}", ctx.rootfs.display()))?;
+        Ok(out.config_lines.join("\n").into_bytes())
+    })?;
+    Ok(String::from_utf8_lossy(&out)
+        .lines()
+        .map(str::to_string)
+        .collect())
 }

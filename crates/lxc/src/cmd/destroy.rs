@@ -58,7 +58,15 @@ pub fn run(args: Args) -> Result<i32> {
             .map_err(|e| anyhow!("{e}"))?;
     }
     // a rootfs outside the container dir (lxc.rootfs.path elsewhere) is the user's: leave it
-    std::fs::remove_dir_all(c.dir()).with_context(|| format!("remove {}", c.dir().display()))?;
+    match spec
+        .as_ref()
+        .filter(|s| crate::user::is_regular_user() && !s.idmaps.is_empty())
+    {
+        // a regular user's rootfs belongs to the container's mapped ids
+        Some(spec) => crate::user::remove_tree(&spec.idmaps, &c.dir())?,
+        None => std::fs::remove_dir_all(c.dir())
+            .with_context(|| format!("remove {}", c.dir().display()))?,
+    }
     if !args.base.quiet {
         eprintln!("Destroyed container {}", c.name);
     }

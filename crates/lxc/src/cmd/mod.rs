@@ -74,19 +74,21 @@ pub enum Cmd {
 
 /// Run the parsed command; the result is the process's exit status.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
-    let needs_root = !matches!(
-        cli.cmd,
-        Cmd::Checkconfig(_)
-            | Cmd::Config(_)
-            | Cmd::InstallLinks(_)
-            | Cmd::Ls(_)
-            | Cmd::Info(_)
-            | Cmd::Wait(_)
-    );
-    if needs_root && !nix::unistd::geteuid().is_root() {
-        anyhow::bail!(
-            "this needs root: containers of regular users (newuidmap, delegated cgroups) are not supported yet; run it with sudo"
-        );
+    // a regular user's containers live in their own lxcpath, unprivileged (see user.rs); the
+    // commands below don't handle rootfs owned by mapped ids yet
+    let root_only = match &cli.cmd {
+        Cmd::Autostart(_) => Some("autostart"),
+        Cmd::Copy(_) => Some("copy"),
+        Cmd::Shift(_) => Some("shift"),
+        Cmd::Snapshot(_) => Some("snapshot"),
+        _ => None,
+    };
+    if let Some(name) = root_only {
+        if crate::user::is_regular_user() {
+            anyhow::bail!(
+                "{name} needs root for now (regular users can create, start, attach, console, stop, destroy, ls, info, wait, freeze and execute); run it with sudo"
+            );
+        }
     }
     match cli.cmd {
         Cmd::Attach(a) => attach::run(a),

@@ -53,9 +53,7 @@ pub fn run(args: Args) -> Result<i32> {
     }
     let mut spec =
         warren_lxc_config::to_spec(&cfg, &c.name, &c.lxcpath).map_err(|e| anyhow!("{e}"))?;
-    crate::common::ensure_shipped_files(&spec);
-    crate::common::apply_shift_marker(&c, &mut spec)?;
-    crate::common::compile_seccomp(&mut spec)?;
+    crate::common::prepare_spec(&c, &mut spec)?;
     if !spec.rootfs.path.is_dir() {
         return Err(anyhow!(
             "the rootfs of {} is missing: {} is not a directory (lxc.rootfs.path in {})",

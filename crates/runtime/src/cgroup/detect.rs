@@ -75,6 +75,8 @@ pub struct Hierarchies {
     pub(super) unified: Option<UnifiedHierarchy>,
     /// Contents of /proc/self/cgroup, for `lxc.cgroup.relative`; read lazily when absent.
     self_cgroup: Option<String>,
+    /// Every cgroup goes below the caller's own (a regular user's delegated subtree).
+    below_own: bool,
 }
 
 /// Mount options of a v1 cgroup mount that are not controller names.
@@ -260,7 +262,95 @@ impl Hierarchies {
             v1,
             unified,
             self_cgroup: None,
+            below_own: false,
         })
+    }
+
+    /// For a regular user: only the hierarchies whose cgroup the caller sits in is writable by
+    /// it (delegated to it, by systemd or by hand), with every cgroup made below that one. The
+    /// caller's cgroups are read once, here: a process that moves later still places its
+    /// cgroups where it started. An error says how to get a delegated cgroup when there is none.
+    pub fn delegated(mut self) -> Result<Hierarchies, CgroupError> {
+        if self.self_cgroup.is_none() {
+            let p = Path::new("/proc/self/cgroup");
+            self.self_cgroup = Some(fs::read_to_string(p).map_err(|source| CgroupError::Read {
+                path: p.to_path_buf(),
+                source,
+            })?);
+        }
+        self.below_own = true;
+        let writable = |dir: &Path| {
+            use nix::unistd::{access, AccessFlags};
+            access(dir, AccessFlags::W_OK).is_ok()
+                && access(&dir.join("cgroup.procs"), AccessFlags::W_OK).is_ok()
+        };
+        let keep_v1: Vec<bool> = self
+            .v1
+            .iter()
+            .map(|h| {
+                self.own_cgroup(Some(h))
+                    .map(|own| writable(&h.path.join(own)))
+                    .unwrap_or(false)
+            })
+            .collect();
+        let keep_unified = self.unified.is_some()
+            && self
+                .own_cgroup(None)
+                .map(|own| {
+                    writable(
+                        &self
+                            .unified
+                            .as_ref()
+                            .map(|u| u.path.join(&own))
+                            .unwrap_or_default(),
+                    )
+                })
+                .unwrap_or(false);
+        let mut keep = keep_v1.into_iter();
+        self.v1.retain(|_| keep.next().unwrap_or(false));
+        if !keep_unified {
+            self.unified = None;
+        }
+        if self.v1.is_empty() && self.unified.is_none() {
+            let uid = nix::unistd::getuid().as_raw();
+            let root = self
+                .unified_mount_hint()
+                .unwrap_or_else(|| "/sys/fs/cgroup".into());
+            return Err(CgroupError::Unsupported(format!(
+                "no cgroup is delegated to uid {uid}: a regular user's containers need a cgroup of their own. \
+                 On a systemd host run from a login session or under `systemd-run --user --scope -p Delegate=yes`; \
+                 elsewhere, as root: mkdir {root}/u{uid} && chown -R {uid} {root}/u{uid}, then move your shell there (echo $$ > {root}/u{uid}/cgroup.procs)"
+            )));
+        }
+        Ok(self)
+    }
+
+    /// Where cgroup2 is mounted on this host, for messages.
+    fn unified_mount_hint(&self) -> Option<String> {
+        let text = fs::read_to_string("/proc/self/mountinfo").ok()?;
+        parse_mountinfo(&text)
+            .into_iter()
+            .find(|m| m.fstype == "cgroup2")
+            .map(|m| m.mountpoint.display().to_string())
+    }
+
+    /// The cgroup a process returns to before its own is removed: the hierarchy roots, or for
+    /// a regular user the cgroups it started in.
+    pub fn home_paths(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for h in &self.v1 {
+            match (self.below_own, self.own_cgroup(Some(h))) {
+                (true, Ok(own)) => out.push(h.path.join(own)),
+                _ => out.push(h.path.clone()),
+            }
+        }
+        if let Some(u) = &self.unified {
+            match (self.below_own, self.own_cgroup(None)) {
+                (true, Ok(own)) => out.push(u.path.join(own)),
+                _ => out.push(u.path.clone()),
+            }
+        }
+        out
     }
 
     /// Uses `text` instead of /proc/self/cgroup for `lxc.cgroup.relative` placement (tests).
@@ -339,6 +429,50 @@ impl Hierarchies {
         self.open_targets(rel, targets)
     }
 
+    /// Opens an existing cgroup by its directories (one per hierarchy, as a monitor reports
+    /// them): wherever it was placed, `lxc.cgroup.dir`, relative or below a regular user's own.
+    pub fn open_paths(&self, paths: &[PathBuf]) -> Result<ContainerCgroup, CgroupError> {
+        let mut members = Vec::new();
+        for h in &self.v1 {
+            if let Some(p) = paths.iter().find(|p| p.starts_with(&h.path)) {
+                members.push(Member {
+                    kind: MemberKind::V1 {
+                        controllers: h.controllers.clone(),
+                        name: h.name.clone(),
+                    },
+                    path: p.clone(),
+                });
+            }
+        }
+        if let Some(u) = &self.unified {
+            // v1 hierarchies may be mounted below the cgroup2 mount's parent, never inside it
+            if let Some(p) = paths
+                .iter()
+                .find(|p| p.starts_with(&u.path) && !self.v1.iter().any(|h| p.starts_with(&h.path)))
+            {
+                members.push(Member {
+                    kind: MemberKind::Unified,
+                    path: p.clone(),
+                });
+            }
+        }
+        let members: Vec<Member> = members.into_iter().filter(|m| m.path.is_dir()).collect();
+        let Some(first) = members.first() else {
+            return Err(CgroupError::NotFound(
+                paths
+                    .first()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ));
+        };
+        let rel = first
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(ContainerCgroup::new(self.clone(), &rel, members))
+    }
+
     /// The caller's own cgroup in hierarchy `h` (None: unified), relative to the mount.
     fn own_cgroup(&self, h: Option<&V1Hierarchy>) -> Result<PathBuf, CgroupError> {
         let text = match &self.self_cgroup {
@@ -390,6 +524,7 @@ impl Hierarchies {
     /// Where `rel` goes in every hierarchy: (member, directory the path is relative to, rel).
     fn targets(&self, rel: &str, relative: bool) -> Result<Vec<(Member, PathBuf)>, CgroupError> {
         let rel = check_rel(rel)?;
+        let relative = relative || self.below_own;
         let mut out = Vec::new();
         for h in &self.v1 {
             let base = if relative {
@@ -529,6 +664,17 @@ impl Hierarchies {
             cur = dir.parent();
         }
         for dir in chain.iter().rev() {
+            // A cgroup with processes of its own (a regular user's delegated cgroup, the caller's
+            // with lxc.cgroup.relative) must get no controller at all: the threaded ones would be
+            // accepted and turn it into a thread root, under which no process can be placed in
+            // a domain cgroup (EOPNOTSUPP). The root is exempt from that rule.
+            if *dir != u.path
+                && fs::read_to_string(dir.join("cgroup.procs"))
+                    .map(|p| !p.trim().is_empty())
+                    .unwrap_or(true)
+            {
+                return;
+            }
             let Ok(available) = read_list(&dir.join("cgroup.controllers")) else {
                 return;
             };
