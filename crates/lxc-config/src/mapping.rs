@@ -313,6 +313,15 @@ pub fn to_spec(config: &Config, name: &str, lxcpath: &Path) -> Result<ContainerS
     let shared: Vec<NsKind> = spec.namespaces.share.iter().map(|(k, _)| *k).collect();
     new.retain(|k| !shared.contains(k));
     spec.namespaces.new = new;
+    // what AppArmor's mount rules do for LXC, for every privileged container; "unconfined" is
+    // LXC's way to ask for none
+    spec.mount_guard = !spec.namespaces.new.contains(&NsKind::User)
+        && !spec
+            .namespaces
+            .share
+            .iter()
+            .any(|(k, _)| *k == NsKind::User)
+        && config.get("lxc.apparmor.profile").as_deref() != Some("unconfined");
 
     // Networks: in index order, each with a type.
     spec.nets.sort_by_key(|n| n.index);

@@ -35,7 +35,10 @@ fn probe_in(test: &str, script: &str, unprivileged: bool) -> Option<String> {
     lxc.ok("start", &["-n", &name]);
     let prelude = "import os, ctypes, errno\nlibc = ctypes.CDLL(None, use_errno=True)\n\
                    def sc(nr, *a):\n    r = libc.syscall(nr, *a)\n    return errno.errorcode.get(ctypes.get_errno()) if r == -1 else 'OK'\n\
-                   def tryio(f):\n    try:\n        f()\n        return 'OK'\n    except OSError as e:\n        return errno.errorcode.get(e.errno)\n";
+                   def tryio(f):\n    try:\n        f()\n        return 'OK'\n    except OSError as e:\n        return errno.errorcode.get(e.errno)\n\
+                   def mnt(s, t, f, fl, d=None):\n    r = libc.mount(s and s.encode(), t.encode(), f and f.encode(), ctypes.c_ulong(fl), d and d.encode())\n    return errno.errorcode.get(ctypes.get_errno()) if r == -1 else 'OK'\n\
+                   def umnt(t, fl=0):\n    r = libc.umount2(t.encode(), fl)\n    return errno.errorcode.get(ctypes.get_errno()) if r == -1 else 'OK'\n\
+                   MS_RDONLY, MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC = 1, 32, 4096, 8192, 16384\n";
     let out = lxc.ok(
         "attach",
         &[
@@ -374,4 +377,193 @@ fn hostname_and_time_of_the_host_cannot_be_changed_unprivileged() {
         "hostname_and_time_of_the_host_cannot_be_changed_unprivileged",
         true,
     );
+}
+
+// Mounts. A privileged container's mount calls are judged by warren's mount guard (seccomp user
+// notification, carried out by the monitor): refused with EPERM. In an unprivileged container
+// the read-only binds and masks are the container's own mounts (made inside its user
+// namespace), which its root may take apart, as in LXC; what keeps the host's tunables safe
+// there is the kernel: sysctls refuse a root that is not the host's (EACCES) and a sysfs
+// superblock mounted read-only stays so (EROFS).
+
+fn remounting_sys_read_write_is_refused_attempt(test: &str, unprivileged: bool) {
+    let script = "print(mnt(None, '/sys', None, MS_REMOUNT | MS_BIND), \
+                  mnt(None, '/sys', None, MS_REMOUNT), \
+                  tryio(lambda: open('/sys/kernel/profiling', 'w').write('1')))";
+    if let Some(out) = probe_in(test, script, unprivileged) {
+        let want = if unprivileged {
+            "OK EPERM EROFS"
+        } else {
+            "EPERM EPERM EROFS"
+        };
+        assert_eq!(out, want);
+    }
+}
+
+#[test]
+fn remounting_sys_read_write_is_refused() {
+    remounting_sys_read_write_is_refused_attempt("remounting_sys_read_write_is_refused", false);
+}
+
+#[test]
+fn remounting_sys_read_write_is_refused_unprivileged() {
+    remounting_sys_read_write_is_refused_attempt(
+        "remounting_sys_read_write_is_refused_unprivileged",
+        true,
+    );
+}
+
+fn remounting_proc_sys_read_write_is_refused_attempt(test: &str, unprivileged: bool) {
+    let script = "print(mnt(None, '/proc/sys', None, MS_REMOUNT | MS_BIND), \
+                  tryio(lambda: open('/proc/sys/kernel/panic', 'w').write('1')))";
+    if let Some(out) = probe_in(test, script, unprivileged) {
+        let want = if unprivileged {
+            "OK EACCES"
+        } else {
+            "EPERM EROFS"
+        };
+        assert_eq!(out, want);
+    }
+}
+
+#[test]
+fn remounting_proc_sys_read_write_is_refused() {
+    remounting_proc_sys_read_write_is_refused_attempt(
+        "remounting_proc_sys_read_write_is_refused",
+        false,
+    );
+}
+
+#[test]
+fn remounting_proc_sys_read_write_is_refused_unprivileged() {
+    remounting_proc_sys_read_write_is_refused_attempt(
+        "remounting_proc_sys_read_write_is_refused_unprivileged",
+        true,
+    );
+}
+
+fn a_fresh_proc_or_sysfs_mount_is_refused_attempt(test: &str, unprivileged: bool) {
+    let script = "os.makedirs('/tmp/p', exist_ok=True)\n\
+                  print(mnt('proc', '/tmp/p', 'proc', 0), mnt('sysfs', '/tmp/p', 'sysfs', 0), \
+                  tryio(lambda: open('/tmp/p/sys/kernel/panic', 'w').write('1')))";
+    if let Some(out) = probe_in(test, script, unprivileged) {
+        // privileged: nothing got mounted, the path to write through does not exist
+        let want = if unprivileged {
+            "OK EPERM EACCES"
+        } else {
+            "EPERM EPERM ENOENT"
+        };
+        assert_eq!(out, want);
+    }
+}
+
+#[test]
+fn a_fresh_proc_or_sysfs_mount_is_refused() {
+    a_fresh_proc_or_sysfs_mount_is_refused_attempt("a_fresh_proc_or_sysfs_mount_is_refused", false);
+}
+
+#[test]
+fn a_fresh_proc_or_sysfs_mount_is_refused_unprivileged() {
+    a_fresh_proc_or_sysfs_mount_is_refused_attempt(
+        "a_fresh_proc_or_sysfs_mount_is_refused_unprivileged",
+        true,
+    );
+}
+
+fn masks_cannot_be_unmounted_or_dropped_attempt(test: &str, unprivileged: bool) {
+    // unmount the read-only /proc/sys; bind /proc without the mounts stacked on it
+    let script = "os.makedirs('/tmp/p', exist_ok=True)\n\
+                  print(umnt('/proc/sys', 2), umnt('/sys/fs/cgroup', 2), mnt('/proc', '/tmp/p', None, MS_BIND), \
+                  tryio(lambda: open('/tmp/p/sys/kernel/panic', 'w').write('1')))";
+    if let Some(out) = probe_in(test, script, unprivileged) {
+        let want = if unprivileged {
+            "OK OK OK EACCES"
+        } else {
+            // nothing bound: the path to write through does not exist
+            "EPERM EPERM EPERM ENOENT"
+        };
+        assert_eq!(out, want);
+    }
+}
+
+#[test]
+fn masks_cannot_be_unmounted_or_dropped() {
+    masks_cannot_be_unmounted_or_dropped_attempt("masks_cannot_be_unmounted_or_dropped", false);
+}
+
+#[test]
+fn masks_cannot_be_unmounted_or_dropped_unprivileged() {
+    masks_cannot_be_unmounted_or_dropped_attempt(
+        "masks_cannot_be_unmounted_or_dropped_unprivileged",
+        true,
+    );
+}
+
+fn the_hosts_block_device_cannot_be_mounted_attempt(test: &str, unprivileged: bool) {
+    // the disk under the rootfs: mounted on the host already, so the kernel itself would not
+    // even open it again; the guard opens it under the container's device policy first
+    let script = "import stat\n\
+                  d = os.stat('/').st_dev\n\
+                  fs = [l.split()[2] for l in open('/proc/mounts') if l.split()[1] == '/'][-1]\n\
+                  os.makedirs('/tmp/b', exist_ok=True)\n\
+                  if os.major(d) == 0:\n    print('NOBLOCK')\n\
+                  else:\n\
+                  \x20   r = tryio(lambda: os.mknod('/tmp/disk', 0o600 | stat.S_IFBLK, d))\n\
+                  \x20   print(r if r != 'OK' else mnt('/tmp/disk', '/tmp/b', fs, MS_RDONLY))";
+    if let Some(out) = probe_in(test, script, unprivileged) {
+        if out == "NOBLOCK" {
+            eprintln!("{test}: the rootfs is not on a block device here; nothing to try");
+            return;
+        }
+        // privileged: the device policy refuses the open; unprivileged: no device nodes at all
+        assert_eq!(out, "EPERM");
+    }
+}
+
+#[test]
+fn the_hosts_block_device_cannot_be_mounted() {
+    the_hosts_block_device_cannot_be_mounted_attempt(
+        "the_hosts_block_device_cannot_be_mounted",
+        false,
+    );
+}
+
+#[test]
+fn the_hosts_block_device_cannot_be_mounted_unprivileged() {
+    the_hosts_block_device_cannot_be_mounted_attempt(
+        "the_hosts_block_device_cannot_be_mounted_unprivileged",
+        true,
+    );
+}
+
+#[test]
+fn the_new_mount_api_is_refused_in_a_privileged_container() {
+    // fsopen(2): callers fall back to mount(2), which the guard judges
+    let script = "print(sc(430, b'proc', 0))";
+    if let Some(out) = probe(
+        "the_new_mount_api_is_refused_in_a_privileged_container",
+        script,
+    ) {
+        assert_eq!(out, "ENOSYS");
+    }
+}
+
+#[test]
+fn ordinary_mounts_still_work_in_a_privileged_container() {
+    // what a system container's root does every day: tmpfs, binds, a recursive bind of /proc
+    // (masks and all), a read-only remount of its own root and back
+    let script = "for d in ('/tmp/t', '/tmp/p', '/tmp/m'):\n    os.makedirs(d, exist_ok=True)\n\
+                  r = [mnt('tmpfs', '/tmp/t', 'tmpfs', 0, 'size=1m'), tryio(lambda: open('/tmp/t/x', 'w').write('x')),\n\
+                  \x20    mnt('/tmp/t', '/tmp/m', None, MS_BIND), umnt('/tmp/m'), umnt('/tmp/t'),\n\
+                  \x20    mnt('/proc', '/tmp/p', None, MS_BIND | MS_REC),\n\
+                  \x20    tryio(lambda: open('/tmp/p/sys/kernel/panic', 'w').write('1')), umnt('/tmp/p', 2),\n\
+                  \x20    mnt(None, '/', None, MS_REMOUNT | MS_RDONLY), tryio(lambda: open('/x', 'w')),\n\
+                  \x20    mnt(None, '/', None, MS_REMOUNT), tryio(lambda: open('/x', 'w'))]\n\
+                  print(' '.join(r))";
+    if let Some(out) = probe(
+        "ordinary_mounts_still_work_in_a_privileged_container",
+        script,
+    ) {
+        assert_eq!(out, "OK OK OK OK OK OK EROFS OK OK EROFS OK OK");
+    }
 }

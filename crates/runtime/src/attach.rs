@@ -6,7 +6,8 @@ use nix::sched::CloneFlags;
 use nix::sys::wait::{waitpid, WaitStatus};
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use crate::proto::{self, InitInfo, Request};
@@ -37,6 +38,9 @@ struct Restrict<'a> {
     no_new_privs: bool,
     /// The container has a user namespace of its own.
     userns: bool,
+    /// A privileged container's mount calls go to its monitor: the listener's descriptor number
+    /// is sent on this socket, and the command waits for the answer before it runs.
+    guard_handoff: Option<&'a UnixStream>,
 }
 
 fn sys(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AttachError {
@@ -102,14 +106,36 @@ pub fn attach(lxcpath: &Path, name: &str, opts: &AttachOptions) -> Result<i32, A
     let env = build_env(opts, &info);
     let kept = crate::security::kept_caps(&info.cap_drop, &info.cap_keep)
         .map_err(|e| AttachError::Security(e.to_string()))?;
+    // the monitor connection the mount guard is handed over on, opened while we can reach the
+    // monitor (the child enters the container's network namespace), and the socket pair that
+    // carries the listener's number out of the pid namespace
+    let guard_conn = if info.mount_guard {
+        Some(
+            proto::connect(lxcpath, name)
+                .map_err(sys("connect to the monitor"))?
+                .ok_or_else(|| AttachError::NotRunning(name.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let guard_pair = if info.mount_guard {
+        Some(UnixStream::pair().map_err(sys("socket pair"))?)
+    } else {
+        None
+    };
     let restrict = Restrict {
         program: info.seccomp_bpf.as_deref(),
+        guard_handoff: guard_pair.as_ref().map(|(_, command_side)| command_side),
         kept: &kept,
         no_new_privs: info.no_new_privs,
         userns: info.namespaces.contains(&NsKind::User),
     };
     match warren_sys::fork_process().map_err(sys("fork"))? {
         warren_sys::Forked::Child => {
+            let relay = match (guard_conn, &guard_pair) {
+                (Some(conn), Some((relay_side, _))) => Some((conn, relay_side)),
+                _ => None,
+            };
             let code = match enter_and_exec(
                 opts,
                 &info,
@@ -117,6 +143,7 @@ pub fn attach(lxcpath: &Path, name: &str, opts: &AttachOptions) -> Result<i32, A
                 pty.as_ref().map(|p| &p.1),
                 env,
                 &restrict,
+                relay,
             ) {
                 Ok(code) => code,
                 Err(msg) => {
@@ -132,6 +159,8 @@ pub fn attach(lxcpath: &Path, name: &str, opts: &AttachOptions) -> Result<i32, A
         }
         warren_sys::Forked::Parent(child) => {
             drop(pidfd);
+            drop(guard_conn);
+            drop(guard_pair);
             if let Some((master, slave)) = pty {
                 drop(slave);
                 let _ = term::proxy(master.as_fd(), None);
@@ -231,6 +260,7 @@ fn enter_and_exec(
     slave: Option<&OwnedFd>,
     env: Vec<(String, String)>,
     restrict: &Restrict<'_>,
+    guard_relay: Option<(UnixStream, &UnixStream)>,
 ) -> Result<i32, String> {
     // Until it execs the command, this process runs warren's binary inside the container's pid
     // namespace: non-dumpable, so nothing in the container can open /proc/PID/exe (or its memory)
@@ -261,7 +291,12 @@ fn enter_and_exec(
             .map_err(|e| format!("enter the container's namespaces: {e}"))?;
     }
     match warren_sys::fork_process().map_err(|e| format!("fork: {e}"))? {
-        warren_sys::Forked::Parent(pid) => Ok(wait_code(pid)),
+        warren_sys::Forked::Parent(pid) => {
+            if let Some((conn, relay)) = guard_relay {
+                relay_guard(pid, conn, relay);
+            }
+            Ok(wait_code(pid))
+        }
         warren_sys::Forked::Child => {
             let err = exec_command(opts, slave, env, restrict);
             let _ = writeln!(std::io::stderr(), "warren-lxc attach: {err}");
@@ -271,6 +306,42 @@ fn enter_and_exec(
                 126
             });
         }
+    }
+}
+
+/// Between the command (host pid `pid`, in the container) and the monitor: the command sends the
+/// number of its seccomp listener, the monitor takes the listener over (pidfd_getfd), the command
+/// hears back and goes on. If the command never sends (it failed earlier), nothing happens.
+fn relay_guard(pid: i32, mut conn: UnixStream, relay: &UnixStream) {
+    use std::io::Read;
+    let mut num = [0u8; 4];
+    let mut r = relay;
+    if r.read_exact(&mut num).is_err() {
+        return;
+    }
+    let fd = i32::from_ne_bytes(num);
+    let adopted = proto::send_request(&mut conn, &Request::AdoptGuard { pid, fd })
+        .and_then(|_| proto::read_response(&mut conn))
+        .map(|(resp, _)| resp.ok)
+        .unwrap_or(false);
+    let mut w = relay;
+    let _ = w.write_all(&[u8::from(adopted)]);
+}
+
+/// In the command, before exec: install the supervised mount filter and have the monitor adopt
+/// its listener. Without a supervisor the command's mount calls would fail with ENOSYS.
+fn hand_over_guard(handoff: &UnixStream) -> Result<(), String> {
+    use std::io::Read;
+    let listener = warren_sys::install_seccomp_listener(&crate::mountguard::supervised_program())
+        .map_err(|e| format!("install the mount guard: {e}"))?;
+    let mut w = handoff;
+    w.write_all(&listener.as_raw_fd().to_ne_bytes())
+        .map_err(|e| format!("hand the mount guard over: {e}"))?;
+    let mut ok = [0u8; 1];
+    let mut r = handoff;
+    match r.read_exact(&mut ok) {
+        Ok(()) if ok[0] == 1 => Ok(()),
+        _ => Err("the monitor did not take over the mount guard".into()),
     }
 }
 
@@ -324,6 +395,11 @@ fn exec_command(
     if let Some(program) = restrict.program {
         if let Err(e) = crate::seccomp::install(program) {
             return e.to_string();
+        }
+    }
+    if let Some(handoff) = restrict.guard_handoff {
+        if let Err(e) = hand_over_guard(handoff) {
+            return e;
         }
     }
     if let Err(e) = crate::security::drop_bounding(restrict.kept) {

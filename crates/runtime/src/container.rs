@@ -270,6 +270,14 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
     if let Some(program) = &spec.seccomp_bpf {
         seccomp::install(program).map_err(|e| e.to_string())?;
     }
+    if spec.mount_guard {
+        // our own mounts are done: from here on the monitor judges every mount call
+        let listener =
+            warren_sys::install_seccomp_listener(&crate::mountguard::supervised_program())
+                .map_err(|e| format!("install the mount guard: {e}"))?;
+        send_fds(sync, b'N', std::slice::from_ref(&listener))
+            .map_err(|e| format!("hand the mount guard to the monitor: {e}"))?;
+    }
     let kept_caps =
         security::kept_caps(&spec.cap_drop, &spec.cap_keep).map_err(|e| e.to_string())?;
     security::drop_bounding(&kept_caps).map_err(|e| e.to_string())?;
@@ -490,12 +498,19 @@ fn join_shared(spec: &ContainerSpec, kind: NsKind, target: &str) -> Result<(), S
 
 /// Send the pty masters to the monitor: one message, a `P` and the descriptors.
 fn send_masters(sync: &UnixStream, masters: &[OwnedFd]) -> std::io::Result<()> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     if masters.len() > 64 {
         return Err(std::io::Error::other("more than 63 ttys (lxc.tty.max)"));
     }
-    let raw: Vec<i32> = masters.iter().map(|m| m.as_raw_fd()).collect();
-    let iov = [std::io::IoSlice::new(b"P")];
+    send_fds(sync, b'P', masters)
+}
+
+/// One message to the monitor: a tag byte (`P` pty masters, `N` the mount guard's listener) and
+/// the descriptors.
+fn send_fds(sync: &UnixStream, tag: u8, fds: &[OwnedFd]) -> std::io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let raw: Vec<i32> = fds.iter().map(|m| m.as_raw_fd()).collect();
+    let tag = [tag];
+    let iov = [std::io::IoSlice::new(&tag)];
     sendmsg::<()>(
         sync.as_raw_fd(),
         &iov,

@@ -10,6 +10,7 @@ pub mod container;
 pub mod devices;
 pub mod hooks;
 pub mod monitor;
+pub mod mountguard;
 pub mod mounts;
 pub mod proto;
 pub mod seccomp;

@@ -104,9 +104,13 @@ struct Instance {
     inner: ContainerCgroup,
     console: Option<Pty>,
     ttys: Vec<Pty>,
+    /// The supervisor of a privileged container's mount calls.
+    guard: Option<crate::mountguard::Guard>,
 }
 
 struct Monitor {
+    /// Mount guards of attached processes (privileged containers), until their processes exit.
+    attach_guards: Vec<crate::mountguard::Guard>,
     spec: ContainerSpec,
     opts: MonitorOptions,
     hier: Hierarchies,
@@ -207,6 +211,7 @@ fn run_inner(
         stop_deadline: None,
         monitor_cg: None,
         stdin_open: true,
+        attach_guards: Vec::new(),
     };
     let tracking = m.hier.tracking_only();
     let result = m.lifecycle(status, &tracking);
@@ -410,13 +415,24 @@ impl Monitor {
             return Err(fail(read_child_error(&mut parent_sync, pid), &payload));
         }
         drop(go_fds);
-        // Until EOF (exec done) the child may send "P" with its pty masters, or an error line.
+        // Until EOF (exec done) the child may send "P" with its pty masters, "N" with the mount
+        // guard's listener, or an error line. A message carrying descriptors arrives alone.
         let mut msg = Vec::new();
         let mut masters: Vec<OwnedFd> = Vec::new();
+        let mut listener: Option<OwnedFd> = None;
         let mut buf = [0u8; 4096];
         loop {
-            match warren_sys::recv_with_fds(parent_sync.as_fd(), &mut buf, &mut masters) {
+            let mut fds = Vec::new();
+            match warren_sys::recv_with_fds(parent_sync.as_fd(), &mut buf, &mut fds) {
                 Ok(0) => break,
+                Ok(n) if !fds.is_empty() && buf[0] == b'N' => {
+                    listener = fds.pop();
+                    msg.extend_from_slice(&buf[1..n]);
+                }
+                Ok(n) if !fds.is_empty() && buf[0] == b'P' => {
+                    masters.extend(fds);
+                    msg.extend_from_slice(&buf[1..n]);
+                }
                 Ok(n) => msg.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -425,8 +441,8 @@ impl Monitor {
                 }
             }
         }
-        if msg.first() == Some(&b'P') {
-            msg.remove(0);
+        if spec.mount_guard && listener.is_none() && msg.is_empty() {
+            msg = b"the container's first process did not hand over its mount guard".to_vec();
         }
         if !msg.is_empty() {
             let text = String::from_utf8_lossy(&msg).trim().to_string();
@@ -472,6 +488,7 @@ impl Monitor {
                 _ => {}
             }
         }
+        let guard = listener.map(|l| crate::mountguard::Guard::new(l, inner.paths()));
         Ok(Instance {
             pid,
             pidfd,
@@ -479,6 +496,7 @@ impl Monitor {
             inner,
             console,
             ttys,
+            guard,
         })
     }
 
@@ -629,6 +647,14 @@ impl Monitor {
             for (_, c) in &self.tty_clients {
                 fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
             }
+            let guard_idx = fds.len();
+            if let Some(g) = &inst.guard {
+                fds.push(PollFd::new(g.fd(), PollFlags::POLLIN));
+            }
+            let attach_guards_idx = fds.len();
+            for g in &self.attach_guards {
+                fds.push(PollFd::new(g.fd(), PollFlags::POLLIN));
+            }
             let n = match poll(&mut fds, timeout) {
                 Ok(n) => n,
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -649,6 +675,24 @@ impl Monitor {
                 .collect();
             let ttys_ready: Vec<usize> = (0..self.tty_clients.len())
                 .filter(|i| ready(ttys_idx + i))
+                .collect();
+            let guard_ready = inst.guard.is_some()
+                && fds
+                    .get(guard_idx)
+                    .and_then(|f| f.revents())
+                    .is_some_and(|r| r.contains(PollFlags::POLLIN));
+            // (index, has a call, all its processes gone)
+            let attach_guard_events: Vec<(usize, bool, bool)> = (0..self.attach_guards.len())
+                .filter_map(|i| {
+                    let r = fds.get(attach_guards_idx + i).and_then(|f| f.revents())?;
+                    (!r.is_empty()).then(|| {
+                        (
+                            i,
+                            r.contains(PollFlags::POLLIN),
+                            r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR),
+                        )
+                    })
+                })
                 .collect();
             drop(fds);
             let _ = n;
@@ -702,6 +746,18 @@ impl Monitor {
             // after the index-based loops above: pump_console may drop dead clients
             if console_ready {
                 self.pump_console(inst);
+            }
+            if guard_ready {
+                if let Some(g) = &inst.guard {
+                    g.handle_one();
+                }
+            }
+            for (i, call, gone) in attach_guard_events.into_iter().rev() {
+                if call {
+                    self.attach_guards[i].handle_one();
+                } else if gone {
+                    self.attach_guards.remove(i);
+                }
             }
             if new_conn {
                 self.accept_all(inst);
@@ -830,6 +886,7 @@ impl Monitor {
             no_new_privs: self.spec.no_new_privs,
             seccomp_profile: self.spec.seccomp_profile.clone(),
             seccomp_bpf: self.spec.seccomp_bpf.clone(),
+            mount_guard: self.spec.mount_guard,
         }
     }
 
@@ -871,6 +928,17 @@ impl Monitor {
         match req {
             Request::Info => {
                 resp.info = Some(self.init_info(inst));
+                let _ = proto::write_response(&stream, &resp, &[]);
+            }
+            Request::AdoptGuard { pid, fd } => {
+                if !self.spec.mount_guard {
+                    resp = Response::error("this container's mounts are not supervised");
+                } else {
+                    match crate::mountguard::Guard::adopt(pid, fd, inst.pid, inst.inner.paths()) {
+                        Ok(g) => self.attach_guards.push(g),
+                        Err(e) => resp = Response::error(format!("mount guard: {e}")),
+                    }
+                }
                 let _ = proto::write_response(&stream, &resp, &[]);
             }
             Request::InitPidfd => {
@@ -1053,6 +1121,7 @@ impl Monitor {
             crate::error!("remove cgroup: {e}");
         }
         self.tty_clients.clear();
+        self.attach_guards.clear();
         if !self.reboot_requested {
             self.console_clients.clear();
         }

@@ -95,6 +95,12 @@ pub enum Request {
     Wait {
         states: Vec<State>,
     },
+    /// Supervise the mount calls of an attached process: its seccomp listener is descriptor `fd`
+    /// of host pid `pid`, which waits until this is answered.
+    AdoptGuard {
+        pid: i32,
+        fd: i32,
+    },
 }
 
 /// The monitor's answer.
@@ -160,6 +166,9 @@ pub struct InitInfo {
     /// The compiled filter init got (attach installs the same).
     #[serde(default)]
     pub seccomp_bpf: Option<Vec<u8>>,
+    /// Init's mount calls are supervised; attached processes get mount calls refused.
+    #[serde(default)]
+    pub mount_guard: bool,
 }
 
 /// FNV-1a, 64 bits: a stable short hash for names that must fit (sockets, cgroups).

@@ -63,6 +63,11 @@ pub struct ContainerSpec {
     /// front end before start: the runtime installs this, never the file.
     #[serde(default)]
     pub seccomp_bpf: Option<Vec<u8>>,
+    /// Supervise the mount calls of a privileged container (`mountguard`): on unless the
+    /// container has a user namespace (the kernel guards those) or `lxc.apparmor.profile =
+    /// unconfined` asks for no confinement at all.
+    #[serde(default)]
+    pub mount_guard: bool,
     /// Keys that were accepted but are not enforced by this version, to warn about once at start.
     pub unenforced: Vec<String>,
 }

@@ -512,6 +512,22 @@ pub fn unlock_pty(master: BorrowedFd<'_>) -> io::Result<()> {
 /// `struct sock_filter`, 8 bytes each) on the calling thread. The caller must hold
 /// CAP_SYS_ADMIN in its user namespace or have set no_new_privs.
 pub fn install_seccomp_filter(program: &[u8]) -> io::Result<()> {
+    load_seccomp(program, 0).map(|_| ())
+}
+
+/// Like [`install_seccomp_filter`], with a user-notification listener: system calls the filter
+/// answers with SECCOMP_RET_USER_NOTIF wait until a supervisor reading the returned descriptor
+/// answers them ([`seccomp_notif_recv`], [`seccomp_notif_send`]).
+pub fn install_seccomp_listener(program: &[u8]) -> io::Result<OwnedFd> {
+    let fd = load_seccomp(program, SECCOMP_FILTER_FLAG_NEW_LISTENER)?;
+    // SAFETY: with NEW_LISTENER a successful seccomp(2) returns a new descriptor that nobody
+    // else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_uint = 1 << 3;
+
+fn load_seccomp(program: &[u8], flags: libc::c_uint) -> io::Result<libc::c_long> {
     if program.is_empty()
         || !program.len().is_multiple_of(8)
         || program.len() / 8 > u16::MAX as usize
@@ -537,14 +553,160 @@ pub fn install_seccomp_filter(program: &[u8]) -> io::Result<()> {
         libc::syscall(
             libc::SYS_seccomp,
             libc::SECCOMP_SET_MODE_FILTER,
-            0 as libc::c_uint,
+            flags,
             &prog as *const libc::sock_fprog,
         )
     };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(ret)
+}
+
+/// One intercepted system call (`struct seccomp_notif`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SeccompNotif {
+    pub id: u64,
+    /// The caller, in the supervisor's pid namespace.
+    pub pid: u32,
+    pub flags: u32,
+    pub nr: i32,
+    pub arch: u32,
+    pub instruction_pointer: u64,
+    pub args: [u64; 6],
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct RawSeccompNotif {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    nr: i32,
+    arch: u32,
+    instruction_pointer: u64,
+    args: [u64; 6],
+}
+
+#[repr(C)]
+struct RawSeccompNotifResp {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+const SECCOMP_IOCTL_NOTIF_RECV: libc::c_ulong = 0xc050_2100;
+const SECCOMP_IOCTL_NOTIF_SEND: libc::c_ulong = 0xc018_2101;
+const SECCOMP_IOCTL_NOTIF_ID_VALID: libc::c_ulong = 0x4008_2102;
+/// Let the intercepted call proceed in the kernel as if not intercepted.
+pub const SECCOMP_USER_NOTIF_FLAG_CONTINUE: u32 = 1;
+
+/// Receive the next intercepted call from a listener (blocks unless one is pending).
+pub fn seccomp_notif_recv(listener: BorrowedFd<'_>) -> io::Result<SeccompNotif> {
+    let mut raw = RawSeccompNotif::default();
+    // SAFETY: `raw` is a zeroed struct seccomp_notif (the kernel requires zeroes) that lives
+    // across the call; the ioctl writes at most its size.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            SECCOMP_IOCTL_NOTIF_RECV,
+            &mut raw as *mut RawSeccompNotif,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(SeccompNotif {
+        id: raw.id,
+        pid: raw.pid,
+        flags: raw.flags,
+        nr: raw.nr,
+        arch: raw.arch,
+        instruction_pointer: raw.instruction_pointer,
+        args: raw.args,
+    })
+}
+
+/// Answer intercepted call `id`: return `val`, or fail with `error` (a positive errno), or with
+/// `flags` = [`SECCOMP_USER_NOTIF_FLAG_CONTINUE`] let the kernel run it.
+pub fn seccomp_notif_send(
+    listener: BorrowedFd<'_>,
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+) -> io::Result<()> {
+    let resp = RawSeccompNotifResp {
+        id,
+        val,
+        // the kernel takes a negative errno
+        error: -error,
+        flags,
+    };
+    // SAFETY: `resp` is a live struct seccomp_notif_resp the kernel only reads.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            SECCOMP_IOCTL_NOTIF_SEND,
+            &resp as *const RawSeccompNotifResp,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
     Ok(())
+}
+
+/// Whether intercepted call `id` is still waiting (its caller alive): checked after reading the
+/// caller's memory, so what was read belongs to that caller and not to a reused pid.
+pub fn seccomp_notif_id_valid(listener: BorrowedFd<'_>, id: u64) -> bool {
+    // SAFETY: the ioctl reads one u64 from the pointer, which points to a live local.
+    let ret = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            SECCOMP_IOCTL_NOTIF_ID_VALID,
+            &id as *const u64,
+        )
+    };
+    ret == 0
+}
+
+/// pidfd_getfd(2): a duplicate of descriptor `target_fd` of the process behind `pidfd` (the
+/// caller needs ptrace rights over it), close-on-exec.
+pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, target_fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: plain integer arguments; the kernel returns a new descriptor or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target_fd, 0) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// The id of the mount `fd` lies on (statx STATX_MNT_ID), as /proc/PID/mountinfo numbers them.
+pub fn mount_id_of(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    const STATX_MNT_ID: libc::c_uint = 0x1000;
+    // SAFETY: statx is plain old data; zeroed is a valid value.
+    let mut buf: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: the empty path is a static NUL-terminated string, `buf` is a live statx the kernel
+    // fills, and `fd` is a valid descriptor (AT_EMPTY_PATH makes the call about it).
+    let ret = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            STATX_MNT_ID,
+            &mut buf,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if buf.stx_mask & STATX_MNT_ID == 0 {
+        return Err(io::Error::other("this kernel reports no mount ids"));
+    }
+    Ok(buf.stx_mnt_id)
 }
 
 /// One eBPF instruction (`struct bpf_insn`).
