@@ -207,12 +207,23 @@ fn busybox_container_full_life() {
     assert_eq!(lxc.ok("info", &["-n", &name, "-sH"]).trim(), "STOPPED");
     assert!(comm(pid).is_none() || comm(pid).as_deref() != Some("init"));
     assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
-    assert!(cgroups_named(&format!("warren.monitor.{name}")).is_empty());
-    assert!(processes_matching(&format!(
-        "[warren monitor] {} {name}",
-        lxc.lxcpath().display()
-    ))
-    .is_empty());
+    // the monitor answers the stop first and then leaves its own cgroup and exits
+    let monitor_gone = || {
+        cgroups_named(&format!("warren.monitor.{name}")).is_empty()
+            && processes_matching(&format!(
+                "[warren monitor] {} {name}",
+                lxc.lxcpath().display()
+            ))
+            .is_empty()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !monitor_gone() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        monitor_gone(),
+        "the monitor or its cgroup outlived the stop"
+    );
 
     let out = lxc.run("attach", &["-n", &name, "--", "true"]);
     assert_eq!(out.status.code(), Some(1));
@@ -383,12 +394,23 @@ fn unavailable_cgroup_key_fails_start_and_leaves_nothing() {
         "{err}"
     );
     assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
-    assert!(cgroups_named(&format!("warren.monitor.{name}")).is_empty());
-    assert!(processes_matching(&format!(
-        "[warren monitor] {} {name}",
-        lxc.lxcpath().display()
-    ))
-    .is_empty());
+    // the monitor answers the stop first and then leaves its own cgroup and exits
+    let monitor_gone = || {
+        cgroups_named(&format!("warren.monitor.{name}")).is_empty()
+            && processes_matching(&format!(
+                "[warren monitor] {} {name}",
+                lxc.lxcpath().display()
+            ))
+            .is_empty()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !monitor_gone() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        monitor_gone(),
+        "the monitor or its cgroup outlived the stop"
+    );
     assert_eq!(lxc.ok("info", &["-n", &name, "-sH"]).trim(), "STOPPED");
 }
 

@@ -216,10 +216,6 @@ fn run_inner(
     let tracking = m.hier.tracking_only();
     let result = m.lifecycle(status, &tracking);
     let monitor_cg = m.monitor_cg.take();
-    if let Some(cg) = monitor_cg {
-        leave_to_root(&tracking);
-        let _ = cg.remove();
-    }
     let env = hooks::hook_env(&m.spec, Some("stop"));
     if let Err(e) = hooks::run_all(&m.spec, HookKind::PostStop, &env) {
         crate::error!("{e}");
@@ -229,6 +225,15 @@ fn run_inner(
         let _ = std::fs::remove_dir_all(dir);
     }
     m.set_state(State::Stopped);
+    // The container is gone: let go of the command socket (its name too, so the container can
+    // start again at once) and of every client waiting for the stop. Only then leave our own
+    // cgroup: that migration waits for an RCU grace period, several milliseconds no caller
+    // needs to wait for.
+    drop(m);
+    if let Some(cg) = monitor_cg {
+        leave_to_root(&tracking);
+        let _ = cg.remove();
+    }
     result
 }
 
@@ -271,8 +276,13 @@ impl Monitor {
                 // container with it); done after the caller has its answer
                 // (not for execute: that monitor is the caller itself, in the foreground)
                 if !self.opts.execute {
+                    // the previous monitor of this container may still be on its way out of
+                    // the usual name (it leaves its cgroup after answering the stop): then one
+                    // of our own
+                    let name = cgroup::monitor_name(&self.spec.lxcpath, &self.spec.name);
                     self.monitor_cg = tracking
-                        .create(&cgroup::monitor_name(&self.spec.lxcpath, &self.spec.name))
+                        .create(&name)
+                        .or_else(|_| tracking.create(&format!("{name}-{}", std::process::id())))
                         .ok();
                 }
                 if let Some(cg) = &self.monitor_cg {
@@ -618,6 +628,7 @@ impl Monitor {
         // -F: the user's terminal is the console's; keys (Ctrl-C too) go to the container
         let _raw = (fg_stdin && nix::unistd::isatty(warren_sys::std_fd(0)).unwrap_or(false))
             .then(crate::term::RawMode::enter);
+        let mut guard_live = true;
         loop {
             let timeout = match self.stop_deadline {
                 Some(d) => {
@@ -648,7 +659,7 @@ impl Monitor {
                 fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
             }
             let guard_idx = fds.len();
-            if let Some(g) = &inst.guard {
+            if let Some(g) = inst.guard.as_ref().filter(|_| guard_live) {
                 fds.push(PollFd::new(g.fd(), PollFlags::POLLIN));
             }
             let attach_guards_idx = fds.len();
@@ -676,11 +687,20 @@ impl Monitor {
             let ttys_ready: Vec<usize> = (0..self.tty_clients.len())
                 .filter(|i| ready(ttys_idx + i))
                 .collect();
-            let guard_ready = inst.guard.is_some()
-                && fds
-                    .get(guard_idx)
-                    .and_then(|f| f.revents())
-                    .is_some_and(|r| r.contains(PollFlags::POLLIN));
+            let guard_events = if inst.guard.is_some() && guard_live {
+                fds.get(guard_idx).and_then(|f| f.revents())
+            } else {
+                None
+            };
+            let guard_ready = guard_events.is_some_and(|r| r.contains(PollFlags::POLLIN));
+            // every process under init's filter is gone (the container is dying): the listener
+            // stays "hung up", and polling it again would only spin
+            if guard_events.is_some_and(|r| {
+                !r.contains(PollFlags::POLLIN)
+                    && r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)
+            }) {
+                guard_live = false;
+            }
             // (index, has a call, all its processes gone)
             let attach_guard_events: Vec<(usize, bool, bool)> = (0..self.attach_guards.len())
                 .filter_map(|i| {

@@ -258,19 +258,32 @@ pub fn read_line_deadline(
                 "request not sent in time",
             ));
         }
-        let mut byte = [0u8; 1];
-        let mut fds = Vec::new();
-        let n = warren_sys::recv_with_fds(stream.as_fd(), &mut byte, &mut fds)?;
+        // Look before taking: what follows the line (a console client's keystrokes) is not ours
+        // to consume. Two calls per request instead of one per byte.
+        use nix::sys::socket::{recv, MsgFlags};
+        let mut buf = [0u8; 4096];
+        let n = match recv(stream.as_raw_fd(), &mut buf, MsgFlags::MSG_PEEK) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "connection closed",
             ));
         }
-        if byte[0] == b'\n' {
+        let (take, done) = match buf[..n].iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (n, false),
+        };
+        // (SCM_RIGHTS sent along are discarded by the kernel: recv takes no control data)
+        let got = recv(stream.as_raw_fd(), &mut buf[..take], MsgFlags::empty())?;
+        line.extend_from_slice(&buf[..got]);
+        if done && got == take {
+            line.pop();
             return Ok(line);
         }
-        line.push(byte[0]);
         if line.len() > 64 * 1024 {
             return Err(io::Error::other("request too long"));
         }
