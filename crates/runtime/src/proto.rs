@@ -221,27 +221,67 @@ pub fn send_request(stream: &mut UnixStream, req: &Request) -> io::Result<()> {
 pub fn read_line_with_fds(stream: &UnixStream) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
     let mut line = Vec::new();
     let mut fds = Vec::new();
+    // the first byte with its control data (descriptors travel with the line's first write),
+    // the rest by peeking for the newline: a handful of calls instead of one per byte
+    let mut byte = [0u8; 1];
+    let n = warren_sys::recv_with_fds(stream.as_fd(), &mut byte, &mut fds)?;
+    if n == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "monitor closed the connection",
+        ));
+    }
+    if byte[0] == b'\n' {
+        return Ok((line, fds));
+    }
+    line.push(byte[0]);
     loop {
-        let mut byte = [0u8; 1];
-        let n = warren_sys::recv_with_fds(stream.as_fd(), &mut byte, &mut fds)?;
-        if n == 0 {
-            if line.is_empty() {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "monitor closed the connection",
-                ));
-            }
-            break;
+        match take_line_chunk(stream, &mut line)? {
+            Chunk::Done => break,
+            Chunk::Eof => break,
+            Chunk::More => {}
         }
-        if byte[0] == b'\n' {
-            break;
-        }
-        line.push(byte[0]);
         if line.len() > 1 << 20 {
             return Err(io::Error::other("command line too long"));
         }
     }
     Ok((line, fds))
+}
+
+enum Chunk {
+    /// The newline was read (and dropped from `line`).
+    Done,
+    More,
+    Eof,
+}
+
+/// Appends to `line` what has arrived up to and including the next newline, never more: what
+/// follows a line (a console client's keystrokes) is not the reader's to consume.
+fn take_line_chunk(stream: &UnixStream, line: &mut Vec<u8>) -> io::Result<Chunk> {
+    use nix::sys::socket::{recv, MsgFlags};
+    let mut buf = [0u8; 4096];
+    let n = loop {
+        match recv(stream.as_raw_fd(), &mut buf, MsgFlags::MSG_PEEK) {
+            Ok(n) => break n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if n == 0 {
+        return Ok(Chunk::Eof);
+    }
+    let (take, newline) = match buf[..n].iter().position(|b| *b == b'\n') {
+        Some(i) => (i + 1, true),
+        None => (n, false),
+    };
+    // (SCM_RIGHTS sent along are discarded by the kernel: recv takes no control data)
+    let got = recv(stream.as_raw_fd(), &mut buf[..take], MsgFlags::empty())?;
+    line.extend_from_slice(&buf[..got]);
+    if newline && got == take {
+        line.pop();
+        return Ok(Chunk::Done);
+    }
+    Ok(Chunk::More)
 }
 
 /// Read one request line (at most 64 KiB) that must have arrived by `deadline`: the monitor reads
@@ -258,31 +298,15 @@ pub fn read_line_deadline(
                 "request not sent in time",
             ));
         }
-        // Look before taking: what follows the line (a console client's keystrokes) is not ours
-        // to consume. Two calls per request instead of one per byte.
-        use nix::sys::socket::{recv, MsgFlags};
-        let mut buf = [0u8; 4096];
-        let n = match recv(stream.as_raw_fd(), &mut buf, MsgFlags::MSG_PEEK) {
-            Ok(n) => n,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed",
-            ));
-        }
-        let (take, done) = match buf[..n].iter().position(|b| *b == b'\n') {
-            Some(i) => (i + 1, true),
-            None => (n, false),
-        };
-        // (SCM_RIGHTS sent along are discarded by the kernel: recv takes no control data)
-        let got = recv(stream.as_raw_fd(), &mut buf[..take], MsgFlags::empty())?;
-        line.extend_from_slice(&buf[..got]);
-        if done && got == take {
-            line.pop();
-            return Ok(line);
+        match take_line_chunk(stream, &mut line)? {
+            Chunk::Done => return Ok(line),
+            Chunk::Eof => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ))
+            }
+            Chunk::More => {}
         }
         if line.len() > 64 * 1024 {
             return Err(io::Error::other("request too long"));
