@@ -143,24 +143,24 @@ pub static KEYS: &[KeyInfo] = &[
 /// Per-interface keys, `lxc.net.N.<name>` (LXC's `config_jump_table_net`).
 pub static NET_KEYS: &[KeyInfo] = &[
     k("type", I, false, V::NetType),
-    k("flags", N, false, V::NetFlags),
-    k("link", N, false, V::Path),
-    k("name", N, false, V::Path),
-    k("hwaddr", N, false, V::MacAddr),
-    k("mtu", N, false, V::U32),
-    k("ipv4.address", N, true, V::Ipv4Addr),
-    k("ipv4.gateway", N, false, V::Ipv4Gateway),
-    k("ipv6.address", N, true, V::Ipv6Addr),
-    k("ipv6.gateway", N, false, V::Ipv6Gateway),
+    k("flags", I, false, V::NetFlags),
+    k("link", I, false, V::Path),
+    k("name", I, false, V::Path),
+    k("hwaddr", I, false, V::MacAddr),
+    k("mtu", I, false, V::U32),
+    k("ipv4.address", I, true, V::Ipv4Addr),
+    k("ipv4.gateway", I, false, V::Ipv4Gateway),
+    k("ipv6.address", I, true, V::Ipv6Addr),
+    k("ipv6.gateway", I, false, V::Ipv6Gateway),
     k("script.up", N, false, V::Path),
     k("script.down", N, false, V::Path),
     k("l2proxy", N, false, V::Bool),
-    k("macvlan.mode", N, false, V::MacvlanMode),
+    k("macvlan.mode", I, false, V::MacvlanMode),
     k("ipvlan.mode", N, false, V::IpvlanMode),
     k("ipvlan.isolation", N, false, V::IpvlanIsolation),
     k("vlan.id", N, false, V::VlanId),
     k("veth.mode", N, false, V::VethMode),
-    k("veth.pair", N, false, V::Path),
+    k("veth.pair", I, false, V::Path),
     k("veth.n_rxqueues", N, false, V::U32),
     k("veth.n_txqueues", N, false, V::U32),
     k("veth.ipv4.route", N, true, V::Ipv4Route),
@@ -254,7 +254,7 @@ fn suffix_ok(prefix: &str, suffix: &str) -> bool {
 pub fn status_of(key: &str, value: &str, looked: &Lookup) -> KeyStatus {
     if looked.net_index.is_some()
         && looked.info.name == "type"
-        && !matches!(value, "empty" | "none")
+        && !matches!(value, "empty" | "none" | "veth" | "macvlan" | "phys")
     {
         return KeyStatus::NotYetEnforced;
     }

@@ -610,6 +610,10 @@ fn every_documented_key_is_known() {
     );
     assert_eq!(
         warren_lxc_config::key_status("lxc.net.0.veth.pair"),
+        Some(Implemented)
+    );
+    assert_eq!(
+        warren_lxc_config::key_status("lxc.net.0.script.up"),
         Some(NotYetEnforced)
     );
     assert_eq!(

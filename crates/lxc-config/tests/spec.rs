@@ -105,8 +105,8 @@ fn busybox_template_config() {
         ("link".to_string(), "lxcbr0".to_string())
     );
     assert!(!s.unenforced.contains(&"lxc.cap.drop".to_string()));
-    assert!(s.unenforced.contains(&"lxc.net.0.type = veth".to_string()));
-    assert!(s.unenforced.contains(&"lxc.net.0.link".to_string()));
+    assert!(!s.unenforced.contains(&"lxc.net.0.type = veth".to_string()));
+    assert!(!s.unenforced.contains(&"lxc.net.0.link".to_string()));
     assert!(!s.unenforced.iter().any(|u| u.contains("apparmor")));
 }
 

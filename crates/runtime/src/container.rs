@@ -28,6 +28,8 @@ pub struct ChildSetup<'a> {
     pub cgroup_layout: Vec<(String, String, bool)>,
     /// `execute`: run init.cmd under a minimal init that reaps and passes the exit status through.
     pub minimal_init: bool,
+    /// The network interfaces to configure inside (their host sides are the monitor's).
+    pub ifaces: &'a [crate::network::Iface],
 }
 
 /// Body of the cloned child. Never returns: it execs or exits.
@@ -210,6 +212,10 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
     if !has(NsKind::Mount) {
         wait_go(&mut idmapped_rootfs)?;
         unshare_cgroupns(spec)?;
+    }
+    if has(NsKind::Net) {
+        // the monitor has made our interfaces by now ("go")
+        crate::network::configure_inside(setup.ifaces)?;
     }
     // the container's processes must not see the monitor's descriptors
     let sync_fd = sync.as_raw_fd();

@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod monitor;
 pub mod mountguard;
 pub mod mounts;
+pub mod network;
 pub mod proto;
 pub mod seccomp;
 pub mod security;

@@ -106,6 +106,8 @@ struct Instance {
     ttys: Vec<Pty>,
     /// The supervisor of a privileged container's mount calls.
     guard: Option<crate::mountguard::Guard>,
+    /// The network interfaces made for it.
+    ifaces: Vec<crate::network::Iface>,
 }
 
 struct Monitor {
@@ -322,6 +324,8 @@ impl Monitor {
                 NsKind::Time => libc::CLONE_NEWTIME,
             };
         }
+        // interfaces are checked before anything is made: a bad link fails the start here
+        let ifaces = crate::network::plan(spec).map_err(StartError::Setup)?;
         // Clone first: the child builds its filesystem while we make and fill its cgroup (the
         // child waits for us only before its cgroup namespace and exec).
         crate::debug!("cloning init with flags {flags:#x}");
@@ -372,6 +376,7 @@ impl Monitor {
                     ttys: want_ttys,
                     cgroup_layout: mount_layout(&self.hier),
                     minimal_init: self.opts.execute,
+                    ifaces: &ifaces,
                 };
                 container::run(setup, child_sync)
             }
@@ -413,6 +418,9 @@ impl Monitor {
             if let Err(e) = inner.attach(pid) {
                 return Err(fail(format!("move init into its cgroup: {e}"), &payload));
             }
+        }
+        if let Err(msg) = crate::network::make_host_side(&ifaces, pid) {
+            return Err(fail(msg, &payload));
         }
         let mut go_fds: Vec<OwnedFd> = Vec::new();
         if spec.namespaces.new.contains(&NsKind::User) {
@@ -507,6 +515,7 @@ impl Monitor {
             console,
             ttys,
             guard,
+            ifaces,
         })
     }
 
@@ -1140,6 +1149,7 @@ impl Monitor {
         if let Err(e) = inst.payload.remove() {
             crate::error!("remove cgroup: {e}");
         }
+        crate::network::remove_host_side(&inst.ifaces);
         self.tty_clients.clear();
         self.attach_guards.clear();
         if !self.reboot_requested {

@@ -400,3 +400,96 @@ impl Drop for RegularUser {
         let _ = &self.dir;
     }
 }
+
+/// A bridge of the test's own (unique name, a /24 of its own in 10.213-10.250.x), up, with an
+/// nftables table that drops any forwarded traffic leaving it, so nothing a container does can
+/// leave the machine. Removed on drop, with everything attached to it.
+pub struct TestBridge {
+    pub name: String,
+    /// The bridge's own address, `10.A.B.1`.
+    pub address: std::net::Ipv4Addr,
+    table: String,
+}
+
+impl TestBridge {
+    pub fn new() -> TestBridge {
+        let name = unique_name("wtb");
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let seed = std::process::id().wrapping_mul(31).wrapping_add(n);
+        let address =
+            std::net::Ipv4Addr::new(10, 213 + (seed % 37) as u8, (seed / 37 % 250) as u8, 1);
+        let mut nl = warren_net::Netlink::open().expect("netlink");
+        nl.create_bridge(&name).expect("create the test bridge");
+        let idx = nl.link_index(&name).expect("bridge index");
+        nl.add_address(
+            idx,
+            warren_net::Cidr {
+                addr: address.into(),
+                prefix: 24,
+            },
+        )
+        .expect("bridge address");
+        nl.set_up(idx).expect("bridge up");
+        let table = format!("warren_test_{name}");
+        let rules = format!(
+            "table inet {table} {{\n  chain forward {{\n    type filter hook forward priority -10; policy accept;\n    iifname \"{name}\" oifname != \"{name}\" drop\n  }}\n}}\n"
+        );
+        let mut child = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run nft (apt-get install nftables)");
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            stdin.write_all(rules.as_bytes()).expect("nft input");
+        }
+        let out = child.wait_with_output().expect("nft");
+        assert!(
+            out.status.success(),
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TestBridge {
+            name,
+            address,
+            table,
+        }
+    }
+
+    /// `10.A.B.<host>/24` in the bridge's subnet.
+    pub fn host(&self, host: u8) -> String {
+        let o = self.address.octets();
+        format!("{}.{}.{}.{host}/24", o[0], o[1], o[2])
+    }
+
+    /// The interfaces attached to the bridge now.
+    pub fn ports(&self) -> Vec<String> {
+        std::fs::read_dir(format!("/sys/class/net/{}/brif", self.name))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+impl Default for TestBridge {
+    fn default() -> Self {
+        TestBridge::new()
+    }
+}
+
+impl Drop for TestBridge {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.table])
+            .output();
+        if let Ok(mut nl) = warren_net::Netlink::open() {
+            if let Ok(idx) = nl.link_index(&self.name) {
+                let _ = nl.delete_link(idx);
+            }
+        }
+    }
+}

@@ -65,8 +65,10 @@ const RCS: &str = "\
 # warren busybox template: proc, sys, dev are mounted by the runtime (lxc.mount.auto, lxc.autodev)
 [ -e /proc/self ] || mount -t proc proc /proc
 ip link set lo up 2>/dev/null
+# DHCP on the interfaces the runtime left without an address (lxc.net.N.ipv4.address)
 for i in /sys/class/net/eth*; do
   [ -e \"$i\" ] || continue
+  ip -4 addr show dev \"${i##*/}\" | grep -q inet && continue
   udhcpc -i \"${i##*/}\" -b -t 10 -T 1 -s /usr/share/udhcpc/default.script >/var/log/udhcpc.log 2>&1
 done
 ";

@@ -1,0 +1,329 @@
+//! Container networks (lxc.net.N.*) on real bridges and veths: each test has a bridge of its own
+//! (TestBridge: a /24 of its own, and an nftables rule dropping forwarded traffic leaving it), and
+//! traffic goes only between a container and that bridge.
+
+use warren_testutil::{require_root, unique_name, Lxc, TestBridge};
+
+const BIN: &str = env!("CARGO_BIN_EXE_warren-lxc");
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}
+
+/// A busybox container with `net` config lines (and, for an unprivileged one, an id map).
+fn container(lxc: &Lxc, net: &str, unprivileged: bool) -> String {
+    let name = unique_name("net");
+    let mut extra: Vec<String> = net.lines().map(str::to_string).collect();
+    if unprivileged {
+        extra.extend([
+            "lxc.include = /usr/share/warren/config/userns.conf".to_string(),
+            "lxc.idmap = u 0 100000 65536".to_string(),
+            "lxc.idmap = g 0 100000 65536".to_string(),
+        ]);
+    }
+    let refs: Vec<&str> = extra.iter().map(String::as_str).collect();
+    lxc.busybox(&name, &refs);
+    name
+}
+
+fn veth_on_a_bridge_attempt(test: &str, unprivileged: bool) {
+    if !require_root(test) {
+        return;
+    }
+    let br = TestBridge::new();
+    let lxc = Lxc::new(BIN);
+    let addr = br.host(10);
+    let name = container(
+        &lxc,
+        &format!(
+            "lxc.net.0.type = veth\nlxc.net.0.link = {}\nlxc.net.0.flags = up\n\
+             lxc.net.0.hwaddr = 00:16:3e:xx:xx:xx\nlxc.net.0.ipv4.address = {addr}\n\
+             lxc.net.0.ipv4.gateway = auto\n",
+            br.name
+        ),
+        unprivileged,
+    );
+    lxc.ok("start", &["-n", &name]);
+    assert_eq!(br.ports().len(), 1, "one host-side veth on the bridge");
+    let out = lxc.ok(
+        "attach",
+        &[
+            "-n",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            &format!(
+                "ip -4 addr show eth0 | grep -o 'inet [0-9./]*'; ip route | grep default; \
+                 cat /sys/class/net/eth0/address; ping -c1 -W2 {} >/dev/null && echo reached",
+                br.address
+            ),
+        ],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("inet {addr}"), "{out}");
+    assert!(
+        lines[1].starts_with(&format!("default via {} dev eth0", br.address)),
+        "{out}"
+    );
+    assert!(lines[2].starts_with("00:16:3e:"), "{out}");
+    assert_eq!(lines[3], "reached", "{out}");
+    // ls and info show the address as LXC does
+    let ls = lxc.ok("ls", &["-f"]);
+    assert!(ls.contains(addr.trim_end_matches("/24")), "{ls}");
+    let info = lxc.ok("info", &["-n", &name, "-i"]);
+    assert!(info.contains(addr.trim_end_matches("/24")), "{info}");
+    lxc.ok("stop", &["-n", &name, "-k"]);
+    assert!(
+        br.ports().is_empty(),
+        "the host side outlived the container: {:?}",
+        br.ports()
+    );
+}
+
+#[test]
+fn veth_on_a_bridge() {
+    veth_on_a_bridge_attempt("veth_on_a_bridge", false);
+}
+
+#[test]
+fn veth_on_a_bridge_unprivileged() {
+    veth_on_a_bridge_attempt("veth_on_a_bridge_unprivileged", true);
+}
+
+#[test]
+fn names_mtu_and_mac_are_as_configured() {
+    if !require_root("names_mtu_and_mac_are_as_configured") {
+        return;
+    }
+    let br = TestBridge::new();
+    let lxc = Lxc::new(BIN);
+    let pair = unique_name("vp");
+    let name = container(
+        &lxc,
+        &format!(
+            "lxc.net.0.type = veth\nlxc.net.0.link = {}\nlxc.net.0.veth.pair = {pair}\n\
+             lxc.net.0.name = lan7\nlxc.net.0.mtu = 1400\nlxc.net.0.hwaddr = 02:16:3e:01:02:03\n\
+             lxc.net.0.flags = up\nlxc.net.0.ipv4.address = {}\nlxc.net.0.ipv4.address = {}\n",
+            br.name,
+            br.host(20),
+            br.host(21)
+        ),
+        false,
+    );
+    lxc.ok("start", &["-n", &name]);
+    assert_eq!(br.ports(), vec![pair.clone()]);
+    let mtu = std::fs::read_to_string(format!("/sys/class/net/{pair}/mtu")).expect("host mtu");
+    assert_eq!(mtu.trim(), "1400");
+    let out = lxc.ok(
+        "attach",
+        &[
+            "-n",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            "cat /sys/class/net/lan7/mtu /sys/class/net/lan7/address; ip -4 addr show lan7 | grep -c inet",
+        ],
+    );
+    assert_eq!(out.trim(), "1400\n02:16:3e:01:02:03\n2", "{out}");
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}
+
+#[test]
+fn empty_network_has_only_loopback_up() {
+    if !require_root("empty_network_has_only_loopback_up") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = container(&lxc, "lxc.net.0.type = empty\n", false);
+    lxc.ok("start", &["-n", &name]);
+    let out = lxc.ok("attach", &["-n", &name, "--", "ls", "/sys/class/net"]);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["lo"]);
+    let flags = lxc.ok(
+        "attach",
+        &["-n", &name, "--", "cat", "/sys/class/net/lo/operstate"],
+    );
+    assert_ne!(flags.trim(), "down");
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}
+
+#[test]
+fn macvlan_on_a_host_link() {
+    if !require_root("macvlan_on_a_host_link") {
+        return;
+    }
+    // the parent: one end of a veth pair of the test's own (this kernel has no dummy links)
+    let parent = unique_name("wtp");
+    let other = unique_name("wtq");
+    let mut nl = warren_net::Netlink::open().expect("netlink");
+    nl.create_veth(&parent, &other, warren_net::Namespace::Here)
+        .expect("parent veth");
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            if let Ok(mut nl) = warren_net::Netlink::open() {
+                if let Ok(i) = nl.link_index(&self.0) {
+                    let _ = nl.delete_link(i);
+                }
+            }
+        }
+    }
+    let _gone = Gone(parent.clone());
+    let lxc = Lxc::new(BIN);
+    let name = container(
+        &lxc,
+        &format!(
+            "lxc.net.0.type = macvlan\nlxc.net.0.link = {parent}\nlxc.net.0.macvlan.mode = bridge\n\
+             lxc.net.0.flags = up\nlxc.net.0.ipv4.address = 10.212.0.2/24\n"
+        ),
+        false,
+    );
+    lxc.ok("start", &["-n", &name]);
+    let out = lxc.ok(
+        "attach",
+        &[
+            "-n",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            "ip -4 addr show eth0 | grep -o 'inet [0-9./]*'",
+        ],
+    );
+    assert_eq!(out.trim(), "inet 10.212.0.2/24", "{out}");
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}
+
+#[test]
+fn the_host_side_goes_when_the_monitor_is_killed() {
+    if !require_root("the_host_side_goes_when_the_monitor_is_killed") {
+        return;
+    }
+    let br = TestBridge::new();
+    let lxc = Lxc::new(BIN);
+    let name = container(
+        &lxc,
+        &format!("lxc.net.0.type = veth\nlxc.net.0.link = {}\n", br.name),
+        false,
+    );
+    lxc.ok("start", &["-n", &name]);
+    assert_eq!(br.ports().len(), 1);
+    for pid in warren_testutil::processes_matching(&format!(
+        "[warren monitor] {} {name}",
+        lxc.lxcpath().display()
+    )) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !br.ports().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(br.ports().is_empty(), "{:?}", br.ports());
+}
+
+/// A start that must fail with one line naming `key`, leaving nothing on the host.
+fn refused(net: &str, key: &str, unprivileged: bool, test: &str) {
+    if !require_root(test) {
+        return;
+    }
+    let br = TestBridge::new();
+    let lxc = Lxc::new(BIN);
+    // a host-side name of the test's own, to look for afterwards
+    let pair = unique_name("vr");
+    let net = net.replace("BRIDGE", &br.name);
+    let net = if net.contains("type = veth") {
+        format!("{net}lxc.net.0.veth.pair = {pair}\n")
+    } else {
+        net
+    };
+    let name = container(&lxc, &net, unprivileged);
+    let out = lxc.run("start", &["-n", &name]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(key), "{err}");
+    assert_eq!(lxc.ok("info", &["-n", &name, "-sH"]).trim(), "STOPPED");
+    let after = warren_net::Netlink::open()
+        .and_then(|mut nl| nl.link_names())
+        .expect("links");
+    assert!(!after.contains(&pair), "{pair} was left behind");
+    assert!(
+        br.ports().is_empty(),
+        "left on the bridge: {:?}",
+        br.ports()
+    );
+}
+
+#[test]
+fn a_missing_bridge_is_refused() {
+    refused(
+        "lxc.net.0.type = veth\nlxc.net.0.link = nosuchbr0\n",
+        "lxc.net.0.link: bridge \"nosuchbr0\" does not exist",
+        false,
+        "a_missing_bridge_is_refused",
+    );
+}
+
+#[test]
+fn a_link_that_is_not_a_bridge_is_refused() {
+    refused(
+        "lxc.net.0.type = veth\nlxc.net.0.link = lo\n",
+        "lxc.net.0.link: \"lo\" is not a bridge",
+        false,
+        "a_link_that_is_not_a_bridge_is_refused",
+    );
+}
+
+#[test]
+fn a_missing_macvlan_parent_is_refused() {
+    refused(
+        "lxc.net.0.type = macvlan\nlxc.net.0.link = nosuch0\n",
+        "lxc.net.0.link: host interface \"nosuch0\" does not exist",
+        false,
+        "a_missing_macvlan_parent_is_refused",
+    );
+}
+
+#[test]
+fn an_address_of_the_wrong_family_is_refused() {
+    refused(
+        "lxc.net.0.type = veth\nlxc.net.0.link = BRIDGE\nlxc.net.0.flags = up\nlxc.net.0.ipv4.address = 10.0.0.1/24\nlxc.net.0.ipv4.gateway = fd00::1\n",
+        "lxc.net.0.ipv4.gateway",
+        false,
+        "an_address_of_the_wrong_family_is_refused",
+    );
+}
+
+#[test]
+fn network_none_is_refused_for_unprivileged_containers() {
+    refused(
+        "lxc.net.0.type = none\n",
+        "lxc.net.0.type: \"none\"",
+        true,
+        "network_none_is_refused_for_unprivileged_containers",
+    );
+}
+
+#[test]
+fn a_bad_cidr_is_a_config_error_naming_file_and_line() {
+    if !require_root("a_bad_cidr_is_a_config_error_naming_file_and_line") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = container(
+        &lxc,
+        "lxc.net.0.type = veth\nlxc.net.0.ipv4.address = 10.0.0.300/24\n",
+        false,
+    );
+    let out = lxc.run("start", &["-n", &name]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("config") && err.contains("lxc.net.0.ipv4.address"),
+        "{err}"
+    );
+}

@@ -1,0 +1,462 @@
+//! The container's network interfaces (`lxc.net.N.*`): checked and planned by the monitor before
+//! init exists (so a bad link or address fails the start before anything is made), host sides
+//! made by the monitor straight into init's network namespace, container sides configured by
+//! init itself (names, MAC, MTU, addresses, routes) before it execs. Everything made lives in or
+//! is tied to that namespace: when the container's last process goes, so do its interfaces.
+
+use std::net::IpAddr;
+
+use warren_net::{Cidr, Namespace, NetError, Netlink};
+
+use crate::spec::ContainerSpec;
+
+/// What one interface is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfaceKind {
+    /// `veth`: `host` stays here, attached to `bridge` when there is one.
+    Veth {
+        host: String,
+        bridge: Option<String>,
+    },
+    /// `macvlan` on host link `link`.
+    Macvlan { link: String, mode: String },
+    /// `phys`: host link `link` moves into the container.
+    Phys { link: String },
+}
+
+/// A gateway: an address, or `dev` (the route goes straight out of the interface).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gateway {
+    Addr(IpAddr),
+    Device,
+}
+
+/// One interface, planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iface {
+    /// N of `lxc.net.N`.
+    pub index: u32,
+    pub kind: IfaceKind,
+    /// Its name inside the container.
+    pub name: String,
+    /// The name it arrives with in the container's namespace (a moved host link keeps its own
+    /// until init renames it).
+    pub arrives_as: String,
+    pub hwaddr: Option<[u8; 6]>,
+    pub mtu: Option<u32>,
+    pub up: bool,
+    pub addresses: Vec<Cidr>,
+    pub ipv4_gateway: Option<Gateway>,
+    pub ipv6_gateway: Option<Gateway>,
+}
+
+fn key_err(index: u32, key: &str, msg: impl std::fmt::Display) -> String {
+    format!("lxc.net.{index}.{key}: {msg}")
+}
+
+/// Checks every interface of `spec` against this host and plans it. `empty` and `none` need
+/// nothing made (a new network namespace has its loopback; `none` shares the host's).
+pub fn plan(spec: &ContainerSpec) -> Result<Vec<Iface>, String> {
+    if !spec.idmaps.is_empty() {
+        if let Some(n) = spec.nets.iter().find(|n| n.kind == "none") {
+            return Err(key_err(
+                n.index,
+                "type",
+                "\"none\" (the host's network namespace) can't work for an unprivileged container: sysfs can only be mounted by the owner of a network namespace; use veth or empty",
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    let mut host: Option<Netlink> = None;
+    let mut position = 0u32;
+    for n in &spec.nets {
+        let get = |k: &str| {
+            n.keys
+                .iter()
+                .rev()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let all = |k: &str| -> Vec<String> {
+            n.keys
+                .iter()
+                .filter(|(key, _)| key == k)
+                .map(|(_, v)| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .collect()
+        };
+        match n.kind.as_str() {
+            "empty" | "none" | "" => continue,
+            "veth" | "macvlan" | "phys" => {}
+            other => {
+                return Err(key_err(
+                    n.index,
+                    "type",
+                    format!("\"{other}\" interfaces are not supported yet (empty, none, veth, macvlan, phys are)"),
+                ))
+            }
+        }
+        if host.is_none() {
+            host = Some(Netlink::open().map_err(|e| e.to_string())?);
+        }
+        let Some(nl) = host.as_mut() else {
+            continue;
+        };
+        let link = get("link");
+        let kind = match n.kind.as_str() {
+            "veth" => {
+                let host_name = match get("veth.pair") {
+                    Some(p) => {
+                        warren_net::check_name(&p).map_err(|e| key_err(n.index, "veth.pair", e))?;
+                        if nl.link_index(&p).is_ok() {
+                            return Err(key_err(
+                                n.index,
+                                "veth.pair",
+                                format!("a host interface named \"{p}\" exists already"),
+                            ));
+                        }
+                        p
+                    }
+                    None => warren_net::random_name("veth"),
+                };
+                if let Some(b) = &link {
+                    match nl.link_kind(b) {
+                        Ok(Some(k)) if k == "bridge" || k == "openvswitch" => {}
+                        Ok(_) => {
+                            return Err(key_err(
+                                n.index,
+                                "link",
+                                format!("\"{b}\" is not a bridge"),
+                            ))
+                        }
+                        Err(NetError::NoSuchLink(_)) => {
+                            return Err(key_err(
+                                n.index,
+                                "link",
+                                format!("bridge \"{b}\" does not exist (create it, or start warren-lxc net for lxcbr0)"),
+                            ))
+                        }
+                        Err(e) => return Err(key_err(n.index, "link", e)),
+                    }
+                }
+                IfaceKind::Veth {
+                    host: host_name,
+                    bridge: link.clone(),
+                }
+            }
+            "macvlan" | "phys" => {
+                let Some(l) = link.clone() else {
+                    return Err(key_err(
+                        n.index,
+                        "link",
+                        format!("a {} interface needs the host interface it uses", n.kind),
+                    ));
+                };
+                match nl.link_index(&l) {
+                    Ok(_) => {}
+                    Err(NetError::NoSuchLink(_)) => {
+                        return Err(key_err(
+                            n.index,
+                            "link",
+                            format!("host interface \"{l}\" does not exist"),
+                        ))
+                    }
+                    Err(e) => return Err(key_err(n.index, "link", e)),
+                }
+                if n.kind == "macvlan" {
+                    IfaceKind::Macvlan {
+                        link: l,
+                        mode: get("macvlan.mode").unwrap_or_else(|| "private".into()),
+                    }
+                } else {
+                    IfaceKind::Phys { link: l }
+                }
+            }
+            _ => continue,
+        };
+        let name = match get("name") {
+            Some(name) => {
+                warren_net::check_name(&name).map_err(|e| key_err(n.index, "name", e))?;
+                name
+            }
+            None => format!("eth{position}"),
+        };
+        position += 1;
+        let arrives_as = match &kind {
+            IfaceKind::Phys { link } => link.clone(),
+            _ => name.clone(),
+        };
+        let hwaddr = get("hwaddr")
+            .map(|h| warren_net::parse_hwaddr(&h).map_err(|e| key_err(n.index, "hwaddr", e)))
+            .transpose()?;
+        let mtu = get("mtu")
+            .map(|m| {
+                m.parse::<u32>().ok().filter(|m| *m >= 68).ok_or_else(|| {
+                    key_err(
+                        n.index,
+                        "mtu",
+                        format!("\"{m}\" is not an MTU (68 or more)"),
+                    )
+                })
+            })
+            .transpose()?;
+        let up = get("flags").is_some_and(|f| f.split(',').any(|x| x.trim() == "up"));
+        let mut addresses = Vec::new();
+        for (key, v4) in [("ipv4.address", true), ("ipv6.address", false)] {
+            for a in all(key) {
+                let c: Cidr = a.parse().map_err(|e| key_err(n.index, key, e))?;
+                if c.addr.is_ipv4() != v4 {
+                    return Err(key_err(
+                        n.index,
+                        key,
+                        format!("\"{a}\" is not an IPv{} address", if v4 { 4 } else { 6 }),
+                    ));
+                }
+                addresses.push(c);
+            }
+        }
+        let gateway = |key: &str, v4: bool, nl: &mut Netlink| -> Result<Option<Gateway>, String> {
+            let Some(g) = get(key) else { return Ok(None) };
+            match g.as_str() {
+                "dev" => Ok(Some(Gateway::Device)),
+                "auto" => {
+                    // the bridge's own address on the host, as LXC does
+                    let Some(b) = &link else {
+                        return Err(key_err(n.index, key, "\"auto\" needs lxc.net.N.link (the bridge whose address is the gateway)"));
+                    };
+                    let idx = nl.link_index(b).map_err(|e| key_err(n.index, key, e))?;
+                    let found = nl
+                        .addresses(Some(idx))
+                        .map_err(|e| key_err(n.index, key, e))?
+                        .into_iter()
+                        .find(|c| c.addr.is_ipv4() == v4 && !is_link_local(c.addr));
+                    match found {
+                        Some(c) => Ok(Some(Gateway::Addr(c.addr))),
+                        None => Err(key_err(
+                            n.index,
+                            key,
+                            format!(
+                                "\"auto\": bridge \"{b}\" has no IPv{} address",
+                                if v4 { 4 } else { 6 }
+                            ),
+                        )),
+                    }
+                }
+                other => {
+                    let ip: IpAddr = other.parse().map_err(|_| {
+                        key_err(
+                            n.index,
+                            key,
+                            format!("\"{other}\" is not an address, auto or dev"),
+                        )
+                    })?;
+                    if ip.is_ipv4() != v4 {
+                        return Err(key_err(
+                            n.index,
+                            key,
+                            format!(
+                                "\"{other}\" is not an IPv{} address",
+                                if v4 { 4 } else { 6 }
+                            ),
+                        ));
+                    }
+                    Ok(Some(Gateway::Addr(ip)))
+                }
+            }
+        };
+        let ipv4_gateway = gateway("ipv4.gateway", true, nl)?;
+        let ipv6_gateway = gateway("ipv6.gateway", false, nl)?;
+        out.push(Iface {
+            index: n.index,
+            kind,
+            name,
+            arrives_as,
+            hwaddr,
+            mtu,
+            up,
+            addresses,
+            ipv4_gateway,
+            ipv6_gateway,
+        });
+    }
+    if !out.is_empty() && !nix::unistd::geteuid().is_root() {
+        return Err(format!(
+            "lxc.net.{}.type: a regular user's container can't have host interfaces made for it yet (lxc-usernet comes later); use type = empty",
+            out[0].index
+        ));
+    }
+    Ok(out)
+}
+
+fn is_link_local(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v) => v.is_link_local(),
+        IpAddr::V6(v) => (v.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+/// The monitor's part: make each interface's host side and put the container side into the
+/// network namespace of `pid` (init, before it runs). On error, what was made goes with init's
+/// namespace when the caller kills init.
+pub fn make_host_side(ifaces: &[Iface], pid: i32) -> Result<(), String> {
+    if ifaces.is_empty() {
+        return Ok(());
+    }
+    let mut nl = Netlink::open().map_err(|e| e.to_string())?;
+    let ns = Namespace::OfPid(pid as u32);
+    for i in ifaces {
+        let fail = |e: NetError| key_err(i.index, "type", e);
+        match &i.kind {
+            IfaceKind::Veth { host, bridge } => {
+                nl.create_veth(host, &i.name, ns).map_err(fail)?;
+                let h = nl.link_index(host).map_err(fail)?;
+                if let Some(mtu) = i.mtu {
+                    nl.set_mtu(h, mtu).map_err(|e| key_err(i.index, "mtu", e))?;
+                }
+                if let Some(b) = bridge {
+                    let bi = nl.link_index(b).map_err(|e| key_err(i.index, "link", e))?;
+                    nl.set_master(h, bi)
+                        .map_err(|e| key_err(i.index, "link", e))?;
+                }
+                nl.set_up(h).map_err(fail)?;
+            }
+            IfaceKind::Macvlan { link, mode } => {
+                nl.create_macvlan(&i.name, link, mode, ns).map_err(fail)?;
+            }
+            IfaceKind::Phys { link } => {
+                let idx = nl
+                    .link_index(link)
+                    .map_err(|e| key_err(i.index, "link", e))?;
+                nl.move_to(idx, pid as u32).map_err(fail)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After the container has stopped: delete the host sides still there. The kernel removes them
+/// with the container's network namespace too, but asynchronously, after `stop` has returned;
+/// deleted here, they are gone when the container is reported STOPPED, as with LXC.
+pub fn remove_host_side(ifaces: &[Iface]) {
+    let hosts: Vec<&str> = ifaces
+        .iter()
+        .filter_map(|i| match &i.kind {
+            IfaceKind::Veth { host, .. } => Some(host.as_str()),
+            _ => None,
+        })
+        .collect();
+    if hosts.is_empty() {
+        return;
+    }
+    let Ok(mut nl) = Netlink::open() else {
+        return;
+    };
+    for h in hosts {
+        if let Ok(idx) = nl.link_index(h) {
+            // (gone meanwhile with the namespace: nothing to do)
+            let _ = nl.delete_link(idx);
+        }
+    }
+}
+
+/// Init's part, in its own network namespace: loopback up, then each interface named,
+/// addressed, brought up and routed as configured.
+pub fn configure_inside(ifaces: &[Iface]) -> Result<(), String> {
+    let mut nl = Netlink::open().map_err(|e| e.to_string())?;
+    if let Ok(lo) = nl.link_index("lo") {
+        nl.set_up(lo).map_err(|e| format!("bring lo up: {e}"))?;
+    }
+    for i in ifaces {
+        crate::debug!("configuring {i:?}");
+        let err = |key: &str| {
+            let key = key.to_string();
+            let index = i.index;
+            move |e: NetError| key_err(index, &key, e)
+        };
+        let idx = nl.link_index(&i.arrives_as).map_err(err("type"))?;
+        if i.arrives_as != i.name {
+            nl.rename(idx, &i.name).map_err(err("name"))?;
+        }
+        if let Some(mac) = i.hwaddr {
+            nl.set_hwaddr(idx, mac).map_err(err("hwaddr"))?;
+        }
+        if let Some(mtu) = i.mtu {
+            nl.set_mtu(idx, mtu).map_err(err("mtu"))?;
+        }
+        for a in &i.addresses {
+            let key = if a.addr.is_ipv4() {
+                "ipv4.address"
+            } else {
+                "ipv6.address"
+            };
+            nl.add_address(idx, *a).map_err(err(key))?;
+        }
+        if i.up {
+            nl.set_up(idx).map_err(err("flags"))?;
+            for (g, key) in [
+                (i.ipv4_gateway, "ipv4.gateway"),
+                (i.ipv6_gateway, "ipv6.gateway"),
+            ] {
+                match g {
+                    Some(Gateway::Addr(ip)) => {
+                        // a gateway outside every subnet of the interface is reached on-link
+                        if !i.addresses.iter().any(|c| in_subnet(*c, ip)) {
+                            let host = Cidr {
+                                addr: ip,
+                                prefix: if ip.is_ipv4() { 32 } else { 128 },
+                            };
+                            nl.add_route(Some(host), None, Some(idx))
+                                .map_err(err(key))?;
+                        }
+                        nl.add_route(None, Some(ip), Some(idx)).map_err(err(key))?;
+                    }
+                    Some(Gateway::Device) => {
+                        let any = Cidr {
+                            addr: if key.starts_with("ipv4") {
+                                IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+                            } else {
+                                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+                            },
+                            prefix: 0,
+                        };
+                        nl.add_route(Some(any), None, Some(idx)).map_err(err(key))?;
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn in_subnet(c: Cidr, ip: IpAddr) -> bool {
+    match (c.addr, ip) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(c.prefix)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(c.prefix))
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets() {
+        let c: Cidr = "10.0.3.5/24".parse().expect("cidr");
+        assert!(in_subnet(c, "10.0.3.1".parse().expect("ip")));
+        assert!(!in_subnet(c, "10.0.4.1".parse().expect("ip")));
+        let c: Cidr = "fd00::5/64".parse().expect("cidr");
+        assert!(in_subnet(c, "fd00::1".parse().expect("ip")));
+        assert!(!in_subnet(c, "10.0.3.1".parse().expect("ip")));
+    }
+}
