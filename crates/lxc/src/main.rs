@@ -4,6 +4,7 @@
 
 mod cmd;
 mod common;
+mod lxcnet;
 mod status;
 mod templates;
 mod user;

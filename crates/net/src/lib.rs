@@ -3,7 +3,9 @@
 //! routes. The caller's network namespace is the one acted on, except where a message names
 //! another (a veth peer or a moved link goes to the namespace of a pid).
 
+pub mod dnsmasq;
 mod netlink;
+pub mod nft;
 
 use std::net::IpAddr;
 

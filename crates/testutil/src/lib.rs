@@ -408,7 +408,7 @@ pub struct TestBridge {
     pub name: String,
     /// The bridge's own address, `10.A.B.1`.
     pub address: std::net::Ipv4Addr,
-    table: String,
+    _firewall: TestFirewall,
 }
 
 impl TestBridge {
@@ -430,31 +430,11 @@ impl TestBridge {
         )
         .expect("bridge address");
         nl.set_up(idx).expect("bridge up");
-        let table = format!("warren_test_{name}");
-        let rules = format!(
-            "table inet {table} {{\n  chain forward {{\n    type filter hook forward priority -10; policy accept;\n    iifname \"{name}\" oifname != \"{name}\" drop\n  }}\n}}\n"
-        );
-        let mut child = Command::new("nft")
-            .args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run nft (apt-get install nftables)");
-        if let Some(mut stdin) = child.stdin.take() {
-            use std::io::Write;
-            stdin.write_all(rules.as_bytes()).expect("nft input");
-        }
-        let out = child.wait_with_output().expect("nft");
-        assert!(
-            out.status.success(),
-            "nft: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let firewall = TestFirewall::new(&name);
         TestBridge {
             name,
             address,
-            table,
+            _firewall: firewall,
         }
     }
 
@@ -481,11 +461,50 @@ impl Default for TestBridge {
     }
 }
 
-impl Drop for TestBridge {
+/// An nftables table of the test's own that drops forwarded traffic leaving bridge `name`
+/// (which need not exist yet), so nothing a container on it does can leave the machine.
+/// Deleted on drop.
+pub struct TestFirewall {
+    table: String,
+}
+
+impl TestFirewall {
+    pub fn new(bridge: &str) -> TestFirewall {
+        let table = format!("warren_test_{bridge}");
+        let rules = format!(
+            "table inet {table} {{\n  chain forward {{\n    type filter hook forward priority -10; policy accept;\n    iifname \"{bridge}\" oifname != \"{bridge}\" drop\n  }}\n}}\n"
+        );
+        let mut child = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run nft (apt-get install nftables)");
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            stdin.write_all(rules.as_bytes()).expect("nft input");
+        }
+        let out = child.wait_with_output().expect("nft");
+        assert!(
+            out.status.success(),
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TestFirewall { table }
+    }
+}
+
+impl Drop for TestFirewall {
     fn drop(&mut self) {
         let _ = Command::new("nft")
             .args(["delete", "table", "inet", &self.table])
             .output();
+    }
+}
+
+impl Drop for TestBridge {
+    fn drop(&mut self) {
         if let Ok(mut nl) = warren_net::Netlink::open() {
             if let Ok(idx) = nl.link_index(&self.name) {
                 let _ = nl.delete_link(idx);

@@ -15,6 +15,7 @@ pub mod freeze;
 pub mod info;
 pub mod install_links;
 pub mod ls;
+pub mod net;
 pub mod shift;
 pub mod snapshot;
 pub mod start;
@@ -58,6 +59,8 @@ pub enum Cmd {
     InstallLinks(install_links::Args),
     /// List containers
     Ls(ls::Args),
+    /// Set up or tear down the lxcbr0 bridge with DHCP, DNS and NAT (LXC's lxc-net)
+    Net(net::Args),
     /// Shift an unprivileged container's rootfs ownership through its id map (filesystems without idmapped mounts)
     Shift(shift::Args),
     /// Create, list, restore or destroy snapshots of a container
@@ -79,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let root_only = match &cli.cmd {
         Cmd::Autostart(_) => Some("autostart"),
         Cmd::Copy(_) => Some("copy"),
+        Cmd::Net(_) => Some("net"),
         Cmd::Shift(_) => Some("shift"),
         Cmd::Snapshot(_) => Some("snapshot"),
         _ => None,
@@ -104,6 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Info(a) => info::run(a),
         Cmd::InstallLinks(a) => install_links::run(a),
         Cmd::Ls(a) => ls::run(a),
+        Cmd::Net(a) => net::run(a),
         Cmd::Shift(a) => shift::run(a),
         Cmd::Snapshot(a) => snapshot::run(a),
         Cmd::Start(a) => start::run(a),

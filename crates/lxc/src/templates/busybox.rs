@@ -69,7 +69,7 @@ ip link set lo up 2>/dev/null
 for i in /sys/class/net/eth*; do
   [ -e \"$i\" ] || continue
   ip -4 addr show dev \"${i##*/}\" | grep -q inet && continue
-  udhcpc -i \"${i##*/}\" -b -t 10 -T 1 -s /usr/share/udhcpc/default.script >/var/log/udhcpc.log 2>&1
+  udhcpc -i \"${i##*/}\" -x hostname:\"$(hostname)\" -b -t 10 -T 1 -s /usr/share/udhcpc/default.script >/var/log/udhcpc.log 2>&1
 done
 ";
 
