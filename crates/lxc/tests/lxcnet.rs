@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use warren_testutil::{require_root, unique_name, Lxc, TestFirewall};
+use warren_testutil::{
+    require_root, unique_name, Lxc, RegularUser, TestFirewall, UsernetAllowance, TEST_USER,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_warren-lxc");
 
@@ -20,8 +22,10 @@ impl LxcNet {
     fn new() -> LxcNet {
         let dir = tempfile::tempdir().expect("tempdir");
         let bridge = unique_name("wln");
-        let n = std::process::id() % 200 + 20;
-        let subnet = format!("10.{}.{}", 180 + (n % 30), n);
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let n = (std::process::id() * 7 + k) % 250 + 1;
+        let subnet = format!("10.{}.{}", 180 + (std::process::id() + k) % 30, n);
         let _firewall = TestFirewall::new(&bridge);
         std::fs::write(
             dir.path().join("lxc-net"),
@@ -144,7 +148,26 @@ fn a_container_gets_a_lease_and_stop_removes_what_start_made() {
         .unwrap_or_else(|| panic!("no lease for {name}: {leases:?}"));
     let ip = line.split_whitespace().nth(2).expect("leased address");
     assert!(ip.starts_with(&format!("{}.", net.subnet)), "{line}");
-    // the container sees its address and reaches the host on the bridge
+    // the container sees its address (once udhcpc's script has set what dnsmasq granted) and
+    // reaches the host on the bridge
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let out = lxc.run(
+            "attach",
+            &[
+                "-n",
+                &name,
+                "--",
+                "sh",
+                "-c",
+                "ip -4 addr show eth0 | grep -q inet",
+            ],
+        );
+        if out.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let out = lxc.ok(
         "attach",
         &[
@@ -233,4 +256,44 @@ fn a_bad_lxc_net_value_names_file_line_and_variable() {
         "{err}"
     );
     assert!(!net.bridge_exists());
+}
+
+#[test]
+fn a_regular_users_container_gets_a_lease_through_lxc_usernet() {
+    let bins = [
+        Path::new(BIN),
+        Path::new(env!("CARGO_BIN_EXE_warren-monitor")),
+        Path::new(env!("CARGO_BIN_EXE_warren-user-nic")),
+    ];
+    let Some(u) = RegularUser::new(
+        "a_regular_users_container_gets_a_lease_through_lxc_usernet",
+        &bins,
+    ) else {
+        return;
+    };
+    let net = LxcNet::new();
+    ok(net.run("start"));
+    let _allow = UsernetAllowance::new(&format!("{TEST_USER} veth {} 1", net.bridge));
+    let base = warren_testutil::subid_start(TEST_USER, "/etc/subuid").expect("subuid");
+    let gbase = warren_testutil::subid_start(TEST_USER, "/etc/subgid").expect("subgid");
+    u.write_default_conf(&format!(
+        "lxc.idmap = u 0 {base} 65536\nlxc.idmap = g 0 {gbase} 65536\n\
+         lxc.net.0.type = veth\nlxc.net.0.link = {}\nlxc.net.0.flags = up\nlxc.net.0.hwaddr = 00:16:3e:xx:xx:xx\n",
+        net.bridge
+    ));
+    let name = unique_name("ud");
+    u.ok("create", &["-n", &name, "-t", "busybox"]);
+    u.ok("start", &["-n", &name]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut leases = String::new();
+    while std::time::Instant::now() < deadline {
+        leases = std::fs::read_to_string(net.leases()).unwrap_or_default();
+        if leases.contains(&name) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(leases.contains(&name), "no lease for {name}: {leases:?}");
+    u.ok("stop", &["-n", &name, "-k"]);
+    u.ok("destroy", &["-n", &name]);
 }

@@ -5,13 +5,26 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use warren_testutil::{subid_start, RegularUser, TEST_USER};
+use warren_testutil::{subid_start, RegularUser, TestBridge, UsernetAllowance, TEST_USER};
 
 const BIN: &str = env!("CARGO_BIN_EXE_warren-lxc");
 const MONITOR: &str = env!("CARGO_BIN_EXE_warren-monitor");
+const USER_NIC: &str = env!("CARGO_BIN_EXE_warren-user-nic");
 
 fn user(test: &str) -> Option<RegularUser> {
-    RegularUser::new(test, &[Path::new(BIN), Path::new(MONITOR)])
+    RegularUser::new(
+        test,
+        &[Path::new(BIN), Path::new(MONITOR), Path::new(USER_NIC)],
+    )
+}
+
+/// The user's default.conf: the id maps /etc/subuid grants, and `net`.
+fn default_conf_with(u: &RegularUser, net: &str) {
+    let base = subid_start(TEST_USER, "/etc/subuid").expect("subuid");
+    let gbase = subid_start(TEST_USER, "/etc/subgid").expect("subgid");
+    u.write_default_conf(&format!(
+        "lxc.idmap = u 0 {base} 65536\nlxc.idmap = g 0 {gbase} 65536\n{net}"
+    ));
 }
 
 fn stderr(out: &std::process::Output) -> String {
@@ -195,4 +208,133 @@ fn regular_user_executes_a_command_in_a_fresh_container() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "pid=2 uid=0");
     u.ok("destroy", &["-n", "c5"]);
+}
+
+#[test]
+fn regular_user_gets_a_veth_through_lxc_usernet() {
+    let Some(u) = user("regular_user_gets_a_veth_through_lxc_usernet") else {
+        return;
+    };
+    let br = TestBridge::new();
+    let _allow = UsernetAllowance::new(&format!("{TEST_USER} veth {} 1", br.name));
+    let addr = br.host(30);
+    default_conf_with(
+        &u,
+        &format!(
+            "lxc.net.0.type = veth\nlxc.net.0.link = {}\nlxc.net.0.flags = up\nlxc.net.0.ipv4.address = {addr}\n",
+            br.name
+        ),
+    );
+    u.ok("create", &["-n", "n1", "-t", "busybox"]);
+    u.ok("start", &["-n", "n1"]);
+    assert_eq!(br.ports().len(), 1, "{:?}", br.ports());
+    let out = u.ok(
+        "attach",
+        &[
+            "-n",
+            "n1",
+            "--",
+            "sh",
+            "-c",
+            &format!(
+                "ip -4 addr show eth0 | grep -o 'inet [0-9./]*'; ping -c1 -W2 {} >/dev/null && echo reached",
+                br.address
+            ),
+        ],
+    );
+    assert_eq!(out.trim(), format!("inet {addr}\nreached"), "{out}");
+    u.ok("stop", &["-n", "n1", "-k"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !br.ports().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(br.ports().is_empty(), "{:?}", br.ports());
+    u.ok("destroy", &["-n", "n1"]);
+}
+
+#[test]
+fn lxc_usernet_allowances_are_enforced() {
+    let Some(u) = user("lxc_usernet_allowances_are_enforced") else {
+        return;
+    };
+    let br = TestBridge::new();
+    let other = TestBridge::new();
+    let _allow = UsernetAllowance::new(&format!("{TEST_USER} veth {} 1", br.name));
+    // two interfaces where one is allowed
+    default_conf_with(
+        &u,
+        &format!(
+            "lxc.net.0.type = veth\nlxc.net.0.link = {0}\nlxc.net.1.type = veth\nlxc.net.1.link = {0}\n",
+            br.name
+        ),
+    );
+    u.ok("create", &["-n", "n2", "-t", "busybox"]);
+    let out = u.run("start", &["-n", "n2"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("has 1 of 1 interfaces allowed"), "{err}");
+    assert!(u.ok("ls", &["--running"]).trim().is_empty());
+    // a bridge the file does not list
+    default_conf_with(
+        &u,
+        &format!("lxc.net.0.type = veth\nlxc.net.0.link = {}\n", other.name),
+    );
+    u.ok("create", &["-n", "n3", "-t", "busybox"]);
+    let out = u.run("start", &["-n", "n3"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("may not attach interfaces to {}", other.name)),
+        "{err}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !(br.ports().is_empty() && other.ports().is_empty())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(br.ports().is_empty() && other.ports().is_empty());
+}
+
+#[test]
+fn the_usernet_helper_distrusts_its_caller() {
+    let Some(u) = user("the_usernet_helper_distrusts_its_caller") else {
+        return;
+    };
+    let br = TestBridge::new();
+    let _allow = UsernetAllowance::new(&format!("{TEST_USER} veth {} 5", br.name));
+    // a root-owned process (a privileged container of root's, or the test itself)
+    let helper = u.bin.with_file_name("warren-user-nic");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("setpriv")
+            .args([
+                &format!("--reuid={}", u.uid),
+                &format!("--regid={}", u.gid),
+                "--init-groups",
+            ])
+            .arg(&helper)
+            .args(args)
+            .output()
+            .expect("helper");
+        (out.status.code(), stderr(&out))
+    };
+    let me = std::process::id().to_string();
+    let (code, err) = run(&["create", &me, &br.name, "eth9"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("not a process of yours") || err.contains("not owned"),
+        "{err}"
+    );
+    let (code, err) = run(&["create", "1", &br.name, "eth9"]);
+    assert_eq!(code, Some(1), "{err}");
+    // names the kernel would refuse, or that try to reach elsewhere
+    for bad in ["../eth0", "a-name-far-too-long", "eth 0", ""] {
+        let (code, err) = run(&["create", &me, &br.name, bad]);
+        assert_eq!(code, Some(1), "{bad}: {err}");
+    }
+    // a bridge it may not use, and a link that is not a bridge
+    let (code, err) = run(&["create", &me, "lo", "eth9"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("may not attach"), "{err}");
+    assert!(br.ports().is_empty(), "{:?}", br.ports());
 }

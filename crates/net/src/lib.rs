@@ -6,6 +6,7 @@
 pub mod dnsmasq;
 mod netlink;
 pub mod nft;
+pub mod usernet;
 
 use std::net::IpAddr;
 
@@ -155,6 +156,8 @@ pub fn check_name(name: &str) -> Result<(), String> {
 pub enum Namespace {
     Here,
     OfPid(u32),
+    /// The network namespace behind this descriptor (no pid to be reused meanwhile).
+    OfFd(std::os::fd::RawFd),
 }
 
 impl Netlink {
@@ -265,8 +268,10 @@ impl Netlink {
         peer_msg
             .attributes
             .push(LinkAttribute::IfName(peer.to_string()));
-        if let Namespace::OfPid(pid) = peer_ns {
-            peer_msg.attributes.push(LinkAttribute::NetNsPid(pid));
+        match peer_ns {
+            Namespace::OfPid(pid) => peer_msg.attributes.push(LinkAttribute::NetNsPid(pid)),
+            Namespace::OfFd(fd) => peer_msg.attributes.push(LinkAttribute::NetNsFd(fd)),
+            Namespace::Here => {}
         }
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(host.to_string()));
@@ -301,8 +306,10 @@ impl Netlink {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         msg.attributes.push(LinkAttribute::Link(parent));
-        if let Namespace::OfPid(pid) = ns {
-            msg.attributes.push(LinkAttribute::NetNsPid(pid));
+        match ns {
+            Namespace::OfPid(pid) => msg.attributes.push(LinkAttribute::NetNsPid(pid)),
+            Namespace::OfFd(fd) => msg.attributes.push(LinkAttribute::NetNsFd(fd)),
+            Namespace::Here => {}
         }
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::Kind(InfoKind::MacVlan),

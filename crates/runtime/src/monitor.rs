@@ -325,7 +325,7 @@ impl Monitor {
             };
         }
         // interfaces are checked before anything is made: a bad link fails the start here
-        let ifaces = crate::network::plan(spec).map_err(StartError::Setup)?;
+        let mut ifaces = crate::network::plan(spec).map_err(StartError::Setup)?;
         // Clone first: the child builds its filesystem while we make and fill its cgroup (the
         // child waits for us only before its cgroup namespace and exec).
         crate::debug!("cloning init with flags {flags:#x}");
@@ -419,7 +419,7 @@ impl Monitor {
                 return Err(fail(format!("move init into its cgroup: {e}"), &payload));
             }
         }
-        if let Err(msg) = crate::network::make_host_side(&ifaces, pid) {
+        if let Err(msg) = crate::network::make_host_side(&mut ifaces, pid) {
             return Err(fail(msg, &payload));
         }
         let mut go_fds: Vec<OwnedFd> = Vec::new();

@@ -280,11 +280,31 @@ pub fn plan(spec: &ContainerSpec) -> Result<Vec<Iface>, String> {
             ipv6_gateway,
         });
     }
-    if !out.is_empty() && !nix::unistd::geteuid().is_root() {
-        return Err(format!(
-            "lxc.net.{}.type: a regular user's container can't have host interfaces made for it yet (lxc-usernet comes later); use type = empty",
-            out[0].index
-        ));
+    if !nix::unistd::geteuid().is_root() {
+        // a regular user's interfaces come from the lxc-usernet helper: veths on allowed
+        // bridges, host sides named by the helper
+        for i in &out {
+            match &i.kind {
+                IfaceKind::Veth { bridge: Some(_), .. } => {}
+                IfaceKind::Veth { bridge: None, .. } => {
+                    return Err(key_err(i.index, "link", "a regular user's veth needs a bridge that /etc/lxc/lxc-usernet allows"))
+                }
+                _ => {
+                    return Err(key_err(i.index, "type", "a regular user's container can only have veth interfaces (on bridges /etc/lxc/lxc-usernet allows), or empty"))
+                }
+            }
+        }
+        if let Some(n) = spec
+            .nets
+            .iter()
+            .find(|n| n.keys.iter().any(|(k, _)| k == "veth.pair"))
+        {
+            return Err(key_err(
+                n.index,
+                "veth.pair",
+                "a regular user's host-side names are chosen by the lxc-usernet helper",
+            ));
+        }
     }
     Ok(out)
 }
@@ -299,9 +319,12 @@ fn is_link_local(a: IpAddr) -> bool {
 /// The monitor's part: make each interface's host side and put the container side into the
 /// network namespace of `pid` (init, before it runs). On error, what was made goes with init's
 /// namespace when the caller kills init.
-pub fn make_host_side(ifaces: &[Iface], pid: i32) -> Result<(), String> {
+pub fn make_host_side(ifaces: &mut [Iface], pid: i32) -> Result<(), String> {
     if ifaces.is_empty() {
         return Ok(());
+    }
+    if !nix::unistd::geteuid().is_root() {
+        return make_through_helper(ifaces, pid);
     }
     let mut nl = Netlink::open().map_err(|e| e.to_string())?;
     let ns = Namespace::OfPid(pid as u32);
@@ -331,6 +354,40 @@ pub fn make_host_side(ifaces: &[Iface], pid: i32) -> Result<(), String> {
                 nl.move_to(idx, pid as u32).map_err(fail)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// A regular user's veths, made by the setuid helper `warren-user-nic` (beside this binary)
+/// within what /etc/lxc/lxc-usernet allows; the host-side names it chose replace ours.
+fn make_through_helper(ifaces: &mut [Iface], pid: i32) -> Result<(), String> {
+    let helper = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("warren-user-nic")))
+        .filter(|p| p.is_file())
+        .ok_or("the lxc-usernet helper warren-user-nic is not installed beside warren-lxc (setuid root)")?;
+    for i in ifaces.iter_mut() {
+        let IfaceKind::Veth {
+            host,
+            bridge: Some(bridge),
+        } = &mut i.kind
+        else {
+            continue;
+        };
+        let out = std::process::Command::new(&helper)
+            .args(["create", &pid.to_string(), bridge, &i.name])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| key_err(i.index, "link", format!("run {}: {e}", helper.display())))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(key_err(
+                i.index,
+                "link",
+                err.trim().trim_start_matches("warren-user-nic: "),
+            ));
+        }
+        *host = String::from_utf8_lossy(&out.stdout).trim().to_string();
     }
     Ok(())
 }

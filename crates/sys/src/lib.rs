@@ -672,6 +672,33 @@ pub fn seccomp_notif_id_valid(listener: BorrowedFd<'_>, id: u64) -> bool {
     ret == 0
 }
 
+/// The uid that owns the user namespace a namespace `ns` belongs to (ioctl NS_GET_USERNS, then
+/// NS_GET_OWNER_UID): who may act on a network namespace, say.
+pub fn namespace_owner_uid(ns: BorrowedFd<'_>) -> io::Result<u32> {
+    const NS_GET_USERNS: libc::c_ulong = 0xb701;
+    const NS_GET_OWNER_UID: libc::c_ulong = 0xb704;
+    // SAFETY: NS_GET_USERNS takes no argument and returns a new descriptor or -1.
+    let userns = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_USERNS) };
+    if userns < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us; nobody else owns it.
+    let userns = unsafe { OwnedFd::from_raw_fd(userns) };
+    let mut uid: libc::uid_t = 0;
+    // SAFETY: NS_GET_OWNER_UID writes one uid_t through the pointer, which points to a live local.
+    let ret = unsafe {
+        libc::ioctl(
+            userns.as_raw_fd(),
+            NS_GET_OWNER_UID,
+            &mut uid as *mut libc::uid_t,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(uid)
+}
+
 /// pidfd_getfd(2): a duplicate of descriptor `target_fd` of the process behind `pidfd` (the
 /// caller needs ptrace rights over it), close-on-exec.
 pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, target_fd: RawFd) -> io::Result<OwnedFd> {

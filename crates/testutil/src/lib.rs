@@ -287,6 +287,11 @@ impl RegularUser {
         for b in bins {
             let to = bindir.join(b.file_name().expect("binary name"));
             std::fs::copy(b, &to).expect("copy binary");
+            if to.file_name().is_some_and(|n| n == "warren-user-nic") {
+                // the lxc-usernet helper is setuid root, as installed
+                std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o4755))
+                    .expect("setuid helper");
+            }
         }
         let bin = bindir.join(bins[0].file_name().expect("binary name"));
         let cgroup = cgroup2_mount()
@@ -510,5 +515,27 @@ impl Drop for TestBridge {
                 let _ = nl.delete_link(idx);
             }
         }
+    }
+}
+
+/// A line of the test's own in /etc/lxc/lxc-usernet.d (warren's drop-ins for lxc-usernet),
+/// removed on drop.
+pub struct UsernetAllowance {
+    path: PathBuf,
+}
+
+impl UsernetAllowance {
+    pub fn new(line: &str) -> UsernetAllowance {
+        let dir = Path::new("/etc/lxc/lxc-usernet.d");
+        std::fs::create_dir_all(dir).expect("create /etc/lxc/lxc-usernet.d");
+        let path = dir.join(format!("{}.conf", unique_name("warren-test-")));
+        std::fs::write(&path, format!("{line}\n")).expect("write the allowance");
+        UsernetAllowance { path }
+    }
+}
+
+impl Drop for UsernetAllowance {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
