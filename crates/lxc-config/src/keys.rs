@@ -152,13 +152,13 @@ pub static NET_KEYS: &[KeyInfo] = &[
     k("ipv4.gateway", I, false, V::Ipv4Gateway),
     k("ipv6.address", I, true, V::Ipv6Addr),
     k("ipv6.gateway", I, false, V::Ipv6Gateway),
-    k("script.up", N, false, V::Path),
-    k("script.down", N, false, V::Path),
+    k("script.up", I, false, V::Path),
+    k("script.down", I, false, V::Path),
     k("l2proxy", N, false, V::Bool),
     k("macvlan.mode", I, false, V::MacvlanMode),
-    k("ipvlan.mode", N, false, V::IpvlanMode),
-    k("ipvlan.isolation", N, false, V::IpvlanIsolation),
-    k("vlan.id", N, false, V::VlanId),
+    k("ipvlan.mode", I, false, V::IpvlanMode),
+    k("ipvlan.isolation", I, false, V::IpvlanIsolation),
+    k("vlan.id", I, false, V::VlanId),
     k("veth.mode", N, false, V::VethMode),
     k("veth.pair", I, false, V::Path),
     k("veth.n_rxqueues", N, false, V::U32),
@@ -254,7 +254,10 @@ fn suffix_ok(prefix: &str, suffix: &str) -> bool {
 pub fn status_of(key: &str, value: &str, looked: &Lookup) -> KeyStatus {
     if looked.net_index.is_some()
         && looked.info.name == "type"
-        && !matches!(value, "empty" | "none" | "veth" | "macvlan" | "phys")
+        && !matches!(
+            value,
+            "empty" | "none" | "veth" | "macvlan" | "phys" | "vlan" | "ipvlan"
+        )
     {
         return KeyStatus::NotYetEnforced;
     }

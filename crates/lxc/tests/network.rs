@@ -327,3 +327,174 @@ fn a_bad_cidr_is_a_config_error_naming_file_and_line() {
         "{err}"
     );
 }
+
+/// Whether this kernel can make a link of `kind` ("vlan", "ipvlan"): tried in a throwaway
+/// network namespace. This development machine's kernel has neither; the qemu guest of
+/// shared/tools/vm-cgroup2.sh (Debian's kernel) has both.
+fn kernel_has(kind: &str) -> bool {
+    let kind = kind.to_string();
+    std::thread::spawn(move || {
+        if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
+            return false;
+        }
+        let Ok(mut nl) = warren_net::Netlink::open() else {
+            return false;
+        };
+        if nl
+            .create_veth("p0", "p1", warren_net::Namespace::Here)
+            .is_err()
+        {
+            return false;
+        }
+        match kind.as_str() {
+            "vlan" => nl
+                .create_vlan("v0", "p0", 5, warren_net::Namespace::Here)
+                .is_ok(),
+            _ => nl
+                .create_ipvlan("v0", "p0", "l2", "bridge", warren_net::Namespace::Here)
+                .is_ok(),
+        }
+    })
+    .join()
+    .unwrap_or(false)
+}
+
+fn on_a_parent_link_attempt(test: &str, kind: &str, keys: &str, addr: &str) {
+    if !require_root(test) {
+        return;
+    }
+    if !kernel_has(kind) {
+        eprintln!(
+            "skipping {test}: this kernel cannot make {kind} links (no 8021q / ipvlan support); \
+             it runs in the qemu guest: shared/tools/vm-cgroup2.sh"
+        );
+        return;
+    }
+    let parent = unique_name("wtp");
+    let other = unique_name("wtq");
+    let mut nl = warren_net::Netlink::open().expect("netlink");
+    nl.create_veth(&parent, &other, warren_net::Namespace::Here)
+        .expect("parent veth");
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            if let Ok(mut nl) = warren_net::Netlink::open() {
+                if let Ok(i) = nl.link_index(&self.0) {
+                    let _ = nl.delete_link(i);
+                }
+            }
+        }
+    }
+    let _gone = Gone(parent.clone());
+    // a VLAN can only come up on a link that is up
+    for l in [&parent, &other] {
+        let i = nl.link_index(l).expect("index");
+        nl.set_up(i).expect("up");
+    }
+    let lxc = Lxc::new(BIN);
+    let name = container(
+        &lxc,
+        &format!(
+            "lxc.net.0.type = {kind}\nlxc.net.0.link = {parent}\n{keys}lxc.net.0.flags = up\nlxc.net.0.ipv4.address = {addr}\n"
+        ),
+        false,
+    );
+    lxc.ok("start", &["-n", &name]);
+    let out = lxc.ok(
+        "attach",
+        &[
+            "-n",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            "ip -4 addr show eth0 | grep -o 'inet [0-9./]*'",
+        ],
+    );
+    assert_eq!(out.trim(), format!("inet {addr}"), "{out}");
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}
+
+#[test]
+fn vlan_on_a_host_link() {
+    on_a_parent_link_attempt(
+        "vlan_on_a_host_link",
+        "vlan",
+        "lxc.net.0.vlan.id = 42\n",
+        "10.212.1.2/24",
+    );
+}
+
+#[test]
+fn ipvlan_on_a_host_link() {
+    on_a_parent_link_attempt(
+        "ipvlan_on_a_host_link",
+        "ipvlan",
+        "lxc.net.0.ipvlan.mode = l3\nlxc.net.0.ipvlan.isolation = bridge\n",
+        "10.212.2.2/24",
+    );
+}
+
+#[test]
+fn a_vlan_without_an_id_is_refused() {
+    refused(
+        "lxc.net.0.type = vlan\nlxc.net.0.link = lo\n",
+        "lxc.net.0.vlan.id: a vlan interface needs its VLAN id",
+        false,
+        "a_vlan_without_an_id_is_refused",
+    );
+}
+
+#[test]
+fn up_and_down_scripts_run_with_lxcs_arguments_and_environment() {
+    if !require_root("up_and_down_scripts_run_with_lxcs_arguments_and_environment") {
+        return;
+    }
+    let br = TestBridge::new();
+    let lxc = Lxc::new(BIN);
+    let log = lxc.lxcpath().join("script.log");
+    let script = lxc.lxcpath().join("net-script");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$* | $LXC_HOOK_TYPE $LXC_HOOK_SECTION $LXC_NET_TYPE $LXC_NET_PARENT $LXC_NET_PEER\" >> {}\n",
+            log.display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let pair = unique_name("vs");
+    let lines = format!(
+        "lxc.net.0.type = veth\nlxc.net.0.link = {}\nlxc.net.0.veth.pair = {pair}\n\
+         lxc.net.0.script.up = {s}\nlxc.net.0.script.down = {s}\n",
+        br.name,
+        s = script.display()
+    );
+    let name = container(&lxc, &lines, false);
+    lxc.ok("start", &["-n", &name]);
+    lxc.ok("stop", &["-n", &name, "-k"]);
+    let text = std::fs::read_to_string(&log).expect("script ran");
+    let got: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        got,
+        [
+            format!("{name} net up veth {pair} | up net veth {} {pair}", br.name),
+            format!(
+                "{name} net down veth {pair} | down net veth {} {pair}",
+                br.name
+            ),
+        ],
+        "{text}"
+    );
+}
+
+#[test]
+fn a_failing_up_script_fails_the_start_and_leaves_nothing() {
+    refused(
+        "lxc.net.0.type = veth\nlxc.net.0.link = BRIDGE\nlxc.net.0.script.up = /bin/false\n",
+        "lxc.net.0.script.up",
+        false,
+        "a_failing_up_script_fails_the_start_and_leaves_nothing",
+    );
+}

@@ -13,8 +13,8 @@ use std::net::IpAddr;
 use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-    MacVlanMode,
+    InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpVlanFlags, IpVlanMode,
+    LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -318,6 +318,76 @@ impl Netlink {
         self.create(msg, &format!("create macvlan {name} on {link}"))
     }
 
+    /// An 802.1q VLAN `name` with id `id` on `link`, in `ns`.
+    pub fn create_vlan(
+        &mut self,
+        name: &str,
+        link: &str,
+        id: u16,
+        ns: Namespace,
+    ) -> Result<(), NetError> {
+        check_name(name).map_err(NetError::Invalid)?;
+        if id == 0 || id > 4094 {
+            return Err(NetError::Invalid(format!("VLAN id {id} is not 1 to 4094")));
+        }
+        let parent = self.link_index(link)?;
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes.push(LinkAttribute::Link(parent));
+        push_ns(&mut msg, ns);
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Vlan),
+            LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(id)])),
+        ]));
+        self.create(msg, &format!("create VLAN {name} (id {id}) on {link}"))
+    }
+
+    /// An ipvlan `name` on `link` in `mode` (l2, l3, l3s) with `isolation` (bridge, private,
+    /// vepa), in `ns`.
+    pub fn create_ipvlan(
+        &mut self,
+        name: &str,
+        link: &str,
+        mode: &str,
+        isolation: &str,
+        ns: Namespace,
+    ) -> Result<(), NetError> {
+        check_name(name).map_err(NetError::Invalid)?;
+        let parent = self.link_index(link)?;
+        let mode = match mode {
+            "l2" => IpVlanMode::L2,
+            "l3" | "" => IpVlanMode::L3,
+            "l3s" => IpVlanMode::L3S,
+            other => {
+                return Err(NetError::Invalid(format!(
+                    "unknown ipvlan mode \"{other}\""
+                )))
+            }
+        };
+        let flags = match isolation {
+            "bridge" | "" => IpVlanFlags::empty(),
+            "private" => IpVlanFlags::Private,
+            "vepa" => IpVlanFlags::Vepa,
+            other => {
+                return Err(NetError::Invalid(format!(
+                    "unknown ipvlan isolation \"{other}\""
+                )))
+            }
+        };
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes.push(LinkAttribute::Link(parent));
+        push_ns(&mut msg, ns);
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::IpVlan),
+            LinkInfo::Data(InfoData::IpVlan(vec![
+                InfoIpVlan::Mode(mode),
+                InfoIpVlan::Flags(flags),
+            ])),
+        ]));
+        self.create(msg, &format!("create ipvlan {name} on {link}"))
+    }
+
     fn set_link(
         &mut self,
         index: u32,
@@ -522,6 +592,14 @@ impl Netlink {
             &what,
         )
         .map(|_| ())
+    }
+}
+
+fn push_ns(msg: &mut LinkMessage, ns: Namespace) {
+    match ns {
+        Namespace::OfPid(pid) => msg.attributes.push(LinkAttribute::NetNsPid(pid)),
+        Namespace::OfFd(fd) => msg.attributes.push(LinkAttribute::NetNsFd(fd)),
+        Namespace::Here => {}
     }
 }
 

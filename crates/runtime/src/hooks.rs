@@ -118,3 +118,50 @@ fn run_one(
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
+
+/// `lxc.net.N.script.up` / `script.down` (`updown`): run on the host with LXC's arguments
+/// (version 0: `NAME net up|down TYPE DEVICE`) and environment (LXC_HOOK_SECTION=net,
+/// LXC_NET_TYPE, LXC_NET_PARENT, LXC_NET_PEER for a veth's host side).
+pub fn run_net_script(
+    spec: &ContainerSpec,
+    script: &str,
+    updown: &'static str,
+    iface: &crate::network::Iface,
+) -> Result<(), HookError> {
+    let kind = if updown == "up" { "net up" } else { "net down" };
+    let line = if spec.hook_version == 0 {
+        format!(
+            "{script} {} net {updown} {} {}",
+            shell_quote(&spec.name),
+            iface.type_name(),
+            shell_quote(iface.host_device())
+        )
+    } else {
+        script.to_string()
+    };
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c").arg(line);
+    cmd.envs(hook_env(spec, None));
+    cmd.env("LXC_HOOK_TYPE", updown);
+    cmd.env("LXC_HOOK_SECTION", "net");
+    cmd.env("LXC_NET_TYPE", iface.type_name());
+    if let Some(p) = iface.parent() {
+        cmd.env("LXC_NET_PARENT", p);
+    }
+    if let crate::network::IfaceKind::Veth { host, .. } = &iface.kind {
+        cmd.env("LXC_NET_PEER", host);
+    }
+    let status = cmd.status().map_err(|source| HookError::Spawn {
+        kind,
+        command: script.to_string(),
+        source,
+    })?;
+    if !status.success() {
+        return Err(HookError::Failed {
+            kind,
+            command: script.to_string(),
+            status: status.to_string(),
+        });
+    }
+    Ok(())
+}

@@ -422,6 +422,16 @@ impl Monitor {
         if let Err(msg) = crate::network::make_host_side(&mut ifaces, pid) {
             return Err(fail(msg, &payload));
         }
+        for i in &ifaces {
+            if let Some(script) = &i.script_up {
+                if let Err(e) = hooks::run_net_script(spec, script, "up", i) {
+                    return Err(fail(
+                        format!("lxc.net.{}.script.up: {e}", i.index),
+                        &payload,
+                    ));
+                }
+            }
+        }
         let mut go_fds: Vec<OwnedFd> = Vec::new();
         if spec.namespaces.new.contains(&NsKind::User) {
             match userns_setup(spec, pid, &inner) {
@@ -1148,6 +1158,13 @@ impl Monitor {
         }
         if let Err(e) = inst.payload.remove() {
             crate::error!("remove cgroup: {e}");
+        }
+        for i in &inst.ifaces {
+            if let Some(script) = &i.script_down {
+                if let Err(e) = hooks::run_net_script(&self.spec, script, "down", i) {
+                    crate::error!("lxc.net.{}.script.down: {e}", i.index);
+                }
+            }
         }
         crate::network::remove_host_side(&inst.ifaces);
         self.tty_clients.clear();

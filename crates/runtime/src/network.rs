@@ -22,6 +22,14 @@ pub enum IfaceKind {
     Macvlan { link: String, mode: String },
     /// `phys`: host link `link` moves into the container.
     Phys { link: String },
+    /// `vlan`: an 802.1q VLAN `id` on host link `link`.
+    Vlan { link: String, id: u16 },
+    /// `ipvlan` on host link `link`.
+    Ipvlan {
+        link: String,
+        mode: String,
+        isolation: String,
+    },
 }
 
 /// A gateway: an address, or `dev` (the route goes straight out of the interface).
@@ -48,6 +56,44 @@ pub struct Iface {
     pub addresses: Vec<Cidr>,
     pub ipv4_gateway: Option<Gateway>,
     pub ipv6_gateway: Option<Gateway>,
+    /// `script.up` / `script.down`: run on the host after the interface is made / at stop.
+    pub script_up: Option<String>,
+    pub script_down: Option<String>,
+}
+
+impl Iface {
+    /// The host device a script is told about: the veth's host side, or the host link used.
+    pub fn host_device(&self) -> &str {
+        match &self.kind {
+            IfaceKind::Veth { host, .. } => host,
+            IfaceKind::Macvlan { link, .. }
+            | IfaceKind::Phys { link }
+            | IfaceKind::Vlan { link, .. }
+            | IfaceKind::Ipvlan { link, .. } => link,
+        }
+    }
+
+    /// `LXC_NET_TYPE`.
+    pub fn type_name(&self) -> &'static str {
+        match &self.kind {
+            IfaceKind::Veth { .. } => "veth",
+            IfaceKind::Macvlan { .. } => "macvlan",
+            IfaceKind::Phys { .. } => "phys",
+            IfaceKind::Vlan { .. } => "vlan",
+            IfaceKind::Ipvlan { .. } => "ipvlan",
+        }
+    }
+
+    /// `LXC_NET_PARENT`: the bridge or host link.
+    pub fn parent(&self) -> Option<&str> {
+        match &self.kind {
+            IfaceKind::Veth { bridge, .. } => bridge.as_deref(),
+            IfaceKind::Macvlan { link, .. }
+            | IfaceKind::Phys { link }
+            | IfaceKind::Vlan { link, .. }
+            | IfaceKind::Ipvlan { link, .. } => Some(link),
+        }
+    }
 }
 
 fn key_err(index: u32, key: &str, msg: impl std::fmt::Display) -> String {
@@ -88,12 +134,12 @@ pub fn plan(spec: &ContainerSpec) -> Result<Vec<Iface>, String> {
         };
         match n.kind.as_str() {
             "empty" | "none" | "" => continue,
-            "veth" | "macvlan" | "phys" => {}
+            "veth" | "macvlan" | "phys" | "vlan" | "ipvlan" => {}
             other => {
                 return Err(key_err(
                     n.index,
                     "type",
-                    format!("\"{other}\" interfaces are not supported yet (empty, none, veth, macvlan, phys are)"),
+                    format!("unknown interface type \"{other}\" (empty, none, veth, macvlan, ipvlan, phys, vlan)"),
                 ))
             }
         }
@@ -145,7 +191,7 @@ pub fn plan(spec: &ContainerSpec) -> Result<Vec<Iface>, String> {
                     bridge: link.clone(),
                 }
             }
-            "macvlan" | "phys" => {
+            "macvlan" | "phys" | "vlan" | "ipvlan" => {
                 let Some(l) = link.clone() else {
                     return Err(key_err(
                         n.index,
@@ -164,13 +210,30 @@ pub fn plan(spec: &ContainerSpec) -> Result<Vec<Iface>, String> {
                     }
                     Err(e) => return Err(key_err(n.index, "link", e)),
                 }
-                if n.kind == "macvlan" {
-                    IfaceKind::Macvlan {
+                match n.kind.as_str() {
+                    "macvlan" => IfaceKind::Macvlan {
                         link: l,
                         mode: get("macvlan.mode").unwrap_or_else(|| "private".into()),
+                    },
+                    "vlan" => {
+                        let id = get("vlan.id").ok_or_else(|| {
+                            key_err(n.index, "vlan.id", "a vlan interface needs its VLAN id")
+                        })?;
+                        let id = id
+                            .parse::<u16>()
+                            .ok()
+                            .filter(|i| (1..=4094).contains(i))
+                            .ok_or_else(|| {
+                                key_err(n.index, "vlan.id", format!("\"{id}\" is not 1 to 4094"))
+                            })?;
+                        IfaceKind::Vlan { link: l, id }
                     }
-                } else {
-                    IfaceKind::Phys { link: l }
+                    "ipvlan" => IfaceKind::Ipvlan {
+                        link: l,
+                        mode: get("ipvlan.mode").unwrap_or_else(|| "l3".into()),
+                        isolation: get("ipvlan.isolation").unwrap_or_else(|| "bridge".into()),
+                    },
+                    _ => IfaceKind::Phys { link: l },
                 }
             }
             _ => continue,
@@ -278,6 +341,8 @@ pub fn plan(spec: &ContainerSpec) -> Result<Vec<Iface>, String> {
             addresses,
             ipv4_gateway,
             ipv6_gateway,
+            script_up: get("script.up"),
+            script_down: get("script.down"),
         });
     }
     if !nix::unistd::geteuid().is_root() {
@@ -352,6 +417,17 @@ pub fn make_host_side(ifaces: &mut [Iface], pid: i32) -> Result<(), String> {
                     .link_index(link)
                     .map_err(|e| key_err(i.index, "link", e))?;
                 nl.move_to(idx, pid as u32).map_err(fail)?;
+            }
+            IfaceKind::Vlan { link, id } => {
+                nl.create_vlan(&i.name, link, *id, ns).map_err(fail)?;
+            }
+            IfaceKind::Ipvlan {
+                link,
+                mode,
+                isolation,
+            } => {
+                nl.create_ipvlan(&i.name, link, mode, isolation, ns)
+                    .map_err(fail)?;
             }
         }
     }
@@ -450,7 +526,20 @@ pub fn configure_inside(ifaces: &[Iface]) -> Result<(), String> {
             nl.add_address(idx, *a).map_err(err(key))?;
         }
         if i.up {
-            nl.set_up(idx).map_err(err("flags"))?;
+            nl.set_up(idx).map_err(|e| {
+                let hint = match (&i.kind, &e) {
+                    (
+                        IfaceKind::Vlan { link, .. }
+                        | IfaceKind::Macvlan { link, .. }
+                        | IfaceKind::Ipvlan { link, .. },
+                        NetError::Kernel { source, .. },
+                    ) if source.raw_os_error() == Some(libc::ENETDOWN) => {
+                        format!(" (its host link {link} is down: bring it up first)")
+                    }
+                    _ => String::new(),
+                };
+                format!("{}{hint}", key_err(i.index, "flags", e))
+            })?;
             for (g, key) in [
                 (i.ipv4_gateway, "ipv4.gateway"),
                 (i.ipv6_gateway, "ipv6.gateway"),
