@@ -399,6 +399,11 @@ pub fn make_host_side(ifaces: &mut [Iface], pid: i32) -> Result<(), String> {
             IfaceKind::Veth { host, bridge } => {
                 nl.create_veth(host, &i.name, ns).map_err(fail)?;
                 let h = nl.link_index(host).map_err(fail)?;
+                // a high MAC on the host side, as LXC gives it: a bridge takes the lowest MAC of
+                // its ports, and must not change address whenever a container comes or goes
+                let mac = warren_net::parse_hwaddr("fe:xx:xx:xx:xx:xx")
+                    .map_err(|e| key_err(i.index, "hwaddr", e))?;
+                nl.set_hwaddr(h, mac).map_err(fail)?;
                 if let Some(mtu) = i.mtu {
                     nl.set_mtu(h, mtu).map_err(|e| key_err(i.index, "mtu", e))?;
                 }
