@@ -498,3 +498,56 @@ fn a_failing_up_script_fails_the_start_and_leaves_nothing() {
         "a_failing_up_script_fails_the_start_and_leaves_nothing",
     );
 }
+
+#[test]
+fn a_phys_link_comes_back_under_its_own_name() {
+    if !require_root("a_phys_link_comes_back_under_its_own_name") {
+        return;
+    }
+    // the "physical" link: one end of a veth pair of the test's own (given back explicitly, it
+    // survives, as a real NIC would)
+    let link = unique_name("wtp");
+    let other = unique_name("wtq");
+    let mut nl = warren_net::Netlink::open().expect("netlink");
+    nl.create_veth(&link, &other, warren_net::Namespace::Here)
+        .expect("veth");
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            if let Ok(mut nl) = warren_net::Netlink::open() {
+                if let Ok(i) = nl.link_index(&self.0) {
+                    let _ = nl.delete_link(i);
+                }
+            }
+        }
+    }
+    let _gone = Gone(other.clone());
+    let lxc = Lxc::new(BIN);
+    let name = container(
+        &lxc,
+        &format!(
+            "lxc.net.0.type = phys\nlxc.net.0.link = {link}\nlxc.net.0.name = eth0\nlxc.net.0.flags = up\nlxc.net.0.ipv4.address = 10.212.3.2/24\n"
+        ),
+        false,
+    );
+    lxc.ok("start", &["-n", &name]);
+    assert!(nl.link_index(&link).is_err(), "{link} is still on the host");
+    let out = lxc.ok(
+        "attach",
+        &[
+            "-n",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            "ip -4 addr show eth0 | grep -o 'inet [0-9./]*'",
+        ],
+    );
+    assert_eq!(out.trim(), "inet 10.212.3.2/24", "{out}");
+    lxc.ok("stop", &["-n", &name, "-k"]);
+    assert!(
+        nl.link_index(&link).is_ok(),
+        "{link} did not come back under its own name: {:?}",
+        nl.link_names()
+    );
+}

@@ -466,6 +466,26 @@ impl Netlink {
         )
     }
 
+    /// Moves link `index` into the network namespace behind `netns` under the name `name` (one
+    /// request: the name is taken in the target namespace).
+    pub fn move_to_ns_named(
+        &mut self,
+        index: u32,
+        netns: std::os::fd::RawFd,
+        name: &str,
+    ) -> Result<(), NetError> {
+        check_name(name).map_err(NetError::Invalid)?;
+        self.set_link(
+            index,
+            vec![
+                LinkAttribute::NetNsFd(netns),
+                LinkAttribute::IfName(name.to_string()),
+            ],
+            None,
+            &format!("move a link back to the host as {name}"),
+        )
+    }
+
     pub fn delete_link(&mut self, index: u32) -> Result<(), NetError> {
         let mut msg = LinkMessage::default();
         msg.header.index = index;

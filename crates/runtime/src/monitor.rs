@@ -108,6 +108,8 @@ struct Instance {
     guard: Option<crate::mountguard::Guard>,
     /// The network interfaces made for it.
     ifaces: Vec<crate::network::Iface>,
+    /// Its network namespace, held while it has physical links to give back.
+    netns: Option<std::fs::File>,
 }
 
 struct Monitor {
@@ -419,12 +421,21 @@ impl Monitor {
                 return Err(fail(format!("move init into its cgroup: {e}"), &payload));
             }
         }
+        let netns = crate::network::hold_netns(&ifaces, pid);
+        // a failed start gives physical links back too, under their own names
+        let give_back = |ifaces: &[crate::network::Iface]| {
+            if let Some(ns) = &netns {
+                crate::network::return_phys(ifaces, ns);
+            }
+        };
         if let Err(msg) = crate::network::make_host_side(&mut ifaces, pid) {
+            give_back(&ifaces);
             return Err(fail(msg, &payload));
         }
         for i in &ifaces {
             if let Some(script) = &i.script_up {
                 if let Err(e) = hooks::run_net_script(spec, script, "up", i) {
+                    give_back(&ifaces);
                     return Err(fail(
                         format!("lxc.net.{}.script.up: {e}", i.index),
                         &payload,
@@ -440,6 +451,7 @@ impl Monitor {
             }
         }
         if send_go(&parent_sync, &go_fds).is_err() {
+            give_back(&ifaces);
             return Err(fail(read_child_error(&mut parent_sync, pid), &payload));
         }
         drop(go_fds);
@@ -474,6 +486,7 @@ impl Monitor {
         }
         if !msg.is_empty() {
             let text = String::from_utf8_lossy(&msg).trim().to_string();
+            give_back(&ifaces);
             return Err(fail(text, &payload));
         }
         let mut masters = masters.into_iter().map(|master| Pty {
@@ -502,16 +515,18 @@ impl Monitor {
                 Some(nix::sys::wait::WaitPidFlag::WNOHANG),
             ) {
                 Ok(WaitStatus::Exited(_, code)) => {
+                    give_back(&ifaces);
                     return Err(fail(
                         format!("container init exited at once with status {code}"),
                         &payload,
-                    ))
+                    ));
                 }
                 Ok(WaitStatus::Signaled(_, sig, _)) => {
+                    give_back(&ifaces);
                     return Err(fail(
                         format!("container init was killed at once by {sig}"),
                         &payload,
-                    ))
+                    ));
                 }
                 _ => {}
             }
@@ -526,6 +541,7 @@ impl Monitor {
             ttys,
             guard,
             ifaces,
+            netns,
         })
     }
 
@@ -1158,6 +1174,9 @@ impl Monitor {
         }
         if let Err(e) = inst.payload.remove() {
             crate::error!("remove cgroup: {e}");
+        }
+        if let Some(ns) = &inst.netns {
+            crate::network::return_phys(&inst.ifaces, ns);
         }
         for i in &inst.ifaces {
             if let Some(script) = &i.script_down {

@@ -473,6 +473,57 @@ fn make_through_helper(ifaces: &mut [Iface], pid: i32) -> Result<(), String> {
     Ok(())
 }
 
+/// Opens the network namespace of `pid` when the container has physical links to give back at
+/// stop (the descriptor keeps the namespace alive after its processes are gone).
+pub fn hold_netns(ifaces: &[Iface], pid: i32) -> Option<std::fs::File> {
+    ifaces
+        .iter()
+        .any(|i| matches!(i.kind, IfaceKind::Phys { .. }))
+        .then(|| std::fs::File::open(format!("/proc/{pid}/ns/net")).ok())
+        .flatten()
+}
+
+/// Gives `phys` links back to the host under their own names, from the container's namespace
+/// `netns` (held open since start), as LXC does. Without this the kernel would return them only
+/// when the namespace goes, under their container names. Must be called by a single-threaded
+/// process (it enters the namespace for a moment).
+pub fn return_phys(ifaces: &[Iface], netns: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    let phys: Vec<(&str, &str)> = ifaces
+        .iter()
+        .filter_map(|i| match &i.kind {
+            IfaceKind::Phys { link } => Some((i.name.as_str(), link.as_str())),
+            _ => None,
+        })
+        .collect();
+    if phys.is_empty() {
+        return;
+    }
+    let Ok(host) = std::fs::File::open("/proc/self/ns/net") else {
+        return;
+    };
+    // a netlink socket belongs to the namespace it was made in
+    if nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET).is_err() {
+        return;
+    }
+    let nl = Netlink::open();
+    if let Err(e) = nix::sched::setns(&host, nix::sched::CloneFlags::CLONE_NEWNET) {
+        crate::error!("return to the host's network namespace: {e}");
+        return;
+    }
+    let Ok(mut nl) = nl else { return };
+    for (inside, original) in phys {
+        match nl.link_index(inside) {
+            Ok(idx) => {
+                if let Err(e) = nl.move_to_ns_named(idx, host.as_raw_fd(), original) {
+                    crate::error!("give {inside} back to the host as {original}: {e}");
+                }
+            }
+            Err(e) => crate::error!("find {inside} in the container to give it back: {e}"),
+        }
+    }
+}
+
 /// After the container has stopped: delete the host sides still there. The kernel removes them
 /// with the container's network namespace too, but asynchronously, after `stop` has returned;
 /// deleted here, they are gone when the container is reported STOPPED, as with LXC.
