@@ -613,7 +613,7 @@ fn every_documented_key_is_known() {
         Some(Implemented)
     );
     assert_eq!(
-        warren_lxc_config::key_status("lxc.net.0.veth.ipv4.route"),
+        warren_lxc_config::key_status("lxc.net.0.l2proxy"),
         Some(NotYetEnforced)
     );
     assert_eq!(

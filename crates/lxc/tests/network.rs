@@ -551,3 +551,65 @@ fn a_phys_link_comes_back_under_its_own_name() {
         nl.link_names()
     );
 }
+
+#[test]
+fn router_mode_routes_to_the_container_without_a_bridge() {
+    if !require_root("router_mode_routes_to_the_container_without_a_bridge") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let pair = unique_name("vr");
+    let name = container(
+        &lxc,
+        &format!(
+            "lxc.net.0.type = veth\nlxc.net.0.veth.mode = router\nlxc.net.0.veth.pair = {pair}\n\
+             lxc.net.0.flags = up\nlxc.net.0.ipv4.address = 10.212.6.2/32\nlxc.net.0.ipv4.gateway = dev\n\
+             lxc.net.0.veth.ipv4.route = 10.212.7.0/24\n"
+        ),
+        false,
+    );
+    lxc.ok("start", &["-n", &name]);
+    // the host routes the container's address and the extra route through the host side
+    let routes = std::fs::read_to_string("/proc/net/route").expect("routes");
+    let via_pair: Vec<(String, String)> = routes
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.first() == Some(&pair.as_str())).then(|| (f[1].to_string(), f[7].to_string()))
+        })
+        .collect();
+    // /proc/net/route shows addresses and masks as little-endian hex
+    assert!(
+        via_pair.contains(&("0206D40A".into(), "FFFFFFFF".into())),
+        "{via_pair:?}"
+    );
+    assert!(
+        via_pair.contains(&("0007D40A".into(), "00FFFFFF".into())),
+        "{via_pair:?}"
+    );
+    let proxy = std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{pair}/proxy_arp"))
+        .expect("proxy_arp");
+    assert_eq!(proxy.trim(), "1");
+    // and the host reaches it (locally: over the veth)
+    let ping = std::process::Command::new("busybox")
+        .args(["ping", "-c1", "-W2", "10.212.6.2"])
+        .output()
+        .expect("ping");
+    assert!(
+        ping.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}
+
+#[test]
+fn router_mode_with_a_bridge_is_refused() {
+    refused(
+        "lxc.net.0.type = veth\nlxc.net.0.link = BRIDGE\nlxc.net.0.veth.mode = router\n",
+        "lxc.net.0.veth.mode: router mode",
+        false,
+        "router_mode_with_a_bridge_is_refused",
+    );
+}

@@ -56,6 +56,11 @@ pub struct Iface {
     pub addresses: Vec<Cidr>,
     pub ipv4_gateway: Option<Gateway>,
     pub ipv6_gateway: Option<Gateway>,
+    /// Routes on the host to the container through a veth's host side: `veth.ipv4.route`,
+    /// `veth.ipv6.route`, and in router mode the container's own addresses.
+    pub host_routes: Vec<Cidr>,
+    /// `veth.mode = router`: the host side answers ARP for the container (proxy ARP/NDP).
+    pub router: bool,
     /// `script.up` / `script.down`: run on the host after the interface is made / at stop.
     pub script_up: Option<String>,
     pub script_down: Option<String>,
@@ -328,6 +333,48 @@ pub fn plan(spec: &ContainerSpec) -> Result<Vec<Iface>, String> {
                 }
             }
         };
+        let router = match get("veth.mode").as_deref() {
+            None | Some("bridge") => false,
+            Some("router") if n.kind == "veth" => {
+                if link.is_some() {
+                    return Err(key_err(n.index, "veth.mode", "router mode routes to the container instead of bridging it: drop lxc.net.N.link"));
+                }
+                true
+            }
+            Some("router") => return Err(key_err(n.index, "veth.mode", "only a veth has a mode")),
+            Some(other) => {
+                return Err(key_err(
+                    n.index,
+                    "veth.mode",
+                    format!("\"{other}\" is not bridge or router"),
+                ))
+            }
+        };
+        let mut host_routes = Vec::new();
+        for (key, v4) in [("veth.ipv4.route", true), ("veth.ipv6.route", false)] {
+            for r in all(key) {
+                if n.kind != "veth" {
+                    return Err(key_err(n.index, key, "only a veth has host routes"));
+                }
+                let c: Cidr = r.parse().map_err(|e| key_err(n.index, key, e))?;
+                if c.addr.is_ipv4() != v4 {
+                    return Err(key_err(
+                        n.index,
+                        key,
+                        format!("\"{r}\" is not an IPv{} route", if v4 { 4 } else { 6 }),
+                    ));
+                }
+                host_routes.push(c);
+            }
+        }
+        if router {
+            for a in &addresses {
+                host_routes.push(Cidr {
+                    addr: a.addr,
+                    prefix: if a.addr.is_ipv4() { 32 } else { 128 },
+                });
+            }
+        }
         let ipv4_gateway = gateway("ipv4.gateway", true, nl)?;
         let ipv6_gateway = gateway("ipv6.gateway", false, nl)?;
         out.push(Iface {
@@ -343,6 +390,8 @@ pub fn plan(spec: &ContainerSpec) -> Result<Vec<Iface>, String> {
             ipv6_gateway,
             script_up: get("script.up"),
             script_down: get("script.down"),
+            host_routes,
+            router,
         });
     }
     if !nix::unistd::geteuid().is_root() {
@@ -413,6 +462,28 @@ pub fn make_host_side(ifaces: &mut [Iface], pid: i32) -> Result<(), String> {
                         .map_err(|e| key_err(i.index, "link", e))?;
                 }
                 nl.set_up(h).map_err(fail)?;
+                if i.router {
+                    // answer ARP and NDP for the container's gateway on its behalf
+                    for (p, v) in [
+                        (format!("/proc/sys/net/ipv4/conf/{host}/proxy_arp"), "1"),
+                        (format!("/proc/sys/net/ipv6/conf/{host}/proxy_ndp"), "1"),
+                    ] {
+                        if let Err(e) = std::fs::write(&p, v) {
+                            if !p.contains("ipv6") {
+                                return Err(key_err(i.index, "veth.mode", format!("{p}: {e}")));
+                            }
+                        }
+                    }
+                }
+                for r in &i.host_routes {
+                    let key = if r.addr.is_ipv4() {
+                        "veth.ipv4.route"
+                    } else {
+                        "veth.ipv6.route"
+                    };
+                    nl.add_route(Some(*r), None, Some(h))
+                        .map_err(|e| key_err(i.index, key, e))?;
+                }
             }
             IfaceKind::Macvlan { link, mode } => {
                 nl.create_macvlan(&i.name, link, mode, ns).map_err(fail)?;
