@@ -199,6 +199,142 @@ pub struct LxcNetState {
     pub enabled_forwarding: bool,
 }
 
+impl LxcNetState {
+    /// The pid file of the process that keeps dnsmasq running.
+    pub fn supervisor_pid_file(&self) -> PathBuf {
+        self.pid_file.with_file_name("supervisor.pid")
+    }
+}
+
+/// Runs dnsmasq under a supervisor of its own (`warren-lxc net supervise`, detached): it
+/// restarts dnsmasq if it dies (at most 5 times a minute) and stops it when told to (SIGTERM).
+/// Returns once dnsmasq answers (its pid file is there).
+fn start_supervisor(dns: &warren_net::dnsmasq::DnsmasqConfig, state: &LxcNetState) -> Result<()> {
+    let (program, args) = dns.foreground_command().map_err(|e| anyhow!("{e}"))?;
+    let log = state.pid_file.with_file_name("dnsmasq.log");
+    let log_file =
+        std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
+    let me = std::env::current_exe().context("find warren-lxc's own binary")?;
+    let mut cmd = std::process::Command::new(me);
+    cmd.arg("net-supervise")
+        .arg(state.supervisor_pid_file())
+        .arg(&program)
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().context("start the dnsmasq supervisor")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if warren_net::dnsmasq::running_pid(&dns.pid_file).is_some() {
+            return Ok(());
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            bail!(
+                "dnsmasq for {} did not start ({st}): {}",
+                dns.bridge,
+                text.lines().last().unwrap_or("no message").trim()
+            );
+        }
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "dnsmasq for {} did not start within 5 s (see {})",
+                dns.bridge,
+                log.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+fn stop_supervisor(pid_file: &Path) {
+    let Some(pid) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.contains("net-supervise"))
+    };
+    if alive(pid) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while alive(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    let _ = std::fs::remove_file(pid_file);
+}
+
+/// The supervisor's body: keep `program args` (dnsmasq in the foreground) running until SIGTERM.
+pub fn supervise(pid_file: &Path, program: &Path, args: &[String]) -> Result<i32> {
+    use nix::sys::signal::{SigSet, Signal};
+    use nix::sys::signalfd::SignalFd;
+    let _ = nix::unistd::setsid();
+    std::fs::write(pid_file, format!("{}\n", std::process::id()))
+        .with_context(|| format!("write {}", pid_file.display()))?;
+    let mut mask = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGCHLD] {
+        mask.add(s);
+    }
+    mask.thread_block().context("block signals")?;
+    let signals = SignalFd::new(&mask).context("signalfd")?;
+    let mut restarts: Vec<std::time::Instant> = Vec::new();
+    loop {
+        // (std resets the signal mask in the child)
+        let mut child = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .with_context(|| format!("run {}", program.display()))?;
+        eprintln!("warren-lxc net: dnsmasq started, pid {}", child.id());
+        loop {
+            let Ok(Some(info)) = signals.read_signal() else {
+                continue;
+            };
+            if info.ssi_signo == Signal::SIGCHLD as u32 {
+                if let Ok(Some(status)) = child.try_wait() {
+                    eprintln!("warren-lxc net: dnsmasq exited ({status})");
+                    break;
+                }
+                continue;
+            }
+            // SIGTERM or SIGINT: stop dnsmasq and go
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                Signal::SIGTERM,
+            );
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while child.try_wait().ok().flatten().is_none() {
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let _ = std::fs::remove_file(pid_file);
+            return Ok(0);
+        }
+        let now = std::time::Instant::now();
+        restarts.retain(|t| now.duration_since(*t) < std::time::Duration::from_secs(60));
+        if restarts.len() >= 5 {
+            eprintln!("warren-lxc net: dnsmasq died 5 times within a minute; giving up");
+            let _ = std::fs::remove_file(pid_file);
+            return Ok(1);
+        }
+        restarts.push(now);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// Where the state of bridge `bridge` is kept.
 pub fn state_dir(run_dir: &Path, bridge: &str) -> PathBuf {
     run_dir.join(bridge)
@@ -314,7 +450,7 @@ pub fn start(
         ping: c.dhcp_ping,
         upstream,
     };
-    dns.start().map_err(|e| anyhow!("{e}"))?;
+    start_supervisor(&dns, &state)?;
     std::fs::write(&state_file, serde_json::to_vec_pretty(&state)?)
         .with_context(|| format!("write {}", state_file.display()))?;
     undo.state = None;
@@ -337,6 +473,7 @@ impl Drop for StartUndo {
 }
 
 fn teardown(s: &LxcNetState) {
+    stop_supervisor(&s.supervisor_pid_file());
     warren_net::dnsmasq::stop(&s.pid_file);
     let _ = warren_net::nft::delete_table("ip", &s.nft_table);
     let _ = warren_net::nft::delete_table("ip6", &s.nft_table);

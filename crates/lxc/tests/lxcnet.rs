@@ -297,3 +297,50 @@ fn a_regular_users_container_gets_a_lease_through_lxc_usernet() {
     u.ok("stop", &["-n", &name, "-k"]);
     u.ok("destroy", &["-n", &name]);
 }
+
+#[test]
+fn dnsmasq_is_restarted_when_it_dies() {
+    if !require_root("dnsmasq_is_restarted_when_it_dies") {
+        return;
+    }
+    let net = LxcNet::new();
+    ok(net.run("start"));
+    let pid_file = net
+        .dir
+        .path()
+        .join("run")
+        .join(&net.bridge)
+        .join("dnsmasq.pid");
+    let pid_of = || -> Option<i32> { std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok() };
+    let first = pid_of().expect("dnsmasq pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill dnsmasq");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut again = None;
+    while std::time::Instant::now() < deadline {
+        if let Some(p) = pid_of().filter(|p| *p != first) {
+            if std::path::Path::new(&format!("/proc/{p}")).exists() {
+                again = Some(p);
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let again = again.expect("dnsmasq was not restarted");
+    let status = ok(net.run("status"));
+    assert!(
+        status.contains(&format!("dnsmasq pid {again}")) && status.contains("supervised by"),
+        "{status}"
+    );
+    ok(net.run("stop"));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{again}")).exists() || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            !std::path::Path::new(&format!("/proc/{again}")).exists()
+        },
+        "dnsmasq outlived stop"
+    );
+}

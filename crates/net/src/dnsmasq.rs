@@ -68,6 +68,23 @@ impl DnsmasqConfig {
         a
     }
 
+    /// Prepares what dnsmasq needs on disk (lease directory, hosts file) and returns the
+    /// program and arguments to run it in the foreground, for a supervisor.
+    pub fn foreground_command(&self) -> Result<(PathBuf, Vec<String>), NetError> {
+        if let Some(dir) = self.leases.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if !self.hosts_file.exists() {
+            std::fs::write(&self.hosts_file, "")
+                .map_err(|e| NetError::Invalid(format!("{}: {e}", self.hosts_file.display())))?;
+        }
+        let mut args = self.args();
+        args.push("--keep-in-foreground".into());
+        // (its messages go to the supervisor's log rather than syslog)
+        args.push("--log-facility=-".into());
+        Ok((dnsmasq_binary()?, args))
+    }
+
     /// Starts the daemon; returns its pid (from the pid file).
     pub fn start(&self) -> Result<i32, NetError> {
         if let Some(dir) = self.leases.parent() {

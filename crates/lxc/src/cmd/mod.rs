@@ -61,6 +61,9 @@ pub enum Cmd {
     Ls(ls::Args),
     /// Set up or tear down the lxcbr0 bridge with DHCP, DNS and NAT (LXC's lxc-net)
     Net(net::Args),
+    /// (internal) keep a bridge's dnsmasq running: started by `net start`
+    #[command(hide = true)]
+    NetSupervise(net::SuperviseArgs),
     /// Shift an unprivileged container's rootfs ownership through its id map (filesystems without idmapped mounts)
     Shift(shift::Args),
     /// Create, list, restore or destroy snapshots of a container
@@ -82,7 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let root_only = match &cli.cmd {
         Cmd::Autostart(_) => Some("autostart"),
         Cmd::Copy(_) => Some("copy"),
-        Cmd::Net(_) => Some("net"),
+        Cmd::Net(_) | Cmd::NetSupervise(_) => Some("net"),
         Cmd::Shift(_) => Some("shift"),
         Cmd::Snapshot(_) => Some("snapshot"),
         _ => None,
@@ -109,6 +112,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::InstallLinks(a) => install_links::run(a),
         Cmd::Ls(a) => ls::run(a),
         Cmd::Net(a) => net::run(a),
+        Cmd::NetSupervise(a) => net::supervise(a),
         Cmd::Shift(a) => shift::run(a),
         Cmd::Snapshot(a) => snapshot::run(a),
         Cmd::Start(a) => start::run(a),

@@ -59,6 +59,10 @@ pub fn run(args: Args) -> Result<i32> {
                 let dns = warren_net::dnsmasq::running_pid(&s.pid_file)
                     .map(|p| format!("dnsmasq pid {p}"))
                     .unwrap_or_else(|| "dnsmasq NOT running".into());
+                let sup = std::fs::read_to_string(s.supervisor_pid_file())
+                    .map(|p| format!("supervised by pid {}", p.trim()))
+                    .unwrap_or_else(|_| "NOT supervised".into());
+                let dns = format!("{dns} ({sup})");
                 let nat = match warren_net::nft::list_table("ip", &s.nft_table) {
                     Ok(Some(_)) => format!("nftables table {}", s.nft_table),
                     _ => format!("nftables table {} MISSING", s.nft_table),
@@ -77,4 +81,16 @@ pub fn run(args: Args) -> Result<i32> {
             }
         },
     }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SuperviseArgs {
+    pub pid_file: PathBuf,
+    pub program: PathBuf,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+pub fn supervise(a: SuperviseArgs) -> Result<i32> {
+    lxcnet::supervise(&a.pid_file, &a.program, &a.args)
 }
