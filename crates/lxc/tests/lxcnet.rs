@@ -344,3 +344,49 @@ fn dnsmasq_is_restarted_when_it_dies() {
         "dnsmasq outlived stop"
     );
 }
+
+#[test]
+fn a_static_lease_by_container_name_from_lxc_dhcp_confile() {
+    if !require_root("a_static_lease_by_container_name_from_lxc_dhcp_confile") {
+        return;
+    }
+    let net = LxcNet::new();
+    let name = unique_name("st");
+    let confile = net.dir.path().join("dnsmasq.conf");
+    std::fs::write(&confile, format!("dhcp-host={name},{}.77\n", net.subnet)).expect("confile");
+    let f = net.dir.path().join("lxc-net");
+    let mut text = std::fs::read_to_string(&f).expect("read");
+    text.push_str(&format!("LXC_DHCP_CONFILE=\"{}\"\n", confile.display()));
+    std::fs::write(&f, text).expect("write");
+    ok(net.run("start"));
+    let lxc = Lxc::new(BIN);
+    lxc.busybox(
+        &name,
+        &[
+            "lxc.net.0.type = veth",
+            &format!("lxc.net.0.link = {}", net.bridge),
+            "lxc.net.0.flags = up",
+        ],
+    );
+    lxc.ok("start", &["-n", &name]);
+    let want = format!("{}.77", net.subnet);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut leases = String::new();
+    while std::time::Instant::now() < deadline {
+        leases = std::fs::read_to_string(net.leases()).unwrap_or_default();
+        if leases.contains(&name) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let line = leases
+        .lines()
+        .find(|l| l.contains(&name))
+        .unwrap_or_else(|| panic!("no lease: {leases:?}"));
+    assert_eq!(
+        line.split_whitespace().nth(2),
+        Some(want.as_str()),
+        "{line}"
+    );
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}
