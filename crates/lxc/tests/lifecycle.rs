@@ -885,3 +885,45 @@ fn console_log_file_is_rotated_at_its_size() {
     assert!(std::fs::metadata(&log).expect("log").len() <= 4096);
     assert!(std::fs::metadata(&rotated).expect("rotated").len() <= 4096);
 }
+
+#[test]
+fn a_waiter_that_gives_up_is_let_go() {
+    if !require_root("a_waiter_that_gives_up_is_let_go") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("wg");
+    lxc.busybox(&name, &[]);
+    lxc.ok("start", &["-n", &name]);
+    let monitor = processes_matching(&format!(
+        "[warren monitor] {} {name}",
+        lxc.lxcpath().display()
+    ))[0];
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{monitor}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let settle = |want: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while fds() != want && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        fds()
+    };
+    let before = fds();
+    let mut waiter = lxc
+        .cmd("wait")
+        .args(["-n", &name, "-s", "FROZEN"])
+        .spawn()
+        .expect("wait");
+    assert_eq!(settle(before + 1), before + 1, "the waiter's connection");
+    waiter.kill().expect("kill the waiter");
+    let _ = waiter.wait();
+    assert_eq!(
+        settle(before),
+        before,
+        "the monitor kept the connection of a waiter that left"
+    );
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}

@@ -701,6 +701,12 @@ impl Monitor {
             for g in &self.attach_guards {
                 fds.push(PollFd::new(g.fd(), PollFlags::POLLIN));
             }
+            // clients waiting for a state: watched so that one that goes away (lxc-wait given
+            // up with Ctrl-C) is dropped, not kept until the state comes
+            let waiters_idx = fds.len();
+            for (w, _) in &self.state_waiters {
+                fds.push(PollFd::new(w.as_fd(), PollFlags::POLLIN));
+            }
             let n = match poll(&mut fds, timeout) {
                 Ok(n) => n,
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -736,6 +742,9 @@ impl Monitor {
             }) {
                 guard_live = false;
             }
+            let gone_waiters: Vec<usize> = (0..self.state_waiters.len())
+                .filter(|i| ready(waiters_idx + i))
+                .collect();
             // (index, has a call, all its processes gone)
             let attach_guard_events: Vec<(usize, bool, bool)> = (0..self.attach_guards.len())
                 .filter_map(|i| {
@@ -805,6 +814,23 @@ impl Monitor {
             if guard_ready {
                 if let Some(g) = &inst.guard {
                     g.handle_one();
+                }
+            }
+            for i in gone_waiters.into_iter().rev() {
+                // a waiter sends nothing after its request: readable means it hung up (or
+                // broke the protocol, which would keep it readable for ever)
+                let mut b = [0u8; 1];
+                let hung_up = !matches!(
+                    nix::sys::socket::recv(
+                        self.state_waiters[i].0.as_raw_fd(),
+                        &mut b,
+                        nix::sys::socket::MsgFlags::MSG_DONTWAIT
+                            | nix::sys::socket::MsgFlags::MSG_PEEK,
+                    ),
+                    Err(nix::errno::Errno::EAGAIN)
+                );
+                if hung_up {
+                    self.state_waiters.remove(i);
                 }
             }
             for (i, call, gone) in attach_guard_events.into_iter().rev() {
