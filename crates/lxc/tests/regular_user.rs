@@ -104,6 +104,15 @@ fn regular_user_creates_starts_attaches_stops_and_destroys() {
             .any(|c| c.to_string_lossy().contains("warren.payload.c1")),
         "{cgroups:?}"
     );
+    // the cgroup init lives in belongs to the container's root, for systemd to manage
+    let inner = cgroups
+        .iter()
+        .find(|c| c.ends_with(".lxc") && c.to_string_lossy().contains("warren.payload.c1"))
+        .expect("inner cgroup");
+    assert_eq!(std::fs::metadata(inner).expect("inner").uid(), base);
+    // and attached processes still join it
+    let cg = u.ok("attach", &["-n", "c1", "--", "cat", "/proc/self/cgroup"]);
+    assert!(cg.lines().any(|l| l.ends_with(":/")), "{cg}");
 
     u.ok("stop", &["-n", "c1"]);
     assert!(u.ok("ls", &["--running"]).trim().is_empty());

@@ -1335,6 +1335,35 @@ fn userns_setup(
 ) -> Result<Option<OwnedFd>, String> {
     if !nix::unistd::geteuid().is_root() {
         crate::userns::write_maps_with_helpers(pid, &spec.idmaps).map_err(|e| e.to_string())?;
+        // the container's root gets its cgroup (systemd makes its tree there), as a root-started
+        // container's does; done as root of a namespace with the container's maps and the
+        // user's own ids, the user's group keeping the right to move processes in (attach)
+        let dirs = inner.paths();
+        let maps = crate::userns::with_own_ids(&spec.idmaps);
+        let user_gid_inside = maps
+            .iter()
+            .find(|m| !m.is_uid && m.count == 1 && m.host_id == nix::unistd::getgid().as_raw())
+            .map(|m| m.container_id);
+        let handed = crate::userns::run_as_mapped_root(&maps, move || {
+            use std::os::unix::fs::PermissionsExt;
+            for dir in &dirs {
+                std::os::unix::fs::chown(dir, Some(0), Some(0))
+                    .map_err(|e| format!("{}: {e}", dir.display()))?;
+                for f in ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control"] {
+                    let p = dir.join(f);
+                    if p.exists() {
+                        std::os::unix::fs::chown(&p, Some(0), user_gid_inside.or(Some(0)))
+                            .map_err(|e| format!("{}: {e}", p.display()))?;
+                        let _ =
+                            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o664));
+                    }
+                }
+            }
+            Ok(Vec::new())
+        });
+        if let Err(e) = handed {
+            crate::warn!("the container's root can't manage its cgroup: {e}");
+        }
         return Ok(None);
     }
     for (file, uid) in [("uid_map", true), ("gid_map", false)] {
