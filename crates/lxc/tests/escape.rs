@@ -567,3 +567,50 @@ fn ordinary_mounts_still_work_in_a_privileged_container() {
         assert_eq!(out, "OK OK OK OK OK OK EROFS OK OK EROFS OK OK");
     }
 }
+
+#[test]
+fn a_pid_only_proc_shows_the_containers_processes_not_the_hosts() {
+    // the guard mounts in the caller's pid namespace: a proc of the host's would show host
+    // processes and their roots
+    let script = "os.makedirs('/tmp/pp', exist_ok=True)\n\
+                  r = mnt('proc', '/tmp/pp', 'proc', 0, 'subset=pid')\n\
+                  pids = [d for d in os.listdir('/tmp/pp') if d.isdigit()] if r == 'OK' else []\n\
+                  print(r, len(pids) < 20, os.path.exists('/tmp/pp/%d' % os.getpid()))";
+    if let Some(out) = probe(
+        "a_pid_only_proc_shows_the_containers_processes_not_the_hosts",
+        script,
+    ) {
+        assert_eq!(out, "OK True True");
+    }
+}
+
+#[test]
+fn a_move_that_is_really_a_bind_of_proc_is_refused() {
+    // MS_MOVE|MS_BIND is a bind for the kernel: a non-recursive one, without the masks
+    let script = "os.makedirs('/tmp/p', exist_ok=True)\n\
+                  print(mnt('/proc', '/tmp/p', None, MS_MOVE | MS_BIND), \
+                  tryio(lambda: open('/tmp/p/sys/kernel/panic', 'w').write('1')))";
+    if let Some(out) = probe("a_move_that_is_really_a_bind_of_proc_is_refused", script) {
+        assert_eq!(out, "EPERM ENOENT");
+    }
+}
+
+#[test]
+fn a_cgroup_release_agent_cannot_be_set() {
+    // release_agent runs as host root: only the host's cgroup namespace may set it
+    let script = "os.makedirs('/tmp/c', exist_ok=True)\n\
+                  r = mnt('cgroup', '/tmp/c', 'cgroup', 0, 'none,name=wx,release_agent=/tmp/x')\n\
+                  print(r != 'OK')";
+    if let Some(out) = probe("a_cgroup_release_agent_cannot_be_set", script) {
+        assert_eq!(out, "True");
+    }
+}
+
+#[test]
+fn proc_self_paths_cannot_climb_to_the_hosts_proc() {
+    let script = "os.makedirs('/tmp/t', exist_ok=True)\n\
+                  print(mnt('tmpfs', '/proc/self/../1/root/tmp', 'tmpfs', 0))";
+    if let Some(out) = probe("proc_self_paths_cannot_climb_to_the_hosts_proc", script) {
+        assert_eq!(out, "EPERM");
+    }
+}

@@ -122,7 +122,15 @@ fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
 pub fn random_name(prefix: &str) -> String {
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut r = [0u8; 6];
-    let _ = getrandom(&mut r);
+    if getrandom(&mut r).is_err() {
+        // no /dev/urandom (a descriptor limit, say): still not a fixed name
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+            ^ std::process::id().rotate_left(13);
+        r.copy_from_slice(&t.to_le_bytes().repeat(2)[..6]);
+    }
     let tail: String = r
         .iter()
         .map(|b| CHARS[*b as usize % CHARS.len()] as char)

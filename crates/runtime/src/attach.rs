@@ -38,9 +38,6 @@ struct Restrict<'a> {
     no_new_privs: bool,
     /// The container has a user namespace of its own.
     userns: bool,
-    /// A privileged container's mount calls go to its monitor: the listener's descriptor number
-    /// is sent on this socket, and the command waits for the answer before it runs.
-    guard_handoff: Option<&'a UnixStream>,
 }
 
 fn sys(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AttachError {
@@ -109,7 +106,13 @@ pub fn attach(lxcpath: &Path, name: &str, opts: &AttachOptions) -> Result<i32, A
     // the monitor connection the mount guard is handed over on, opened while we can reach the
     // monitor (the child enters the container's network namespace), and the socket pair that
     // carries the listener's number out of the pid namespace
-    let guard_conn = if info.mount_guard {
+    // (an attach that stays in the host's mount namespace, `-s` without MOUNT, mounts there)
+    let guard_conn = if info.mount_guard
+        && opts
+            .namespaces
+            .as_ref()
+            .is_none_or(|l| l.contains(&NsKind::Mount))
+    {
         Some(
             proto::connect(lxcpath, name)
                 .map_err(sys("connect to the monitor"))?
@@ -118,24 +121,14 @@ pub fn attach(lxcpath: &Path, name: &str, opts: &AttachOptions) -> Result<i32, A
     } else {
         None
     };
-    let guard_pair = if info.mount_guard {
-        Some(UnixStream::pair().map_err(sys("socket pair"))?)
-    } else {
-        None
-    };
     let restrict = Restrict {
         program: info.seccomp_bpf.as_deref(),
-        guard_handoff: guard_pair.as_ref().map(|(_, command_side)| command_side),
         kept: &kept,
         no_new_privs: info.no_new_privs,
         userns: info.namespaces.contains(&NsKind::User),
     };
     match warren_sys::fork_process().map_err(sys("fork"))? {
         warren_sys::Forked::Child => {
-            let relay = match (guard_conn, &guard_pair) {
-                (Some(conn), Some((relay_side, _))) => Some((conn, relay_side)),
-                _ => None,
-            };
             let code = match enter_and_exec(
                 opts,
                 &info,
@@ -143,7 +136,7 @@ pub fn attach(lxcpath: &Path, name: &str, opts: &AttachOptions) -> Result<i32, A
                 pty.as_ref().map(|p| &p.1),
                 env,
                 &restrict,
-                relay,
+                guard_conn,
             ) {
                 Ok(code) => code,
                 Err(msg) => {
@@ -160,7 +153,6 @@ pub fn attach(lxcpath: &Path, name: &str, opts: &AttachOptions) -> Result<i32, A
         warren_sys::Forked::Parent(child) => {
             drop(pidfd);
             drop(guard_conn);
-            drop(guard_pair);
             if let Some((master, slave)) = pty {
                 drop(slave);
                 let _ = term::proxy(master.as_fd(), None);
@@ -260,7 +252,7 @@ fn enter_and_exec(
     slave: Option<&OwnedFd>,
     env: Vec<(String, String)>,
     restrict: &Restrict<'_>,
-    guard_relay: Option<(UnixStream, &UnixStream)>,
+    guard_conn: Option<UnixStream>,
 ) -> Result<i32, String> {
     // Until it execs the command, this process runs warren's binary inside the container's pid
     // namespace: non-dumpable, so nothing in the container can open /proc/PID/exe (or its memory)
@@ -290,13 +282,15 @@ fn enter_and_exec(
         nix::sched::setns(pidfd.as_fd(), flags)
             .map_err(|e| format!("enter the container's namespaces: {e}"))?;
     }
+    if let Some(conn) = guard_conn {
+        // Before anything of ours is in the container's pid namespace (where its root could
+        // trace it): the mount guard goes on here, inherited by the command, and the monitor
+        // takes the listener over. Ours is closed before the fork, so the command never holds
+        // a descriptor that could answer its own mount calls.
+        hand_over_guard(conn)?;
+    }
     match warren_sys::fork_process().map_err(|e| format!("fork: {e}"))? {
-        warren_sys::Forked::Parent(pid) => {
-            if let Some((conn, relay)) = guard_relay {
-                relay_guard(pid, conn, relay);
-            }
-            Ok(wait_code(pid))
-        }
+        warren_sys::Forked::Parent(pid) => Ok(wait_code(pid)),
         warren_sys::Forked::Child => {
             let err = exec_command(opts, slave, env, restrict);
             let _ = writeln!(std::io::stderr(), "warren-lxc attach: {err}");
@@ -309,40 +303,26 @@ fn enter_and_exec(
     }
 }
 
-/// Between the command (host pid `pid`, in the container) and the monitor: the command sends the
-/// number of its seccomp listener, the monitor takes the listener over (pidfd_getfd), the command
-/// hears back and goes on. If the command never sends (it failed earlier), nothing happens.
-fn relay_guard(pid: i32, mut conn: UnixStream, relay: &UnixStream) {
-    use std::io::Read;
-    let mut num = [0u8; 4];
-    let mut r = relay;
-    if r.read_exact(&mut num).is_err() {
-        return;
-    }
-    let fd = i32::from_ne_bytes(num);
-    let adopted = proto::send_request(&mut conn, &Request::AdoptGuard { pid, fd })
-        .and_then(|_| proto::read_response(&mut conn))
-        .map(|(resp, _)| resp.ok)
-        .unwrap_or(false);
-    let mut w = relay;
-    let _ = w.write_all(&[u8::from(adopted)]);
-}
-
-/// In the command, before exec: install the supervised mount filter and have the monitor adopt
-/// its listener. Without a supervisor the command's mount calls would fail with ENOSYS.
-fn hand_over_guard(handoff: &UnixStream) -> Result<(), String> {
-    use std::io::Read;
+/// Installs the supervised mount filter in this process (its children inherit it) and has the
+/// monitor adopt the listener (pidfd_getfd on our host pid); closes our copy.
+fn hand_over_guard(mut conn: UnixStream) -> Result<(), String> {
     let listener = warren_sys::install_seccomp_listener(&crate::mountguard::supervised_program())
         .map_err(|e| format!("install the mount guard: {e}"))?;
-    let mut w = handoff;
-    w.write_all(&listener.as_raw_fd().to_ne_bytes())
-        .map_err(|e| format!("hand the mount guard over: {e}"))?;
-    let mut ok = [0u8; 1];
-    let mut r = handoff;
-    match r.read_exact(&mut ok) {
-        Ok(()) if ok[0] == 1 => Ok(()),
-        _ => Err("the monitor did not take over the mount guard".into()),
+    let req = Request::AdoptGuard {
+        pid: std::process::id() as i32,
+        fd: listener.as_raw_fd(),
+    };
+    let answer = proto::send_request(&mut conn, &req)
+        .and_then(|_| proto::read_response(&mut conn))
+        .map_err(|e| format!("hand the mount guard to the monitor: {e}"))?;
+    drop(listener);
+    if !answer.0.ok {
+        return Err(format!(
+            "the monitor did not take over the mount guard: {}",
+            answer.0.error.unwrap_or_default()
+        ));
     }
+    Ok(())
 }
 
 fn exec_command(
@@ -397,11 +377,7 @@ fn exec_command(
             return e.to_string();
         }
     }
-    if let Some(handoff) = restrict.guard_handoff {
-        if let Err(e) = hand_over_guard(handoff) {
-            return e;
-        }
-    }
+
     if let Err(e) = crate::security::drop_bounding(restrict.kept) {
         return e.to_string();
     }

@@ -31,6 +31,10 @@ use nix::mount::{MntFlags, MsFlags};
 /// seccomp's audit arch values.
 const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
 const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
+const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
+/// An architecture the guard has no numbers for must not get past it.
+const SECCOMP_RET_KILL_PROCESS: u32 = 0x8000_0000;
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
@@ -55,7 +59,7 @@ struct ArchCalls {
     old_umount: Option<u32>,
 }
 
-const ARCHES: [ArchCalls; 2] = [
+const ARCHES: [ArchCalls; 4] = [
     ArchCalls {
         arch: AUDIT_ARCH_X86_64,
         mount: 165,
@@ -67,6 +71,18 @@ const ARCHES: [ArchCalls; 2] = [
         mount: 21,
         umount2: 52,
         old_umount: Some(22),
+    },
+    ArchCalls {
+        arch: AUDIT_ARCH_AARCH64,
+        mount: 40,
+        umount2: 39,
+        old_umount: None,
+    },
+    ArchCalls {
+        arch: AUDIT_ARCH_ARM,
+        mount: 21,
+        umount2: 52,
+        old_umount: None,
     },
 ];
 const NEW_MOUNT_API: std::ops::RangeInclusive<u32> = 428..=433;
@@ -126,7 +142,7 @@ fn program(on_mount: u32) -> Vec<u8> {
         b.push((RET_K, 0, 0, enosys));
         blocks.push(b);
     }
-    // arch dispatch: load arch; for each arch jeq -> its block; unknown arch: allow
+    // arch dispatch: load arch; for each arch jeq -> its block; an unknown arch is killed
     insns.push((LD_W_ABS, 0, 0, 4));
     let mut offset_to_block = ARCHES.len() + 1; // after the dispatch tests and the final allow
     for (i, a) in ARCHES.iter().enumerate() {
@@ -135,7 +151,7 @@ fn program(on_mount: u32) -> Vec<u8> {
         insns.push((JEQ_K, jt as u8, 0, a.arch));
         offset_to_block += blocks[i].len();
     }
-    insns.push((RET_K, 0, 0, SECCOMP_RET_ALLOW));
+    insns.push((RET_K, 0, 0, SECCOMP_RET_KILL_PROCESS));
     for b in blocks {
         insns.extend(b);
     }
@@ -191,15 +207,6 @@ const FRESH_ALLOWED: &[&str] = &[
     "9p",
     "autofs",
     "hugetlbfs",
-];
-
-/// Superblock remounts pass for these (the container's own instances); other filesystems may
-/// be shared with the host, so their remounts are turned into per-mount ones.
-const SB_REMOUNT_ALLOWED: &[i64] = &[
-    0x0102_1994, // tmpfs
-    0x858458f6,  // ramfs
-    0x1cd1,      // devpts
-    0x1980_0202, // mqueue
 ];
 
 /// Filesystems whose source is a path (a block device) to resolve in the container.
@@ -262,12 +269,12 @@ impl Guard {
         cgroup_dirs: Vec<PathBuf>,
     ) -> Result<Guard, String> {
         let ns = |p: i32| {
-            std::fs::metadata(format!("/proc/{p}/ns/pid"))
+            std::fs::metadata(format!("/proc/{p}/ns/mnt"))
                 .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
                 .map_err(|e| format!("pid {p}: {e}"))
         };
-        // the process was forked into the container's pid namespace: pid_for_children of its
-        // parent, its own ns/pid
+        // an attaching process that has entered the container's namespaces (it forks into the
+        // pid namespace afterwards)
         if ns(pid)? != ns(init_pid)? {
             return Err(format!("pid {pid} is not in the container"));
         }
@@ -307,13 +314,24 @@ impl Guard {
             return Verdict::Done(Err(libc::ENOSYS));
         };
         let pid = req.pid;
-        // only the container's root is judged here; anyone else gets the kernel's own checks
-        if !self.is_container_root(pid) {
-            return Verdict::Continue;
+        // only the container's root is judged here; anyone else gets the kernel's own checks,
+        // and a caller we can't tell about is refused
+        match self.caller_kind(pid) {
+            Some(true) => {}
+            Some(false) => return Verdict::Continue,
+            None => return Verdict::Done(Err(libc::EPERM)),
         }
-        let mem = match std::fs::File::open(format!("/proc/{pid}/mem")) {
-            Ok(f) => f,
-            Err(_) => return Verdict::Done(Err(libc::EPERM)),
+        // everything about the caller is taken hold of first, and checked to still be the
+        // caller (ID_VALID) only afterwards: a pid reused meanwhile can't lend its namespaces
+        let Ok(pidfd) = warren_sys::pidfd_open(pid as i32) else {
+            return Verdict::Done(Err(libc::ESRCH));
+        };
+        let open = |what: &str| {
+            std::fs::File::open(format!("/proc/{pid}/{what}")).map_err(|_| libc::ESRCH)
+        };
+        let (mem, root, cwd) = match (open("mem"), open("root"), open("cwd")) {
+            (Ok(m), Ok(r), Ok(c)) => (m, r, c),
+            _ => return Verdict::Done(Err(libc::ESRCH)),
         };
         let read = |addr: u64| -> Result<Option<String>, i32> {
             if addr == 0 {
@@ -328,9 +346,9 @@ impl Guard {
                         source: read(req.args[0])?,
                         target: read(req.args[1])?.ok_or(libc::EFAULT)?,
                         fstype: read(req.args[2])?,
-                        flags: req.args[3],
-                        // binary mount data (rare: nfs v2/3 legacy) is not carried
-                        data: read(req.args[4]).unwrap_or(None),
+                        flags: strip_magic(req.args[3]),
+                        // options must be text: binary mount data (legacy nfs) is refused
+                        data: read(req.args[4])?,
                     })
                 })();
                 match args {
@@ -352,46 +370,44 @@ impl Guard {
                 Op::Umount { target, flags }
             }
         };
-        // what we read belongs to this call only if the caller is still waiting in it
+        // what we read and opened belongs to this call only if the caller is still waiting in it
         if !warren_sys::seccomp_notif_id_valid(self.listener.as_fd(), req.id) {
             return Verdict::Done(Err(libc::ESRCH));
         }
-        Verdict::Done(self.carry_out(pid, &op))
+        Verdict::Done(self.carry_out(pid, &pidfd, &root, &cwd, &op))
     }
 
-    /// Whether `pid` holds CAP_SYS_ADMIN in the container's own user namespace.
-    fn is_container_root(&self, pid: u32) -> bool {
-        let same_ns = std::fs::metadata(format!("/proc/{pid}/ns/user"))
-            .ok()
-            .map(|m| {
-                (
-                    std::os::unix::fs::MetadataExt::dev(&m),
-                    std::os::unix::fs::MetadataExt::ino(&m),
-                )
-            })
-            == self.userns;
-        if !same_ns {
-            return false;
+    /// Whether `pid` is the container's root (CAP_SYS_ADMIN in the container's own user
+    /// namespace): `Some(false)` when it positively is not, `None` when it can't be told.
+    fn caller_kind(&self, pid: u32) -> Option<bool> {
+        let m = std::fs::metadata(format!("/proc/{pid}/ns/user")).ok()?;
+        let ns = (
+            std::os::unix::fs::MetadataExt::dev(&m),
+            std::os::unix::fs::MetadataExt::ino(&m),
+        );
+        if Some(ns) != self.userns {
+            return Some(false);
         }
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-            return false;
-        };
-        status
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let caps = status
             .lines()
             .find_map(|l| l.strip_prefix("CapEff:"))
-            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            .is_some_and(|caps| caps & (1 << CAP_SYS_ADMIN) != 0)
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())?;
+        Some(caps & (1 << CAP_SYS_ADMIN) != 0)
     }
 
-    /// Check and perform `op` from a helper in the caller's mount namespace, root and working
-    /// directory. Returns the call's result or a positive errno.
-    fn carry_out(&self, pid: u32, op: &Op) -> Result<i64, i32> {
-        let open = |what: &str| {
-            std::fs::File::open(format!("/proc/{pid}/{what}")).map_err(|_| libc::ESRCH)
-        };
-        let mntns = open("ns/mnt")?;
-        let root = open("root")?;
-        let cwd = open("cwd")?;
+    /// Check and perform `op` from a helper in all the caller's namespaces (mount, pid, cgroup,
+    /// ipc, net, uts: what a mount is tied to), root and working directory. Returns the call's
+    /// result or a positive errno. A helper stuck (a path through a FUSE filesystem of the
+    /// container's that never answers) is killed after a few seconds.
+    fn carry_out(
+        &self,
+        pid: u32,
+        pidfd: &OwnedFd,
+        root: &std::fs::File,
+        cwd: &std::fs::File,
+        op: &Op,
+    ) -> Result<i64, i32> {
         let host_proc = std::fs::File::open("/proc").map_err(|_| libc::EIO)?;
         let (mut rx, tx) = std::os::unix::net::UnixStream::pair().map_err(|_| libc::EIO)?;
         let needs_device = matches!(op, Op::Mount(a) if a.fstype.as_deref().is_some_and(|t| BLOCK_BACKED.contains(&t)));
@@ -401,9 +417,9 @@ impl Guard {
                 let code = match helper(
                     pid,
                     op,
-                    &mntns,
-                    &root,
-                    &cwd,
+                    pidfd,
+                    root,
+                    cwd,
                     &host_proc,
                     needs_device.then_some(&self.cgroup_dirs[..]),
                 ) {
@@ -419,19 +435,37 @@ impl Guard {
             }
             Ok(warren_sys::Forked::Parent(child)) => {
                 drop(tx);
+                let _ = rx.set_read_timeout(Some(std::time::Duration::from_secs(5)));
                 let mut buf = [0u8; 4];
                 let got = rx.read_exact(&mut buf);
+                if got.is_err() {
+                    // stuck or dead: it goes, with whatever it started
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(child),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
                 match got {
                     Ok(()) => match i32::from_ne_bytes(buf) {
                         0 => Ok(0),
                         e => Err(e),
                     },
-                    Err(_) => Err(libc::EIO),
+                    Err(_) => Err(libc::EINTR),
                 }
             }
             Err(_) => Err(libc::EAGAIN),
         }
+    }
+}
+
+/// The kernel drops the legacy magic `0xC0ED` in the high 16 bits of mount flags; so do we,
+/// so that its bits are not taken for propagation flags.
+fn strip_magic(flags: u64) -> u64 {
+    if flags & 0xffff_0000 == 0xc0ed_0000 {
+        flags & 0xffff
+    } else {
+        flags
     }
 }
 
@@ -515,6 +549,13 @@ fn open_as_caller(
 ) -> nix::Result<OwnedFd> {
     for prefix in ["/proc/self", "/proc/thread-self"] {
         if let Ok(rest) = path.strip_prefix(prefix) {
+            // (only downwards: `/proc/self/../1/root` would be the host's)
+            if rest
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(nix::errno::Errno::EPERM);
+            }
             return nix::fcntl::openat(
                 host_proc.as_fd(),
                 &std::path::Path::new(&pid.to_string()).join(rest),
@@ -534,7 +575,7 @@ fn is_proc_or_sys(fstype: &str) -> bool {
 fn helper(
     pid: u32,
     op: &Op,
-    mntns: &std::fs::File,
+    pidfd: &OwnedFd,
     root: &std::fs::File,
     cwd: &std::fs::File,
     host_proc: &std::fs::File,
@@ -548,7 +589,57 @@ fn helper(
             std::fs::write(d.join("cgroup.procs"), &me).map_err(|_| libc::EPERM)?;
         }
     }
-    nix::sched::setns(mntns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNS).map_err(errno)?;
+    // every namespace a mount can be tied to: proc to the pid namespace, cgroup to the cgroup
+    // namespace, mqueue to ipc, network filesystems to net
+    use nix::sched::CloneFlags as F;
+    nix::sched::setns(
+        pidfd,
+        F::CLONE_NEWNS
+            | F::CLONE_NEWPID
+            | F::CLONE_NEWCGROUP
+            | F::CLONE_NEWIPC
+            | F::CLONE_NEWNET
+            | F::CLONE_NEWUTS,
+    )
+    .map_err(errno)?;
+    // the pid namespace applies to children only: the work is done by one
+    let (mut rx, tx) = std::os::unix::net::UnixStream::pair().map_err(|_| libc::EIO)?;
+    match warren_sys::fork_process().map_err(|_| libc::EAGAIN)? {
+        warren_sys::Forked::Child => {
+            drop(rx);
+            let code = match act(pid, op, root, cwd, host_proc) {
+                Ok(()) => 0,
+                Err(e) => e,
+            };
+            let mut tx = tx;
+            let _ = std::io::Write::write_all(&mut tx, &code.to_ne_bytes());
+            warren_sys::exit_now(0)
+        }
+        warren_sys::Forked::Parent(child) => {
+            drop(tx);
+            let mut buf = [0u8; 4];
+            let got = rx.read_exact(&mut buf);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
+            match got {
+                Ok(()) => match i32::from_ne_bytes(buf) {
+                    0 => Ok(()),
+                    e => Err(e),
+                },
+                Err(_) => Err(libc::EIO),
+            }
+        }
+    }
+}
+
+/// In the caller's namespaces: enter its root and working directory, check, act.
+fn act(
+    pid: u32,
+    op: &Op,
+    root: &std::fs::File,
+    cwd: &std::fs::File,
+    host_proc: &std::fs::File,
+) -> Result<(), i32> {
+    let errno = |e: nix::Error| e as i32;
     nix::unistd::fchdir(root.as_fd()).map_err(errno)?;
     nix::unistd::chroot(".").map_err(errno)?;
     nix::unistd::fchdir(cwd.as_fd()).map_err(errno)?;
@@ -641,10 +732,6 @@ fn helper(
             let mut fstype_out = None;
             if flags.contains(MsFlags::MS_REMOUNT) {
                 let (own, _) = types_of(&t)?;
-                let fs_magic = nix::sys::statfs::fstatfs(t.as_fd())
-                    .map_err(errno)?
-                    .filesystem_type()
-                    .0 as i64;
                 // read-only now (the mount, or the whole filesystem) and asked to be writable
                 let read_only_now = nix::sys::statvfs::fstatvfs(t.as_fd())
                     .map_err(errno)?
@@ -654,8 +741,9 @@ fn helper(
                     crate::info!("mount guard: refused to make {} ({own}) writable", a.target);
                     return Err(libc::EPERM);
                 }
-                if !flags.contains(MsFlags::MS_BIND) && !SB_REMOUNT_ALLOWED.contains(&fs_magic) {
-                    // the filesystem may be the host's: change this mount only
+                if !flags.contains(MsFlags::MS_BIND) {
+                    // the filesystem may be the host's (a tmpfs bound in, the rootfs's disk):
+                    // change this mount only, never the superblock
                     flags_out = (flags
                         & (MsFlags::MS_RDONLY
                             | MsFlags::MS_NOSUID
@@ -670,17 +758,6 @@ fn helper(
                     data = None;
                 }
                 source = None;
-            } else if flags.contains(MsFlags::MS_MOVE) {
-                let s = open_path(a.source.as_deref().ok_or(libc::EINVAL)?, true)?;
-                let (_, parent) = types_of(&s)?;
-                if parent.as_deref().is_some_and(is_proc_or_sys) {
-                    crate::info!(
-                        "mount guard: refused to move {:?} off proc or sysfs",
-                        a.source
-                    );
-                    return Err(libc::EPERM);
-                }
-                source_fd = Some(s);
             } else if flags.contains(MsFlags::MS_BIND) {
                 let s = open_path(a.source.as_deref().ok_or(libc::EINVAL)?, true)?;
                 let (own, _) = types_of(&s)?;
@@ -695,6 +772,17 @@ fn helper(
                 data = None;
             } else if flags.intersects(propagation) {
                 source = None;
+            } else if flags.contains(MsFlags::MS_MOVE) {
+                let s = open_path(a.source.as_deref().ok_or(libc::EINVAL)?, true)?;
+                let (_, parent) = types_of(&s)?;
+                if parent.as_deref().is_some_and(is_proc_or_sys) {
+                    crate::info!(
+                        "mount guard: refused to move {:?} off proc or sysfs",
+                        a.source
+                    );
+                    return Err(libc::EPERM);
+                }
+                source_fd = Some(s);
             } else {
                 let fstype = a.fstype.as_deref().unwrap_or("");
                 if !fresh_mount_allowed(fstype, a.data.as_deref()) {
@@ -843,7 +931,12 @@ mod tests {
             (AUDIT_ARCH_I386, 52, SECCOMP_RET_USER_NOTIF),
             (AUDIT_ARCH_I386, 430, enosys),
             (AUDIT_ARCH_I386, 1, SECCOMP_RET_ALLOW),
-            (0xdead, 165, SECCOMP_RET_ALLOW),
+            (0xdead, 165, SECCOMP_RET_KILL_PROCESS),
+            (AUDIT_ARCH_AARCH64, 40, SECCOMP_RET_USER_NOTIF),
+            (AUDIT_ARCH_AARCH64, 39, SECCOMP_RET_USER_NOTIF),
+            (AUDIT_ARCH_AARCH64, 442, enosys),
+            (AUDIT_ARCH_AARCH64, 63, SECCOMP_RET_ALLOW),
+            (AUDIT_ARCH_ARM, 21, SECCOMP_RET_USER_NOTIF),
         ] {
             assert_eq!(run(&p, arch, nr), want, "arch {arch:#x} nr {nr}");
         }

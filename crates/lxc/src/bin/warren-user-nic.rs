@@ -15,6 +15,8 @@ fn main() {
     if !nix::unistd::geteuid().is_root() {
         fail("not installed setuid root (as root: chown root: warren-user-nic && chmod u+s warren-user-nic)");
     }
+    // limits and a umask set by the caller to make us fail half-way don't apply
+    warren_net::usernet::reset_limits();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (pid, bridge, name) = match args.as_slice() {
         [cmd, pid, bridge, name] if cmd == "create" => match pid.parse::<i32>() {
