@@ -1014,6 +1014,11 @@ impl Monitor {
             Request::AdoptGuard { pid, fd } => {
                 if !self.spec.mount_guard {
                     resp = Response::error("this container's mounts are not supervised");
+                } else if self.attach_guards.len() >= 256 {
+                    // each one is a descriptor and a poll entry of ours
+                    resp = Response::error(
+                        "mount guard: 256 attached processes are supervised already",
+                    );
                 } else {
                     match crate::mountguard::Guard::adopt(pid, fd, inst.pid, inst.inner.paths()) {
                         Ok(g) => self.attach_guards.push(g),

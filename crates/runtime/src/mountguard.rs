@@ -179,34 +179,9 @@ const SYSFS_MAGIC: i64 = 0x6265_6572;
 /// cgroup namespace roots them at its own cgroup), and real filesystems on devices its device
 /// policy lets it open (the helper runs in the container's cgroup for those).
 const FRESH_ALLOWED: &[&str] = &[
-    "tmpfs",
-    "ramfs",
-    "devpts",
-    "mqueue",
-    "cgroup",
-    "cgroup2",
-    "overlay",
-    "fuse",
-    "fuseblk",
-    "squashfs",
-    "erofs",
-    "ext2",
-    "ext3",
-    "ext4",
-    "xfs",
-    "btrfs",
-    "vfat",
-    "msdos",
-    "exfat",
-    "iso9660",
-    "udf",
-    "nfs",
-    "nfs4",
-    "cifs",
-    "smb3",
-    "9p",
-    "autofs",
-    "hugetlbfs",
+    "tmpfs", "ramfs", "devpts", "mqueue", "cgroup", "cgroup2", "overlay", "fuse", "fuseblk",
+    "squashfs", "erofs", "ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "msdos", "exfat",
+    "iso9660", "udf", "nfs", "nfs4", "cifs", "smb3", "9p", "autofs",
 ];
 
 /// Filesystems whose source is a path (a block device) to resolve in the container.
@@ -607,7 +582,7 @@ fn helper(
     match warren_sys::fork_process().map_err(|_| libc::EAGAIN)? {
         warren_sys::Forked::Child => {
             drop(rx);
-            let code = match act(pid, op, root, cwd, host_proc) {
+            let code = match act(pid, op, pidfd, root, cwd, host_proc) {
                 Ok(()) => 0,
                 Err(e) => e,
             };
@@ -635,6 +610,7 @@ fn helper(
 fn act(
     pid: u32,
     op: &Op,
+    pidfd: &OwnedFd,
     root: &std::fs::File,
     cwd: &std::fs::File,
     host_proc: &std::fs::File,
@@ -825,6 +801,27 @@ fn act(
                     .map(|v| CString::new(v).map_err(|_| libc::EINVAL))
                     .transpose()
             };
+            // fuse and autofs name a descriptor in their options (`fd=N`): the caller's, which we
+            // take over (pidfd_getfd) and name by our own number
+            let mut borrowed = Vec::new();
+            if let (Some(t), Some(d)) = (&fstype_out, &data) {
+                if t.starts_with("fuse") || t == "autofs" {
+                    let mut parts = Vec::new();
+                    for o in d.split(',') {
+                        match o.strip_prefix("fd=").map(str::parse::<i32>) {
+                            Some(Ok(n)) => {
+                                let fd = warren_sys::pidfd_getfd(pidfd.as_fd(), n)
+                                    .map_err(|e| e.raw_os_error().unwrap_or(libc::EBADF))?;
+                                parts.push(format!("fd={}", fd.as_raw_fd()));
+                                borrowed.push(fd);
+                            }
+                            Some(Err(_)) => return Err(libc::EINVAL),
+                            None => parts.push(o.to_string()),
+                        }
+                    }
+                    data = Some(parts.join(","));
+                }
+            }
             let (src_c, fs_c, data_c) = (c(&source_path)?, c(&fstype_out)?, c(&data)?);
             nix::mount::mount(
                 src_c.as_deref(),
