@@ -10,18 +10,11 @@ pub mod usernet;
 
 use std::net::IpAddr;
 
-use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST};
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{
-    InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, IpVlanFlags, IpVlanMode,
-    LinkAttribute, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
-};
-use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
-};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-
 pub use netlink::Netlink;
+use netlink::{
+    Msg, Reply, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, RTM_DELLINK,
+    RTM_GETADDR, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, RTM_SETLINK,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
@@ -168,98 +161,111 @@ pub enum Namespace {
     OfFd(std::os::fd::RawFd),
 }
 
+// rtnetlink attribute numbers (linux/if_link.h, if_addr.h, rtnetlink.h, veth.h)
+const IFLA_ADDRESS: u16 = 1;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MTU: u16 = 4;
+const IFLA_LINK: u16 = 5;
+const IFLA_MASTER: u16 = 10;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_NET_NS_PID: u16 = 19;
+const IFLA_NET_NS_FD: u16 = 28;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+const VETH_INFO_PEER: u16 = 1;
+const IFLA_MACVLAN_MODE: u16 = 1;
+const IFLA_VLAN_ID: u16 = 1;
+const IFLA_IPVLAN_MODE: u16 = 1;
+const IFLA_IPVLAN_FLAGS: u16 = 2;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_BROADCAST: u16 = 4;
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+const RT_SCOPE_UNIVERSE: u8 = 0;
+const RT_SCOPE_LINK: u8 = 253;
+const IFF_UP: u32 = 1;
+/// `struct ifinfomsg` and `struct ifaddrmsg` sizes.
+const IFINFO_LEN: usize = 16;
+const IFADDR_LEN: usize = 8;
+
 impl Netlink {
+    fn get_link(&mut self, name: &str) -> Result<Reply, NetError> {
+        let mut m = Msg::new(RTM_GETLINK, NLM_F_REQUEST).ifinfo(0, 0, 0);
+        m.attr_str(IFLA_IFNAME, name);
+        match self.request(m, &format!("look up {name}")) {
+            Ok(replies) => replies
+                .into_iter()
+                .find(|r| r.ty == RTM_NEWLINK)
+                .ok_or_else(|| NetError::NoSuchLink(name.to_string())),
+            Err(NetError::Kernel { source, .. }) if source.raw_os_error() == Some(libc::ENODEV) => {
+                Err(NetError::NoSuchLink(name.to_string()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The index of link `name`.
     pub fn link_index(&mut self, name: &str) -> Result<u32, NetError> {
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        let what = format!("look up {name}");
-        let replies = match self.request(RouteNetlinkMessage::GetLink(msg), NLM_F_REQUEST, &what) {
-            Ok(r) => r,
-            Err(NetError::Kernel { source, .. }) if source.raw_os_error() == Some(libc::ENODEV) => {
-                return Err(NetError::NoSuchLink(name.to_string()))
-            }
-            Err(e) => return Err(e),
-        };
-        for r in replies {
-            if let RouteNetlinkMessage::NewLink(l) = r {
-                return Ok(l.header.index);
-            }
-        }
-        Err(NetError::NoSuchLink(name.to_string()))
+        Ok(self.get_link(name)?.u32_at(4))
     }
 
     /// The kind of link `name` (`bridge`, `veth`, ...), `None` for a plain device.
     pub fn link_kind(&mut self, name: &str) -> Result<Option<String>, NetError> {
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        let replies = self
-            .request(
-                RouteNetlinkMessage::GetLink(msg),
-                NLM_F_REQUEST,
-                "look up a link",
-            )
-            .map_err(|e| match e {
-                NetError::Kernel { source, .. } if source.raw_os_error() == Some(libc::ENODEV) => {
-                    NetError::NoSuchLink(name.to_string())
-                }
-                e => e,
-            })?;
-        for r in replies {
-            if let RouteNetlinkMessage::NewLink(l) = r {
-                for a in &l.attributes {
-                    if let LinkAttribute::LinkInfo(infos) = a {
-                        for i in infos {
-                            if let LinkInfo::Kind(k) = i {
-                                return Ok(Some(k.to_string()));
-                            }
-                        }
+        let r = self.get_link(name)?;
+        for (ty, v) in r.attrs(IFINFO_LEN) {
+            if ty == IFLA_LINKINFO {
+                for (t, k) in netlink::attrs(v) {
+                    if t == IFLA_INFO_KIND {
+                        return Ok(Some(netlink::text(k)));
                     }
                 }
-                return Ok(None);
             }
         }
-        Err(NetError::NoSuchLink(name.to_string()))
+        Ok(None)
     }
 
     /// The names of every link here.
     pub fn link_names(&mut self) -> Result<Vec<String>, NetError> {
-        let replies = self.request(
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            NLM_F_REQUEST | NLM_F_DUMP,
-            "list links",
-        )?;
+        let m = Msg::new(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP).ifinfo(0, 0, 0);
+        let replies = self.request(m, "list links")?;
         Ok(replies
-            .into_iter()
-            .filter_map(|r| match r {
-                RouteNetlinkMessage::NewLink(l) => l.attributes.into_iter().find_map(|a| match a {
-                    LinkAttribute::IfName(n) => Some(n),
-                    _ => None,
-                }),
-                _ => None,
+            .iter()
+            .filter(|r| r.ty == RTM_NEWLINK)
+            .filter_map(|r| {
+                r.attrs(IFINFO_LEN)
+                    .into_iter()
+                    .find(|(t, _)| *t == IFLA_IFNAME)
+                    .map(|(_, v)| netlink::text(v))
             })
             .collect())
     }
 
-    fn create(&mut self, msg: LinkMessage, what: &str) -> Result<(), NetError> {
-        self.request(
-            RouteNetlinkMessage::NewLink(msg),
+    fn create(&mut self, m: Msg, what: &str) -> Result<(), NetError> {
+        self.request(m, what).map(|_| ())
+    }
+
+    fn new_link(name: &str) -> Msg {
+        let mut m = Msg::new(
+            RTM_NEWLINK,
             NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-            what,
         )
-        .map(|_| ())
+        .ifinfo(0, 0, 0);
+        m.attr_str(IFLA_IFNAME, name);
+        m
     }
 
     /// A bridge `name` (down; see [`Netlink::set_up`]).
     pub fn create_bridge(&mut self, name: &str) -> Result<(), NetError> {
         check_name(name).map_err(NetError::Invalid)?;
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        msg.attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
-                InfoKind::Bridge,
-            )]));
-        self.create(msg, &format!("create bridge {name}"))
+        let mut m = Self::new_link(name);
+        m.begin(IFLA_LINKINFO)
+            .attr_str(IFLA_INFO_KIND, "bridge")
+            .end();
+        self.create(m, &format!("create bridge {name}"))
     }
 
     /// A veth pair: `host` here, `peer` in `peer_ns` (created there directly, so its name can't
@@ -272,22 +278,37 @@ impl Netlink {
     ) -> Result<(), NetError> {
         check_name(host).map_err(NetError::Invalid)?;
         check_name(peer).map_err(NetError::Invalid)?;
-        let mut peer_msg = LinkMessage::default();
-        peer_msg
-            .attributes
-            .push(LinkAttribute::IfName(peer.to_string()));
-        match peer_ns {
-            Namespace::OfPid(pid) => peer_msg.attributes.push(LinkAttribute::NetNsPid(pid)),
-            Namespace::OfFd(fd) => peer_msg.attributes.push(LinkAttribute::NetNsFd(fd)),
-            Namespace::Here => {}
+        let mut m = Self::new_link(host);
+        m.begin(IFLA_LINKINFO).attr_str(IFLA_INFO_KIND, "veth");
+        m.begin(IFLA_INFO_DATA).begin_peer(VETH_INFO_PEER);
+        m.attr_str(IFLA_IFNAME, peer);
+        push_ns(&mut m, peer_ns);
+        m.end().end().end();
+        self.create(m, &format!("create veth pair {host}/{peer}"))
+    }
+
+    /// A link of `kind` named `name` on host link `link`, in `ns`, with `data` attributes.
+    fn create_on(
+        &mut self,
+        name: &str,
+        link: &str,
+        kind: &str,
+        ns: Namespace,
+        data: &[(u16, Vec<u8>)],
+        what: String,
+    ) -> Result<(), NetError> {
+        check_name(name).map_err(NetError::Invalid)?;
+        let parent = self.link_index(link)?;
+        let mut m = Self::new_link(name);
+        m.attr_u32(IFLA_LINK, parent);
+        push_ns(&mut m, ns);
+        m.begin(IFLA_LINKINFO).attr_str(IFLA_INFO_KIND, kind);
+        m.begin(IFLA_INFO_DATA);
+        for (t, v) in data {
+            m.attr(*t, v);
         }
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(host.to_string()));
-        msg.attributes.push(LinkAttribute::LinkInfo(vec![
-            LinkInfo::Kind(InfoKind::Veth),
-            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
-        ]));
-        self.create(msg, &format!("create veth pair {host}/{peer}"))
+        m.end().end();
+        self.create(m, &what)
     }
 
     /// A macvlan `name` on `link`, in `ns`.
@@ -298,32 +319,25 @@ impl Netlink {
         mode: &str,
         ns: Namespace,
     ) -> Result<(), NetError> {
-        check_name(name).map_err(NetError::Invalid)?;
-        let parent = self.link_index(link)?;
-        let mode = match mode {
-            "private" => MacVlanMode::Private,
-            "vepa" => MacVlanMode::Vepa,
-            "bridge" | "" => MacVlanMode::Bridge,
-            "passthru" => MacVlanMode::Passthrough,
+        let mode: u32 = match mode {
+            "private" => 1,
+            "vepa" => 2,
+            "bridge" | "" => 4,
+            "passthru" => 8,
             other => {
                 return Err(NetError::Invalid(format!(
                     "unknown macvlan mode \"{other}\""
                 )))
             }
         };
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        msg.attributes.push(LinkAttribute::Link(parent));
-        match ns {
-            Namespace::OfPid(pid) => msg.attributes.push(LinkAttribute::NetNsPid(pid)),
-            Namespace::OfFd(fd) => msg.attributes.push(LinkAttribute::NetNsFd(fd)),
-            Namespace::Here => {}
-        }
-        msg.attributes.push(LinkAttribute::LinkInfo(vec![
-            LinkInfo::Kind(InfoKind::MacVlan),
-            LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(mode)])),
-        ]));
-        self.create(msg, &format!("create macvlan {name} on {link}"))
+        self.create_on(
+            name,
+            link,
+            "macvlan",
+            ns,
+            &[(IFLA_MACVLAN_MODE, mode.to_ne_bytes().to_vec())],
+            format!("create macvlan {name} on {link}"),
+        )
     }
 
     /// An 802.1q VLAN `name` with id `id` on `link`, in `ns`.
@@ -334,20 +348,17 @@ impl Netlink {
         id: u16,
         ns: Namespace,
     ) -> Result<(), NetError> {
-        check_name(name).map_err(NetError::Invalid)?;
         if id == 0 || id > 4094 {
             return Err(NetError::Invalid(format!("VLAN id {id} is not 1 to 4094")));
         }
-        let parent = self.link_index(link)?;
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        msg.attributes.push(LinkAttribute::Link(parent));
-        push_ns(&mut msg, ns);
-        msg.attributes.push(LinkAttribute::LinkInfo(vec![
-            LinkInfo::Kind(InfoKind::Vlan),
-            LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(id)])),
-        ]));
-        self.create(msg, &format!("create VLAN {name} (id {id}) on {link}"))
+        self.create_on(
+            name,
+            link,
+            "vlan",
+            ns,
+            &[(IFLA_VLAN_ID, id.to_ne_bytes().to_vec())],
+            format!("create VLAN {name} (id {id}) on {link}"),
+        )
     }
 
     /// An ipvlan `name` on `link` in `mode` (l2, l3, l3s) with `isolation` (bridge, private,
@@ -360,78 +371,64 @@ impl Netlink {
         isolation: &str,
         ns: Namespace,
     ) -> Result<(), NetError> {
-        check_name(name).map_err(NetError::Invalid)?;
-        let parent = self.link_index(link)?;
-        let mode = match mode {
-            "l2" => IpVlanMode::L2,
-            "l3" | "" => IpVlanMode::L3,
-            "l3s" => IpVlanMode::L3S,
+        let mode: u16 = match mode {
+            "l2" => 0,
+            "l3" | "" => 1,
+            "l3s" => 2,
             other => {
                 return Err(NetError::Invalid(format!(
                     "unknown ipvlan mode \"{other}\""
                 )))
             }
         };
-        let flags = match isolation {
-            "bridge" | "" => IpVlanFlags::empty(),
-            "private" => IpVlanFlags::Private,
-            "vepa" => IpVlanFlags::Vepa,
+        let flags: u16 = match isolation {
+            "bridge" | "" => 0,
+            "private" => 1,
+            "vepa" => 2,
             other => {
                 return Err(NetError::Invalid(format!(
                     "unknown ipvlan isolation \"{other}\""
                 )))
             }
         };
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        msg.attributes.push(LinkAttribute::Link(parent));
-        push_ns(&mut msg, ns);
-        msg.attributes.push(LinkAttribute::LinkInfo(vec![
-            LinkInfo::Kind(InfoKind::IpVlan),
-            LinkInfo::Data(InfoData::IpVlan(vec![
-                InfoIpVlan::Mode(mode),
-                InfoIpVlan::Flags(flags),
-            ])),
-        ]));
-        self.create(msg, &format!("create ipvlan {name} on {link}"))
+        self.create_on(
+            name,
+            link,
+            "ipvlan",
+            ns,
+            &[
+                (IFLA_IPVLAN_MODE, mode.to_ne_bytes().to_vec()),
+                (IFLA_IPVLAN_FLAGS, flags.to_ne_bytes().to_vec()),
+            ],
+            format!("create ipvlan {name} on {link}"),
+        )
     }
 
     fn set_link(
         &mut self,
         index: u32,
-        attrs: Vec<LinkAttribute>,
-        flags: Option<(LinkFlags, LinkFlags)>,
+        flags: u32,
+        change: u32,
+        attrs: impl FnOnce(&mut Msg),
         what: &str,
     ) -> Result<(), NetError> {
-        let mut msg = LinkMessage::default();
-        msg.header.index = index;
-        if let Some((set, mask)) = flags {
-            msg.header.flags = set;
-            msg.header.change_mask = mask;
-        }
-        msg.attributes = attrs;
-        self.request(
-            RouteNetlinkMessage::SetLink(msg),
-            NLM_F_REQUEST | NLM_F_ACK,
-            what,
-        )
-        .map(|_| ())
+        let mut m = Msg::new(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK).ifinfo(index, flags, change);
+        attrs(&mut m);
+        self.request(m, what).map(|_| ())
     }
 
     pub fn set_up(&mut self, index: u32) -> Result<(), NetError> {
-        self.set_link(
-            index,
-            Vec::new(),
-            Some((LinkFlags::Up, LinkFlags::Up)),
-            "bring a link up",
-        )
+        self.set_link(index, IFF_UP, IFF_UP, |_| {}, "bring a link up")
     }
 
     pub fn set_master(&mut self, index: u32, bridge: u32) -> Result<(), NetError> {
         self.set_link(
             index,
-            vec![LinkAttribute::Controller(bridge)],
-            None,
+            0,
+            0,
+            |m| {
+                m.attr_u32(IFLA_MASTER, bridge);
+            },
             "attach a link to its bridge",
         )
     }
@@ -439,8 +436,11 @@ impl Netlink {
     pub fn set_mtu(&mut self, index: u32, mtu: u32) -> Result<(), NetError> {
         self.set_link(
             index,
-            vec![LinkAttribute::Mtu(mtu)],
-            None,
+            0,
+            0,
+            |m| {
+                m.attr_u32(IFLA_MTU, mtu);
+            },
             &format!("set the MTU to {mtu}"),
         )
     }
@@ -448,8 +448,11 @@ impl Netlink {
     pub fn set_hwaddr(&mut self, index: u32, mac: [u8; 6]) -> Result<(), NetError> {
         self.set_link(
             index,
-            vec![LinkAttribute::Address(mac.to_vec())],
-            None,
+            0,
+            0,
+            |m| {
+                m.attr(IFLA_ADDRESS, &mac);
+            },
             "set the MAC address",
         )
     }
@@ -458,8 +461,11 @@ impl Netlink {
         check_name(name).map_err(NetError::Invalid)?;
         self.set_link(
             index,
-            vec![LinkAttribute::IfName(name.to_string())],
-            None,
+            0,
+            0,
+            |m| {
+                m.attr_str(IFLA_IFNAME, name);
+            },
             &format!("rename a link to {name}"),
         )
     }
@@ -468,8 +474,11 @@ impl Netlink {
     pub fn move_to(&mut self, index: u32, pid: u32) -> Result<(), NetError> {
         self.set_link(
             index,
-            vec![LinkAttribute::NetNsPid(pid)],
-            None,
+            0,
+            0,
+            |m| {
+                m.attr_u32(IFLA_NET_NS_PID, pid);
+            },
             "move a link into the container",
         )
     }
@@ -485,82 +494,62 @@ impl Netlink {
         check_name(name).map_err(NetError::Invalid)?;
         self.set_link(
             index,
-            vec![
-                LinkAttribute::NetNsFd(netns),
-                LinkAttribute::IfName(name.to_string()),
-            ],
-            None,
+            0,
+            0,
+            |m| {
+                m.attr_u32(IFLA_NET_NS_FD, netns as u32);
+                m.attr_str(IFLA_IFNAME, name);
+            },
             &format!("move a link back to the host as {name}"),
         )
     }
 
     pub fn delete_link(&mut self, index: u32) -> Result<(), NetError> {
-        let mut msg = LinkMessage::default();
-        msg.header.index = index;
-        self.request(
-            RouteNetlinkMessage::DelLink(msg),
-            NLM_F_REQUEST | NLM_F_ACK,
-            "delete a link",
-        )
-        .map(|_| ())
+        let m = Msg::new(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK).ifinfo(index, 0, 0);
+        self.request(m, "delete a link").map(|_| ())
     }
 
     /// Adds `cidr` to link `index`.
     pub fn add_address(&mut self, index: u32, cidr: Cidr) -> Result<(), NetError> {
-        let mut msg = AddressMessage::default();
-        msg.header.index = index;
-        msg.header.prefix_len = cidr.prefix;
-        msg.header.family = family(cidr.addr);
-        msg.attributes.push(AddressAttribute::Local(cidr.addr));
-        msg.attributes.push(AddressAttribute::Address(cidr.addr));
+        let mut m = Msg::new(
+            RTM_NEWADDR,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .ifaddr(family(cidr.addr), cidr.prefix, index);
+        let bytes = addr_bytes(cidr.addr);
+        m.attr(IFA_LOCAL, &bytes);
+        m.attr(IFA_ADDRESS, &bytes);
         if let IpAddr::V4(a) = cidr.addr {
             if cidr.prefix < 31 {
                 let host_bits = u32::MAX.checked_shr(u32::from(cidr.prefix)).unwrap_or(0);
                 let bcast = u32::from(a) | host_bits;
-                msg.attributes
-                    .push(AddressAttribute::Broadcast(std::net::Ipv4Addr::from(bcast)));
+                m.attr(IFA_BROADCAST, &bcast.to_be_bytes());
             }
         }
-        self.request(
-            RouteNetlinkMessage::NewAddress(msg),
-            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-            &format!("add address {cidr}"),
-        )
-        .map(|_| ())
+        self.request(m, &format!("add address {cidr}")).map(|_| ())
     }
 
     /// The addresses of link `index` (all links with `None`).
     pub fn addresses(&mut self, index: Option<u32>) -> Result<Vec<Cidr>, NetError> {
-        let replies = self.request(
-            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-            NLM_F_REQUEST | NLM_F_DUMP,
-            "list addresses",
-        )?;
+        let m = Msg::new(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP).ifaddr(0, 0, 0);
+        let replies = self.request(m, "list addresses")?;
         let mut out = Vec::new();
-        for r in replies {
-            if let RouteNetlinkMessage::NewAddress(a) = r {
-                if index.is_some_and(|i| i != a.header.index) {
-                    continue;
-                }
-                let addr = a
-                    .attributes
+        for r in replies.iter().filter(|r| r.ty == RTM_NEWADDR) {
+            if index.is_some_and(|i| i != r.u32_at(4)) {
+                continue;
+            }
+            let attrs = r.attrs(IFADDR_LEN);
+            let pick = |want: u16| {
+                attrs
                     .iter()
-                    .find_map(|x| match x {
-                        AddressAttribute::Local(ip) => Some(*ip),
-                        _ => None,
-                    })
-                    .or_else(|| {
-                        a.attributes.iter().find_map(|x| match x {
-                            AddressAttribute::Address(ip) => Some(*ip),
-                            _ => None,
-                        })
-                    });
-                if let Some(addr) = addr {
-                    out.push(Cidr {
-                        addr,
-                        prefix: a.header.prefix_len,
-                    });
-                }
+                    .find(|(t, _)| *t == want)
+                    .and_then(|(_, v)| parse_addr(v))
+            };
+            if let Some(addr) = pick(IFA_LOCAL).or_else(|| pick(IFA_ADDRESS)) {
+                out.push(Cidr {
+                    addr,
+                    prefix: r.u8_at(1),
+                });
             }
         }
         Ok(out)
@@ -583,66 +572,71 @@ impl Netlink {
                 ))
             }
         };
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = if v4 {
-            AddressFamily::Inet
+        let scope = if gateway.is_some() {
+            RT_SCOPE_UNIVERSE
         } else {
-            AddressFamily::Inet6
+            RT_SCOPE_LINK
         };
-        msg.header.table = RouteHeader::RT_TABLE_MAIN;
-        msg.header.protocol = RouteProtocol::Static;
-        msg.header.kind = RouteType::Unicast;
-        msg.header.scope = if gateway.is_some() {
-            RouteScope::Universe
-        } else {
-            RouteScope::Link
-        };
+        let mut m = Msg::new(
+            RTM_NEWROUTE,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .rtmsg(
+            if v4 { AF_INET } else { AF_INET6 },
+            dest.map_or(0, |d| d.prefix),
+            scope,
+        );
         if let Some(d) = dest {
-            msg.header.destination_prefix_length = d.prefix;
-            msg.attributes
-                .push(RouteAttribute::Destination(route_addr(d.addr)));
+            m.attr(RTA_DST, &addr_bytes(d.addr));
         }
         if let Some(g) = gateway {
-            msg.attributes.push(RouteAttribute::Gateway(route_addr(g)));
+            m.attr(RTA_GATEWAY, &addr_bytes(g));
         }
         if let Some(i) = oif {
-            msg.attributes.push(RouteAttribute::Oif(i));
+            m.attr_u32(RTA_OIF, i);
         }
         let what = match (dest, gateway) {
             (Some(d), Some(g)) => format!("add route to {d} via {g}"),
             (Some(d), None) => format!("add route to {d}"),
             (None, Some(g)) => format!("add default route via {g}"),
-            (None, None) => unreachable!("checked above"),
+            (None, None) => String::new(),
         };
-        self.request(
-            RouteNetlinkMessage::NewRoute(msg),
-            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-            &what,
-        )
-        .map(|_| ())
+        self.request(m, &what).map(|_| ())
     }
 }
 
-fn push_ns(msg: &mut LinkMessage, ns: Namespace) {
+fn push_ns(m: &mut Msg, ns: Namespace) {
     match ns {
-        Namespace::OfPid(pid) => msg.attributes.push(LinkAttribute::NetNsPid(pid)),
-        Namespace::OfFd(fd) => msg.attributes.push(LinkAttribute::NetNsFd(fd)),
+        Namespace::OfPid(pid) => {
+            m.attr_u32(IFLA_NET_NS_PID, pid);
+        }
+        Namespace::OfFd(fd) => {
+            m.attr_u32(IFLA_NET_NS_FD, fd as u32);
+        }
         Namespace::Here => {}
     }
 }
 
-fn family(a: IpAddr) -> AddressFamily {
+fn family(a: IpAddr) -> u8 {
     if a.is_ipv4() {
-        AddressFamily::Inet
+        AF_INET
     } else {
-        AddressFamily::Inet6
+        AF_INET6
     }
 }
 
-fn route_addr(a: IpAddr) -> RouteAddress {
+fn addr_bytes(a: IpAddr) -> Vec<u8> {
     match a {
-        IpAddr::V4(v) => RouteAddress::Inet(v),
-        IpAddr::V6(v) => RouteAddress::Inet6(v),
+        IpAddr::V4(v) => v.octets().to_vec(),
+        IpAddr::V6(v) => v.octets().to_vec(),
+    }
+}
+
+fn parse_addr(v: &[u8]) -> Option<IpAddr> {
+    match v.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(v).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(v).ok()?)),
+        _ => None,
     }
 }
 
