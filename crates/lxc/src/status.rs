@@ -86,7 +86,27 @@ pub fn status(c: &Container) -> Status {
             }
         }
         let proc_net = Path::new("/proc").join(info.pid.to_string()).join("net");
-        st.interfaces = interfaces(&proc_net);
+        st.interfaces = if info.host_links.is_empty() {
+            interfaces(&proc_net)
+        } else {
+            // as LXC: the host sides of the container's veths, with their counters
+            info.host_links
+                .iter()
+                .map(|l| {
+                    let stat = |f: &str| {
+                        std::fs::read_to_string(format!("/sys/class/net/{l}/statistics/{f}"))
+                            .ok()
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0)
+                    };
+                    Interface {
+                        name: l.clone(),
+                        rx_bytes: stat("rx_bytes"),
+                        tx_bytes: stat("tx_bytes"),
+                    }
+                })
+                .collect()
+        };
         st.ipv4 = ipv4_addrs(&proc_net);
         st.ipv6 = ipv6_addrs(&proc_net);
     }

@@ -73,6 +73,17 @@ fn veth_on_a_bridge_attempt(test: &str, unprivileged: bool) {
     assert!(ls.contains(addr.trim_end_matches("/24")), "{ls}");
     let info = lxc.ok("info", &["-n", &name, "-i"]);
     assert!(info.contains(addr.trim_end_matches("/24")), "{info}");
+    // the links, as LXC shows them: the host side of the veth, with its counters
+    let stats = lxc.ok("info", &["-n", &name, "-S"]);
+    let host = br.ports().pop().expect("host side");
+    assert!(
+        stats.contains(&format!("Link:           {host}")),
+        "{stats}"
+    );
+    assert!(
+        stats.contains(" TX bytes:") && stats.contains(" Total bytes:"),
+        "{stats}"
+    );
     lxc.ok("stop", &["-n", &name, "-k"]);
     assert!(
         br.ports().is_empty(),

@@ -968,6 +968,14 @@ impl Monitor {
             seccomp_profile: self.spec.seccomp_profile.clone(),
             seccomp_bpf: self.spec.seccomp_bpf.clone(),
             mount_guard: self.spec.mount_guard,
+            host_links: inst
+                .ifaces
+                .iter()
+                .filter_map(|i| match &i.kind {
+                    crate::network::IfaceKind::Veth { host, .. } => Some(host.clone()),
+                    _ => None,
+                })
+                .collect(),
         }
     }
 

@@ -169,6 +169,9 @@ pub struct InitInfo {
     /// Init's mount calls are supervised; attached processes get mount calls refused.
     #[serde(default)]
     pub mount_guard: bool,
+    /// The host sides of its veths (what `lxc-info` shows as its links).
+    #[serde(default)]
+    pub host_links: Vec<String>,
 }
 
 /// FNV-1a, 64 bits: a stable short hash for names that must fit (sockets, cgroups).
