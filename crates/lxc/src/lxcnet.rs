@@ -440,6 +440,10 @@ pub fn start(
     let dns = warren_net::dnsmasq::DnsmasqConfig {
         bridge: c.bridge.clone(),
         listen: IpAddr::V4(c.addr),
+        listen_v6: c.ipv6.and_then(|v| match v.addr {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        }),
         dhcp_range: c.dhcp_range.clone(),
         dhcp_max: c.dhcp_max,
         leases: state.leases.clone(),
@@ -552,6 +556,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("FIRST,LAST"), "{e}");
+    }
+
+    #[test]
+    fn ipv6_settings() {
+        let c = parse_config(
+            "LXC_IPV6_ADDR=\"fd42:1::1\"\nLXC_IPV6_MASK=\"64\"\nLXC_IPV6_NETWORK=\"fd42:1::/64\"\nLXC_IPV6_NAT=\"true\"\n",
+            Path::new("f"),
+        )
+        .expect("parse");
+        assert_eq!(
+            c.ipv6.map(|v| v.to_string()).as_deref(),
+            Some("fd42:1::1/64")
+        );
+        assert!(c.ipv6_nat);
+        let r = ruleset(&c, "t");
+        assert!(r.contains("table ip6 t") && r.contains("masquerade"), "{r}");
+        let e = parse_config("LXC_IPV6_ADDR=\"fd42::zz\"\n", Path::new("f"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("f:1: LXC_IPV6_ADDR"), "{e}");
     }
 
     #[test]

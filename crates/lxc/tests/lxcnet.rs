@@ -390,3 +390,57 @@ fn a_static_lease_by_container_name_from_lxc_dhcp_confile() {
     );
     lxc.ok("stop", &["-n", &name, "-k"]);
 }
+
+#[test]
+fn ipv6_router_advertisements_give_the_container_an_address() {
+    if !require_root("ipv6_router_advertisements_give_the_container_an_address") {
+        return;
+    }
+    let net = LxcNet::new();
+    // a ULA prefix of the test's own
+    let k = std::process::id() % 0xffff;
+    let prefix = format!("fd42:{k:x}:77");
+    let f = net.dir.path().join("lxc-net");
+    let mut text = std::fs::read_to_string(&f).expect("read");
+    text.push_str(&format!(
+        "LXC_IPV6_ADDR=\"{prefix}::1\"\nLXC_IPV6_MASK=\"64\"\nLXC_IPV6_NETWORK=\"{prefix}::/64\"\nLXC_IPV6_NAT=\"true\"\n"
+    ));
+    std::fs::write(&f, text).expect("write");
+    ok(net.run("start"));
+    assert!(
+        warren_net::nft::list_table("ip6", &format!("warren_lxcnet_{}", net.bridge))
+            .expect("nft")
+            .is_some_and(|t| t.contains("masquerade")),
+        "no IPv6 NAT table"
+    );
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("v6");
+    lxc.busybox(
+        &name,
+        &[
+            "lxc.net.0.type = veth",
+            &format!("lxc.net.0.link = {}", net.bridge),
+            "lxc.net.0.flags = up",
+            "lxc.net.0.ipv4.address = 10.0.0.2/24",
+        ],
+    );
+    lxc.ok("start", &["-n", &name]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut out = String::new();
+    while std::time::Instant::now() < deadline {
+        out = String::from_utf8_lossy(
+            &lxc.run("attach", &["-n", &name, "--", "cat", "/proc/net/if_inet6"])
+                .stdout,
+        )
+        .into_owned();
+        if out.contains(&format!("fd42{k:04x}0077")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        out.contains(&format!("fd42{k:04x}0077")),
+        "no address from {prefix}::/64 by router advertisement: {out}"
+    );
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}

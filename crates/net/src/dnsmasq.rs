@@ -12,6 +12,9 @@ use crate::NetError;
 pub struct DnsmasqConfig {
     pub bridge: String,
     pub listen: std::net::IpAddr,
+    /// The bridge's IPv6 address, when it has one: dnsmasq listens there too and sends router
+    /// advertisements (SLAAC), as lxc-net does with LXC_IPV6_ADDR.
+    pub listen_v6: Option<std::net::Ipv6Addr>,
     /// `first,last` of the DHCP range.
     pub dhcp_range: String,
     pub dhcp_max: u32,
@@ -52,6 +55,11 @@ impl DnsmasqConfig {
             format!("--dhcp-hostsfile={}", self.hosts_file.display()),
             "--dhcp-authoritative".into(),
         ];
+        if let Some(v6) = self.listen_v6 {
+            a.push(format!("--listen-address={v6}"));
+            a.push("--enable-ra".into());
+            a.push(format!("--dhcp-range={v6},ra-only"));
+        }
         if let Some(d) = &self.domain {
             a.push(format!("--domain={d}"));
             a.push(format!("--local=/{d}/"));
