@@ -102,10 +102,19 @@ fn open_archive(path: &Path) -> Result<Box<dyn Read>> {
     let head = io::Cursor::new(magic[..got].to_vec());
     let stream = head.chain(f);
     let m = &magic[..got];
+    // the unpacker reads in small pieces (512-byte headers, 8 KiB of data): a large buffer after
+    // the decompressor lets it decompress in large steps
+    const OUT_BUF: usize = 1 << 20;
     Ok(if m.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Box::new(xz2::read::XzDecoder::new_multi_decoder(stream))
+        Box::new(BufReader::with_capacity(
+            OUT_BUF,
+            xz2::read::XzDecoder::new_multi_decoder(stream),
+        ))
     } else if m.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(stream))
+        Box::new(BufReader::with_capacity(
+            OUT_BUF,
+            flate2::read::MultiGzDecoder::new(stream),
+        ))
     } else if m.starts_with(b"BZh") {
         bail!(
             "{}: bzip2 archives are not supported (use xz, gzip or plain tar)",
@@ -288,6 +297,10 @@ fn unpack_fstree(archive: &Path, rootfs: &Path, no_dev: bool) -> Result<()> {
         .with_context(|| format!("open {}", rootfs.display()))?;
     let mut ar = tar::Archive::new(open_archive(archive)?);
     let mut dir_times: Vec<(Vec<OsString>, i64)> = Vec::new();
+    // the directory the previous entry went into: tarballs list a directory's entries together,
+    // so most entries need no walk from the root (directories are never replaced, so the
+    // descriptor stays the right one)
+    let mut parent_cache: Option<(Vec<OsString>, OwnedFd)> = None;
     let entries = ar
         .entries()
         .with_context(|| format!("read {}", archive.display()))?;
@@ -295,8 +308,15 @@ fn unpack_fstree(archive: &Path, rootfs: &Path, no_dev: bool) -> Result<()> {
         let mut entry = entry.with_context(|| format!("read {}", archive.display()))?;
         let raw = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&raw).to_string();
-        unpack_entry(&root, &mut entry, &raw, no_dev, &mut dir_times)
-            .with_context(|| format!("{}: entry \"{shown}\"", archive.display()))?;
+        unpack_entry(
+            &root,
+            &mut entry,
+            &raw,
+            no_dev,
+            &mut dir_times,
+            &mut parent_cache,
+        )
+        .with_context(|| format!("{}: entry \"{shown}\"", archive.display()))?;
     }
     // directory times last, deepest first: creating their contents changed them
     for (comps, mtime) in dir_times.iter().rev() {
@@ -324,6 +344,7 @@ fn unpack_entry<R: Read>(
     raw: &[u8],
     no_dev: bool,
     dir_times: &mut Vec<(Vec<OsString>, i64)>,
+    parent_cache: &mut Option<(Vec<OsString>, OwnedFd)>,
 ) -> Result<()> {
     let comps = rel_components(raw, "path")?;
     if no_dev && comps.len() > 1 && comps[0] == "dev" {
@@ -365,7 +386,12 @@ fn unpack_entry<R: Read>(
         }
         return Ok(());
     };
-    let parent = open_dir(root, parents, true)?;
+    if !matches!(parent_cache, Some((c, _)) if c.as_slice() == parents) {
+        *parent_cache = Some((parents.to_vec(), open_dir(root, parents, true)?));
+    }
+    let Some((_, parent)) = parent_cache.as_ref() else {
+        bail!("no parent directory");
+    };
     let name = name.as_os_str();
     if kind.is_dir() {
         match fstatat(&parent, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
