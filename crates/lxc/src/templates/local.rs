@@ -394,28 +394,28 @@ fn unpack_entry<R: Read>(
     };
     let name = name.as_os_str();
     if kind.is_dir() {
-        match fstatat(&parent, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        match fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {}
             Ok(_) => {
-                remove_existing(&parent, name)?;
-                mkdirat(&parent, name, Mode::from_bits_truncate(0o700))
+                remove_existing(parent, name)?;
+                mkdirat(parent, name, Mode::from_bits_truncate(0o700))
                     .context("create directory")?;
             }
-            Err(_) => mkdirat(&parent, name, Mode::from_bits_truncate(0o700))
+            Err(_) => mkdirat(parent, name, Mode::from_bits_truncate(0o700))
                 .context("create directory")?,
         }
-        set_meta(&parent, name, &meta, false)?;
+        set_meta(parent, name, &meta, false)?;
         dir_times.push((comps.clone(), meta.mtime));
         return Ok(());
     }
-    remove_existing(&parent, name)?;
+    remove_existing(parent, name)?;
     if kind.is_symlink() {
         let target = entry
             .link_name_bytes()
             .ok_or_else(|| anyhow!("symlink without a target"))?;
         // the target is stored as is: it is resolved inside the container, never here
-        symlinkat(OsStr::from_bytes(&target), &parent, name).context("create symlink")?;
-        set_meta(&parent, name, &meta, true)?;
+        symlinkat(OsStr::from_bytes(&target), parent, name).context("create symlink")?;
+        set_meta(parent, name, &meta, true)?;
     } else if kind.is_hard_link() {
         let target = entry
             .link_name_bytes()
@@ -426,7 +426,7 @@ fn unpack_entry<R: Read>(
             .ok_or_else(|| anyhow!("hard link to the rootfs itself"))?;
         let tparent = open_dir(root, tparents, false)?;
         // linkat without AT_SYMLINK_FOLLOW links a symlink itself, never what it points to
-        linkat(&tparent, tname.as_os_str(), &parent, name, AtFlags::empty())
+        linkat(&tparent, tname.as_os_str(), parent, name, AtFlags::empty())
             .with_context(|| format!("link to {}", String::from_utf8_lossy(&target)))?;
     } else if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
         let (sflag, dev) = if kind.is_fifo() {
@@ -450,12 +450,12 @@ fn unpack_entry<R: Read>(
                 nix::sys::stat::makedev(u64::from(major), u64::from(minor)),
             )
         };
-        mknodat(&parent, name, sflag, Mode::from_bits_truncate(0o600), dev)
+        mknodat(parent, name, sflag, Mode::from_bits_truncate(0o600), dev)
             .context("create device node")?;
-        set_meta(&parent, name, &meta, false)?;
+        set_meta(parent, name, &meta, false)?;
     } else if kind.is_file() || kind.is_contiguous() || kind.is_gnu_sparse() {
         let fd = openat(
-            &parent,
+            parent,
             name,
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::from_bits_truncate(0o600),
@@ -464,7 +464,7 @@ fn unpack_entry<R: Read>(
         let mut f = File::from(fd);
         io::copy(entry, &mut f).context("write file")?;
         f.flush().context("write file")?;
-        set_meta(&parent, name, &meta, false)?;
+        set_meta(parent, name, &meta, false)?;
     } else {
         bail!("unsupported tar entry type {:?}", kind);
     }
