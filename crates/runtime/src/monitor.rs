@@ -422,11 +422,13 @@ impl Monitor {
             }
         }
         let netns = crate::network::hold_netns(&ifaces, pid);
-        // a failed start gives physical links back too, under their own names
+        // a failed start gives physical links back under their own names, and deletes the host
+        // sides it made at once (the kernel would only get to them later)
         let give_back = |ifaces: &[crate::network::Iface]| {
             if let Some(ns) = &netns {
                 crate::network::return_phys(ifaces, ns);
             }
+            crate::network::remove_host_side(ifaces);
         };
         if let Err(msg) = crate::network::make_host_side(&mut ifaces, pid) {
             give_back(&ifaces);
