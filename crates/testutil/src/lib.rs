@@ -146,7 +146,45 @@ impl Drop for Lxc {
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .status();
+                // a test that killed a monitor leaves its cgroups: nobody else removes them
+                for kind in ["payload", "monitor"] {
+                    for cg in cgroups_named(&format!("warren.{kind}.{name}-")) {
+                        remove_cgroup_tree(&cg);
+                    }
+                }
             }
+        }
+    }
+}
+
+/// Removes cgroup directory `dir` and everything below it, killing what still runs in it.
+pub fn remove_cgroup_tree(dir: &Path) {
+    let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+    if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        for p in procs
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            let _ = Command::new("kill").args(["-9", &p.to_string()]).status();
+        }
+    }
+    let mut dirs = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < dirs.len() {
+        if let Ok(rd) = std::fs::read_dir(&dirs[i]) {
+            for e in rd.flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    dirs.push(e.path());
+                }
+            }
+        }
+        i += 1;
+    }
+    for d in dirs.iter().rev() {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while std::fs::remove_dir(d).is_err() && d.exists() && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
 }
@@ -423,9 +461,17 @@ impl TestBridge {
         let seed = std::process::id().wrapping_mul(31).wrapping_add(n);
         let address =
             std::net::Ipv4Addr::new(10, 213 + (seed % 37) as u8, (seed / 37 % 250) as u8, 1);
+        // the firewall first: if it can't be made, no bridge is left behind
+        let firewall = TestFirewall::new(&name);
         let mut nl = warren_net::Netlink::open().expect("netlink");
         nl.create_bridge(&name).expect("create the test bridge");
-        let idx = nl.link_index(&name).expect("bridge index");
+        // owned from here on: a failure below still removes it
+        let br = TestBridge {
+            name,
+            address,
+            _firewall: firewall,
+        };
+        let idx = nl.link_index(&br.name).expect("bridge index");
         nl.add_address(
             idx,
             warren_net::Cidr {
@@ -435,12 +481,7 @@ impl TestBridge {
         )
         .expect("bridge address");
         nl.set_up(idx).expect("bridge up");
-        let firewall = TestFirewall::new(&name);
-        TestBridge {
-            name,
-            address,
-            _firewall: firewall,
-        }
+        br
     }
 
     /// `10.A.B.<host>/24` in the bridge's subnet.
