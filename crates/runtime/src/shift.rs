@@ -1,7 +1,7 @@
 //! Shifting a rootfs's ownership through an id map, for filesystems without idmapped mounts (what
 //! LXD's fuidshift did), and the probe that tells whether a filesystem needs it.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::spec::IdMap;
@@ -58,48 +58,108 @@ fn describe(maps: &[IdMap]) -> String {
 
 /// Change the owner of every entry under `root` (symlinks themselves, never followed; device
 /// nodes included) through `maps`. The setuid/setgid bits chown clears are put back.
+///
+/// The walk goes by directory descriptors, each opened with O_NOFOLLOW from its parent's, and
+/// every change is made relative to one: a directory swapped for a symlink during the walk (by
+/// anything still running on that rootfs) can't send a chown outside it.
 pub fn shift_tree(root: &Path, maps: &[IdMap], reverse: bool) -> Result<ShiftStats, ShiftError> {
+    use nix::fcntl::{openat, AtFlags, OFlag};
+    use nix::sys::stat::{fchmodat, fstatat, FchmodatFlags, Mode};
+    use nix::unistd::{fchownat, Gid, Uid};
+    use std::os::fd::OwnedFd;
     let mut stats = ShiftStats::default();
-    let mut stack = vec![root.to_path_buf()];
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: nix::Error| ShiftError::Io {
+            path,
+            source: e.into(),
+        }
+    };
+    let dir_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let root_fd: OwnedFd = nix::fcntl::open(root, dir_flags, Mode::empty()).map_err(err(root))?;
     // a file with several hard links is shifted once: seen again, it carries the new ids already
     let mut linked: std::collections::HashSet<(u64, u64)> = std::collections::HashSet::new();
-    while let Some(path) = stack.pop() {
-        let io = |source| ShiftError::Io {
-            path: path.clone(),
-            source,
-        };
-        let meta = std::fs::symlink_metadata(&path).map_err(io)?;
-        if !meta.is_dir() && meta.nlink() > 1 && !linked.insert((meta.dev(), meta.ino())) {
-            stats.entries += 1;
-            continue;
+    // (directory descriptor, its path for messages); the root itself first
+    let mut shift_one = |dir: Option<&OwnedFd>,
+                         name: &std::ffi::OsStr,
+                         path: &Path|
+     -> Result<Option<bool>, ShiftError> {
+        let st = match dir {
+            Some(d) => fstatat(d, name, AtFlags::AT_SYMLINK_NOFOLLOW),
+            None => nix::sys::stat::fstat(&root_fd),
         }
-        let uid = map_id(maps, true, meta.uid(), reverse).ok_or_else(|| ShiftError::Unmapped {
-            path: path.clone(),
+        .map_err(err(path))?;
+        let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        let is_link = st.st_mode & libc::S_IFMT == libc::S_IFLNK;
+        if !is_dir && st.st_nlink > 1 && !linked.insert((st.st_dev, st.st_ino)) {
+            stats.entries += 1;
+            return Ok(Some(false));
+        }
+        let uid = map_id(maps, true, st.st_uid, reverse).ok_or_else(|| ShiftError::Unmapped {
+            path: path.to_path_buf(),
             kind: "uid",
-            id: meta.uid(),
+            id: st.st_uid,
             map: describe(maps),
         })?;
-        let gid = map_id(maps, false, meta.gid(), reverse).ok_or_else(|| ShiftError::Unmapped {
-            path: path.clone(),
+        let gid = map_id(maps, false, st.st_gid, reverse).ok_or_else(|| ShiftError::Unmapped {
+            path: path.to_path_buf(),
             kind: "gid",
-            id: meta.gid(),
+            id: st.st_gid,
             map: describe(maps),
         })?;
-        if uid != meta.uid() || gid != meta.gid() {
-            std::os::unix::fs::lchown(&path, Some(uid), Some(gid)).map_err(io)?;
-            let special = meta.mode() & 0o6000;
-            if special != 0 && !meta.file_type().is_symlink() {
-                std::fs::set_permissions(
-                    &path,
-                    std::fs::Permissions::from_mode(meta.mode() & 0o7777),
-                )
-                .map_err(io)?;
+        if uid != st.st_uid || gid != st.st_gid {
+            let (u, g) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
+            match dir {
+                Some(d) => fchownat(d, name, u, g, AtFlags::AT_SYMLINK_NOFOLLOW),
+                None => nix::unistd::fchown(&root_fd, u, g),
+            }
+            .map_err(err(path))?;
+            let special = st.st_mode & 0o6000;
+            if special != 0 && !is_link {
+                let mode = Mode::from_bits_truncate(st.st_mode & 0o7777);
+                match dir {
+                    // (fchmodat never follows a final symlink on Linux: not one here anyway)
+                    Some(d) => fchmodat(d, name, mode, FchmodatFlags::FollowSymlink),
+                    None => nix::sys::stat::fchmod(&root_fd, mode),
+                }
+                .map_err(err(path))?;
             }
         }
         stats.entries += 1;
-        if meta.is_dir() {
-            for entry in std::fs::read_dir(&path).map_err(io)? {
-                stack.push(entry.map_err(io)?.path());
+        Ok(Some(is_dir))
+    };
+    shift_one(None, std::ffi::OsStr::new("."), root)?;
+    let mut stack: Vec<(OwnedFd, PathBuf)> = vec![(
+        root_fd.try_clone().map_err(|e| ShiftError::Io {
+            path: root.to_path_buf(),
+            source: e,
+        })?,
+        root.to_path_buf(),
+    )];
+    while let Some((dir, path)) = stack.pop() {
+        let mut names = Vec::new();
+        {
+            let dup = dir.try_clone().map_err(|e| ShiftError::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+            let mut d = nix::dir::Dir::from_fd(dup).map_err(err(&path))?;
+            for e in d.iter() {
+                let e = e.map_err(err(&path))?;
+                let n = e.file_name().to_bytes();
+                if n == b"." || n == b".." {
+                    continue;
+                }
+                names.push(std::ffi::OsString::from(std::ffi::OsStr::from_bytes(n)));
+            }
+        }
+        for name in names {
+            let child = path.join(&name);
+            if shift_one(Some(&dir), &name, &child)? == Some(true) {
+                // a directory that is a symlink by now is refused by O_NOFOLLOW
+                let fd = openat(&dir, name.as_os_str(), dir_flags, Mode::empty())
+                    .map_err(err(&child))?;
+                stack.push((fd, child));
             }
         }
     }
@@ -155,6 +215,7 @@ pub fn idmapped_mounts_supported(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn maps() -> Vec<IdMap> {
         vec![
