@@ -11,6 +11,7 @@
 # shared/anchors/lxc-measurements.md explains, so both do the same work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 N=${N:-30}
 ./scripts/build.sh >/dev/null 2>&1
 W=$PWD/target/release/warren-lxc
@@ -57,24 +58,10 @@ CFG
   fi
 fi
 
-# median in ms of N runs of "$@"
-# (bash's $EPOCHREALTIME: no clock process forked inside the measured interval)
-median_ms() {
-  local i t0 t1 times=()
-  for ((i = 0; i < N; i++)); do
-    t0=${EPOCHREALTIME/./}; "$@" >/dev/null 2>&1 </dev/null; t1=${EPOCHREALTIME/./}
-    times+=($(( t1 - t0 )))
-  done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m/1000}'
-}
 
 w_cycle() { $W start -P "$wp" -n bw -q && $W wait -P "$wp" -n bw -s RUNNING && $W stop -P "$wp" -n bw -k; }
 l_cycle() { lxc-start -P "$lp" -n bl && lxc-wait -P "$lp" -n bl -s RUNNING && lxc-stop -P "$lp" -n bl -k; }
 
-row() { # name warren lxc
-  if [ "$3" = "-" ]; then printf '%-28s %10s %10s %8s\n' "$1" "$2" "-" "-"
-  else printf '%-28s %10s %10s %8s\n' "$1" "$2" "$3" "$(awk -v a="$2" -v b="$3" 'BEGIN{printf "%.2f", a/b}')"; fi
-}
 
 printf '%-28s %10s %10s %8s\n' "operation (median, N=$N)" "warren" "LXC" "ratio"
 w_cycle >/dev/null 2>&1; wc=$(median_ms w_cycle)

@@ -8,6 +8,7 @@
 # Prints each figure (median of N runs, ms) and the ratio warren/LXC. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 N=${N:-20}
 ./scripts/build.sh >/dev/null 2>&1
 W=$PWD/target/release/warren-lxc
@@ -76,19 +77,7 @@ lease_ms() { # start-cmd stop-cmd config
     times+=($(( t1 - t0 )))
     $2 >/dev/null 2>&1
   done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m/1000}'
-}
-median_ms() {
-  local i t0 t1 times=()
-  for ((i = 0; i < N; i++)); do
-    t0=${EPOCHREALTIME/./}; "$@" >/dev/null 2>&1 </dev/null; t1=${EPOCHREALTIME/./}
-    times+=($(( t1 - t0 )))
-  done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m/1000}'
-}
-row() {
-  if [ "$3" = "-" ]; then printf '%-30s %10s %10s %8s\n' "$1" "$2" "-" "-"
-  else printf '%-30s %10s %10s %8s\n' "$1" "$2" "$3" "$(awk -v a="$2" -v b="$3" 'BEGIN{printf "%.2f", a/b}')"; fi
+  printf '%s\n' "${times[@]}" | median_of
 }
 printf '%-30s %10s %10s %8s\n' "operation (median, N=$N)" "warren" "LXC" "ratio"
 wl=$(lease_ms "$W start -P $wp -n bw -q" "$W stop -P $wp -n bw -k" "$wp/bw/config")

@@ -207,23 +207,7 @@ fn busybox_container_full_life() {
     assert_eq!(lxc.ok("info", &["-n", &name, "-sH"]).trim(), "STOPPED");
     assert!(comm(pid).is_none() || comm(pid).as_deref() != Some("init"));
     assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
-    // the monitor answers the stop first and then leaves its own cgroup and exits
-    let monitor_gone = || {
-        cgroups_named(&format!("warren.monitor.{name}")).is_empty()
-            && processes_matching(&format!(
-                "[warren monitor] {} {name}",
-                lxc.lxcpath().display()
-            ))
-            .is_empty()
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while !monitor_gone() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(
-        monitor_gone(),
-        "the monitor or its cgroup outlived the stop"
-    );
+    assert_monitor_gone(&lxc, &name);
 
     let out = lxc.run("attach", &["-n", &name, "--", "true"]);
     assert_eq!(out.status.code(), Some(1));
@@ -394,23 +378,7 @@ fn unavailable_cgroup_key_fails_start_and_leaves_nothing() {
         "{err}"
     );
     assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
-    // the monitor answers the stop first and then leaves its own cgroup and exits
-    let monitor_gone = || {
-        cgroups_named(&format!("warren.monitor.{name}")).is_empty()
-            && processes_matching(&format!(
-                "[warren monitor] {} {name}",
-                lxc.lxcpath().display()
-            ))
-            .is_empty()
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while !monitor_gone() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(
-        monitor_gone(),
-        "the monitor or its cgroup outlived the stop"
-    );
+    assert_monitor_gone(&lxc, &name);
     assert_eq!(lxc.ok("info", &["-n", &name, "-sH"]).trim(), "STOPPED");
 }
 
@@ -905,10 +873,7 @@ fn a_waiter_that_gives_up_is_let_go() {
             .unwrap_or(0)
     };
     let settle = |want: usize| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-        while fds() != want && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        warren_testutil::wait_until(3, || fds() == want);
         fds()
     };
     let before = fds();
@@ -926,4 +891,20 @@ fn a_waiter_that_gives_up_is_let_go() {
         "the monitor kept the connection of a waiter that left"
     );
     lxc.ok("stop", &["-n", &name, "-k"]);
+}
+
+/// The monitor answers a stop first, then leaves its own cgroup and exits: both are gone soon.
+fn assert_monitor_gone(lxc: &Lxc, name: &str) {
+    let gone = || {
+        cgroups_named(&format!("warren.monitor.{name}")).is_empty()
+            && processes_matching(&format!(
+                "[warren monitor] {} {name}",
+                lxc.lxcpath().display()
+            ))
+            .is_empty()
+    };
+    assert!(
+        warren_testutil::wait_until(3, gone),
+        "the monitor or its cgroup outlived the stop"
+    );
 }

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use warren_testutil::{
-    require_root, unique_name, Lxc, RegularUser, TestFirewall, UsernetAllowance, TEST_USER,
+    require_root, unique_name, wait_until, LinkGuard, Lxc, RegularUser, TestFirewall,
+    UsernetAllowance, TEST_USER,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_warren-lxc");
@@ -72,6 +73,20 @@ impl LxcNet {
             .join(format!("dnsmasq.{}.leases", self.bridge))
     }
 
+    /// The line of dnsmasq's lease file for `name`, once it is there (20 s at most).
+    fn lease_of(&self, name: &str) -> String {
+        let mut leases = String::new();
+        wait_until(20, || {
+            leases = std::fs::read_to_string(self.leases()).unwrap_or_default();
+            leases.contains(name)
+        });
+        leases
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no lease for {name}: {leases:?}"))
+            .to_string()
+    }
+
     fn bridge_exists(&self) -> bool {
         Path::new("/sys/class/net").join(&self.bridge).exists()
     }
@@ -133,26 +148,13 @@ fn a_container_gets_a_lease_and_stop_removes_what_start_made() {
         ],
     );
     lxc.ok("start", &["-n", &name]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut leases = String::new();
-    while std::time::Instant::now() < deadline {
-        leases = std::fs::read_to_string(net.leases()).unwrap_or_default();
-        if leases.contains(&name) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let line = leases
-        .lines()
-        .find(|l| l.contains(&name))
-        .unwrap_or_else(|| panic!("no lease for {name}: {leases:?}"));
+    let line = net.lease_of(&name);
     let ip = line.split_whitespace().nth(2).expect("leased address");
     assert!(ip.starts_with(&format!("{}.", net.subnet)), "{line}");
     // the container sees its address (once udhcpc's script has set what dnsmasq granted) and
     // reaches the host on the bridge
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        let out = lxc.run(
+    wait_until(10, || {
+        lxc.run(
             "attach",
             &[
                 "-n",
@@ -162,12 +164,10 @@ fn a_container_gets_a_lease_and_stop_removes_what_start_made() {
                 "-c",
                 "ip -4 addr show eth0 | grep -q inet",
             ],
-        );
-        if out.status.success() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+        )
+        .status
+        .success()
+    });
     let out = lxc.ok(
         "attach",
         &[
@@ -204,17 +204,7 @@ fn a_bridge_that_is_not_ours_is_left_alone() {
     // someone else's bridge of that name (a real lxc-net, say)
     let mut nl = warren_net::Netlink::open().expect("netlink");
     nl.create_bridge(&net.bridge).expect("bridge");
-    struct Gone(String);
-    impl Drop for Gone {
-        fn drop(&mut self) {
-            if let Ok(mut nl) = warren_net::Netlink::open() {
-                if let Ok(i) = nl.link_index(&self.0) {
-                    let _ = nl.delete_link(i);
-                }
-            }
-        }
-    }
-    let _gone = Gone(net.bridge.clone());
+    let _gone = LinkGuard(net.bridge.clone());
     let out = net.run("start");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -284,16 +274,7 @@ fn a_regular_users_container_gets_a_lease_through_lxc_usernet() {
     let name = unique_name("ud");
     u.ok("create", &["-n", &name, "-t", "busybox"]);
     u.ok("start", &["-n", &name]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut leases = String::new();
-    while std::time::Instant::now() < deadline {
-        leases = std::fs::read_to_string(net.leases()).unwrap_or_default();
-        if leases.contains(&name) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(leases.contains(&name), "no lease for {name}: {leases:?}");
+    net.lease_of(&name);
     u.ok("stop", &["-n", &name, "-k"]);
     u.ok("destroy", &["-n", &name]);
 }
@@ -318,17 +299,11 @@ fn dnsmasq_is_restarted_when_it_dies() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill dnsmasq");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let mut again = None;
-    while std::time::Instant::now() < deadline {
-        if let Some(p) = pid_of().filter(|p| *p != first) {
-            if std::path::Path::new(&format!("/proc/{p}")).exists() {
-                again = Some(p);
-                break;
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_until(5, || {
+        again = pid_of().filter(|p| *p != first && Path::new(&format!("/proc/{p}")).exists());
+        again.is_some()
+    });
     let again = again.expect("dnsmasq was not restarted");
     let status = ok(net.run("status"));
     assert!(
@@ -370,19 +345,7 @@ fn a_static_lease_by_container_name_from_lxc_dhcp_confile() {
     );
     lxc.ok("start", &["-n", &name]);
     let want = format!("{}.77", net.subnet);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut leases = String::new();
-    while std::time::Instant::now() < deadline {
-        leases = std::fs::read_to_string(net.leases()).unwrap_or_default();
-        if leases.contains(&name) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let line = leases
-        .lines()
-        .find(|l| l.contains(&name))
-        .unwrap_or_else(|| panic!("no lease: {leases:?}"));
+    let line = net.lease_of(&name);
     assert_eq!(
         line.split_whitespace().nth(2),
         Some(want.as_str()),
@@ -425,19 +388,15 @@ fn ipv6_router_advertisements_give_the_container_an_address() {
         ],
     );
     lxc.ok("start", &["-n", &name]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let mut out = String::new();
-    while std::time::Instant::now() < deadline {
+    wait_until(20, || {
         out = String::from_utf8_lossy(
             &lxc.run("attach", &["-n", &name, "--", "cat", "/proc/net/if_inet6"])
                 .stdout,
         )
         .into_owned();
-        if out.contains(&format!("fd42{k:04x}0077")) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+        out.contains(&format!("fd42{k:04x}0077"))
+    });
     assert!(
         out.contains(&format!("fd42{k:04x}0077")),
         "no address from {prefix}::/64 by router advertisement: {out}"

@@ -2,7 +2,7 @@
 //! (TestBridge: a /24 of its own, and an nftables rule dropping forwarded traffic leaving it), and
 //! traffic goes only between a container and that bridge.
 
-use warren_testutil::{require_root, unique_name, Lxc, TestBridge};
+use warren_testutil::{require_root, unique_name, wait_until, HostLink, Lxc, TestBridge};
 
 const BIN: &str = env!("CARGO_BIN_EXE_warren-lxc");
 
@@ -165,22 +165,8 @@ fn macvlan_on_a_host_link() {
         return;
     }
     // the parent: one end of a veth pair of the test's own (this kernel has no dummy links)
-    let parent = unique_name("wtp");
-    let other = unique_name("wtq");
-    let mut nl = warren_net::Netlink::open().expect("netlink");
-    nl.create_veth(&parent, &other, warren_net::Namespace::Here)
-        .expect("parent veth");
-    struct Gone(String);
-    impl Drop for Gone {
-        fn drop(&mut self) {
-            if let Ok(mut nl) = warren_net::Netlink::open() {
-                if let Ok(i) = nl.link_index(&self.0) {
-                    let _ = nl.delete_link(i);
-                }
-            }
-        }
-    }
-    let _gone = Gone(parent.clone());
+    let host = HostLink::new();
+    let parent = &host.name;
     let lxc = Lxc::new(BIN);
     let name = container(
         &lxc,
@@ -229,11 +215,7 @@ fn the_host_side_goes_when_the_monitor_is_killed() {
             nix::sys::signal::Signal::SIGKILL,
         );
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !br.ports().is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert!(br.ports().is_empty(), "{:?}", br.ports());
+    assert!(wait_until(5, || br.ports().is_empty()), "{:?}", br.ports());
 }
 
 /// A start that must fail with one line naming `key`, leaving nothing on the host.
@@ -381,24 +363,11 @@ fn on_a_parent_link_attempt(test: &str, kind: &str, keys: &str, addr: &str) {
         );
         return;
     }
-    let parent = unique_name("wtp");
-    let other = unique_name("wtq");
+    let host = HostLink::new();
+    let parent = &host.name;
     let mut nl = warren_net::Netlink::open().expect("netlink");
-    nl.create_veth(&parent, &other, warren_net::Namespace::Here)
-        .expect("parent veth");
-    struct Gone(String);
-    impl Drop for Gone {
-        fn drop(&mut self) {
-            if let Ok(mut nl) = warren_net::Netlink::open() {
-                if let Ok(i) = nl.link_index(&self.0) {
-                    let _ = nl.delete_link(i);
-                }
-            }
-        }
-    }
-    let _gone = Gone(parent.clone());
     // a VLAN can only come up on a link that is up
-    for l in [&parent, &other] {
+    for l in [&host.name, &host.peer] {
         let i = nl.link_index(l).expect("index");
         nl.set_up(i).expect("up");
     }
@@ -517,22 +486,9 @@ fn a_phys_link_comes_back_under_its_own_name() {
     }
     // the "physical" link: one end of a veth pair of the test's own (given back explicitly, it
     // survives, as a real NIC would)
-    let link = unique_name("wtp");
-    let other = unique_name("wtq");
+    let host = HostLink::new();
+    let link = &host.name;
     let mut nl = warren_net::Netlink::open().expect("netlink");
-    nl.create_veth(&link, &other, warren_net::Namespace::Here)
-        .expect("veth");
-    struct Gone(String);
-    impl Drop for Gone {
-        fn drop(&mut self) {
-            if let Ok(mut nl) = warren_net::Netlink::open() {
-                if let Ok(i) = nl.link_index(&self.0) {
-                    let _ = nl.delete_link(i);
-                }
-            }
-        }
-    }
-    let _gone = Gone(other.clone());
     let lxc = Lxc::new(BIN);
     let name = container(
         &lxc,
@@ -542,7 +498,7 @@ fn a_phys_link_comes_back_under_its_own_name() {
         false,
     );
     lxc.ok("start", &["-n", &name]);
-    assert!(nl.link_index(&link).is_err(), "{link} is still on the host");
+    assert!(nl.link_index(link).is_err(), "{link} is still on the host");
     let out = lxc.ok(
         "attach",
         &[
@@ -557,7 +513,7 @@ fn a_phys_link_comes_back_under_its_own_name() {
     assert_eq!(out.trim(), "inet 10.212.3.2/24", "{out}");
     lxc.ok("stop", &["-n", &name, "-k"]);
     assert!(
-        nl.link_index(&link).is_ok(),
+        nl.link_index(link).is_ok(),
         "{link} did not come back under its own name: {:?}",
         nl.link_names()
     );

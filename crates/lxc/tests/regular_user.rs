@@ -5,7 +5,9 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use warren_testutil::{subid_start, RegularUser, TestBridge, UsernetAllowance, TEST_USER};
+use warren_testutil::{
+    subid_start, wait_until, RegularUser, TestBridge, UsernetAllowance, TEST_USER,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_warren-lxc");
 const MONITOR: &str = env!("CARGO_BIN_EXE_warren-monitor");
@@ -117,10 +119,7 @@ fn regular_user_creates_starts_attaches_stops_and_destroys() {
     u.ok("stop", &["-n", "c1"]);
     assert!(u.ok("ls", &["--running"]).trim().is_empty());
     // (the monitor leaves its own cgroup just after answering the stop)
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while !u.cgroups().is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_until(3, || u.cgroups().is_empty());
     assert!(u.cgroups().is_empty(), "{:?}", u.cgroups());
     u.ok("destroy", &["-n", "c1"]);
     assert!(!dir.exists(), "the container directory is left behind");
@@ -253,10 +252,7 @@ fn regular_user_gets_a_veth_through_lxc_usernet() {
     );
     assert_eq!(out.trim(), format!("inet {addr}\nreached"), "{out}");
     u.ok("stop", &["-n", "n1", "-k"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !br.ports().is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_until(5, || br.ports().is_empty());
     assert!(br.ports().is_empty(), "{:?}", br.ports());
     u.ok("destroy", &["-n", "n1"]);
 }
@@ -296,12 +292,7 @@ fn lxc_usernet_allowances_are_enforced() {
         err.contains(&format!("may not attach interfaces to {}", other.name)),
         "{err}"
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !(br.ports().is_empty() && other.ports().is_empty())
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_until(5, || br.ports().is_empty() && other.ports().is_empty());
     assert!(br.ports().is_empty() && other.ports().is_empty());
 }
 
@@ -333,6 +324,17 @@ fn the_usernet_helper_distrusts_its_caller() {
     assert!(err.contains("not one of yours"), "{err}");
     let (code, err) = run(&["create", "1", &br.name, "eth9"]);
     assert_eq!(code, Some(1), "{err}");
+    for bad_pid in ["abc", "-5", "99999999999"] {
+        let (code, err) = run(&["create", bad_pid, &br.name, "eth9"]);
+        assert_eq!(code, Some(1), "{bad_pid}: {err}");
+        assert!(err.contains("is not a container process id"), "{err}");
+    }
+    let (code, err) = run(&["create", &me]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("usage: warren-user-nic create PID BRIDGE NAME"),
+        "{err}"
+    );
     // names the kernel would refuse, or that try to reach elsewhere
     for bad in ["../eth0", "a-name-far-too-long", "eth 0", ""] {
         let (code, err) = run(&["create", &me, &br.name, bad]);

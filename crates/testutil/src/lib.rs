@@ -580,3 +580,61 @@ impl Drop for UsernetAllowance {
         let _ = std::fs::remove_file(&self.path);
     }
 }
+
+/// Polls `cond` every 10 ms until it holds or `secs` seconds pass; returns its last answer.
+pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A host link of the test's own, deleted on drop (with its veth peer, if it has one).
+pub struct LinkGuard(pub String);
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        if let Ok(mut nl) = warren_net::Netlink::open() {
+            if let Ok(i) = nl.link_index(&self.0) {
+                let _ = nl.delete_link(i);
+            }
+        }
+    }
+}
+
+/// A veth pair of the test's own on the host (`name` and `peer`), deleted on drop with its peer.
+pub struct HostLink {
+    pub name: String,
+    pub peer: String,
+}
+
+impl HostLink {
+    pub fn new() -> HostLink {
+        let name = unique_name("wtp");
+        let peer = unique_name("wtq");
+        let mut nl = warren_net::Netlink::open().expect("netlink");
+        nl.create_veth(&name, &peer, warren_net::Namespace::Here)
+            .expect("a veth pair");
+        HostLink { name, peer }
+    }
+}
+
+impl Default for HostLink {
+    fn default() -> Self {
+        HostLink::new()
+    }
+}
+
+impl Drop for HostLink {
+    fn drop(&mut self) {
+        // whichever end is still on the host takes the other with it
+        drop(LinkGuard(self.name.clone()));
+        drop(LinkGuard(self.peer.clone()));
+    }
+}

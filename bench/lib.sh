@@ -1,0 +1,23 @@
+# Shared by the benchmarks: medians of timed runs and the side-by-side rows.
+# (bash's $EPOCHREALTIME: no clock process forked inside the measured interval)
+
+# the median, in ms, of microsecond figures on stdin
+median_of() {
+  sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m/1000}'
+}
+
+# median in ms of N runs of "$@"
+median_ms() {
+  local i t0 t1 times=()
+  for ((i = 0; i < N; i++)); do
+    t0=${EPOCHREALTIME/./}; "$@" >/dev/null 2>&1 </dev/null; t1=${EPOCHREALTIME/./}
+    times+=($(( t1 - t0 )))
+  done
+  printf '%s\n' "${times[@]}" | median_of
+}
+
+# one row: name, warren's figure, LXC's (or -), and their ratio
+row() {
+  if [ "$3" = "-" ]; then printf '%-30s %10s %10s %8s\n' "$1" "$2" "-" "-"
+  else printf '%-30s %10s %10s %8s\n' "$1" "$2" "$3" "$(awk -v a="$2" -v b="$3" 'BEGIN{printf "%.2f", a/b}')"; fi
+}
