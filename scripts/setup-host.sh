@@ -3,7 +3,7 @@
 # Idempotent: a second run only checks.
 set -euo pipefail
 need=()
-for p in busybox-static uidmap libseccomp-dev liblzma-dev pkg-config python3 file xz-utils debootstrap nftables dnsmasq-base squashfs-tools gpg gpgv zstd bzip2; do
+for p in busybox-static uidmap libseccomp-dev liblzma-dev pkg-config python3 file xz-utils debootstrap nftables dnsmasq-base squashfs-tools gpg gpgv zstd bzip2 lxc; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -8,7 +8,9 @@ use crate::load::Loaded;
 use crate::pack::{self, PackOptions};
 use crate::sandbox::{self, Program};
 use crate::sources::{self, SourceContext};
+use crate::stepcache::{self, StepCache};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -22,6 +24,49 @@ pub enum BuildError {
     Generator(#[from] generators::GeneratorError),
     #[error(transparent)]
     Pack(#[from] pack::PackError),
+    #[error(transparent)]
+    Cache(#[from] stepcache::CacheError),
+}
+
+/// What each stage took, and whether the step cache had it.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub stages: Vec<(&'static str, bool, Duration)>,
+}
+
+impl Summary {
+    fn add(&mut self, stage: &'static str, cached: bool, started: Instant) {
+        self.stages.push((stage, cached, started.elapsed()));
+    }
+
+    /// One line per stage and per output file, for the end of a build.
+    pub fn print(&self, target: Option<&Path>) {
+        eprintln!("summary:");
+        for (stage, cached, t) in &self.stages {
+            eprintln!(
+                "  {stage:<10} {:<6} {:>7.1}s",
+                if *cached { "cached" } else { "built" },
+                t.as_secs_f64()
+            );
+        }
+        if let Some(dir) = target {
+            let mut files: Vec<_> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.path().is_file())
+                .collect();
+            files.sort_by_key(|e| e.file_name());
+            for f in files {
+                let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                eprintln!(
+                    "  {:<40} {:>10}",
+                    f.file_name().to_string_lossy(),
+                    crate::progress::human(size)
+                );
+            }
+        }
+    }
 }
 
 /// The environment of package commands and actions.
@@ -96,6 +141,7 @@ pub fn run_actions(
 
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
+    pub step_cache: StepCache,
     pub sources_dir: PathBuf,
     pub insecure: bool,
     pub pack: PackOptions,
@@ -114,13 +160,77 @@ pub fn rendered(loaded: &Loaded, phase: Phase) -> Result<Definition, BuildError>
     Ok(def)
 }
 
-/// Fetches the source into `rootfs` and runs the package phase and its hooks.
+/// Everything the customisation stage depends on besides the source: the hooks and package work
+/// that apply in `phase`, rendered, and the environment.
+fn customize_inputs(def: &Definition, phase: Phase) -> Result<String, BuildError> {
+    let ctx = crate::context(def);
+    let mut actions = Vec::new();
+    for a in def
+        .actions
+        .iter()
+        .filter(|a| a.trigger != "post-files" && applies(&a.filter, def, phase))
+    {
+        let text = if a.pongo {
+            crate::pongo::render(&a.action, &ctx).map_err(|e| BuildError::Step(e.to_string()))?
+        } else {
+            a.action.clone()
+        };
+        actions.push((a.trigger.clone(), text));
+    }
+    let mut repos = Vec::new();
+    for r in def
+        .packages
+        .repositories
+        .iter()
+        .filter(|r| applies(&r.filter, def, phase))
+    {
+        let url =
+            crate::pongo::render(&r.url, &ctx).map_err(|e| BuildError::Step(e.to_string()))?;
+        let key =
+            crate::pongo::render(&r.key, &ctx).map_err(|e| BuildError::Step(e.to_string()))?;
+        repos.push((r.name.clone(), r.kind.clone(), url, key));
+    }
+    let sets: Vec<_> = def
+        .packages
+        .sets
+        .iter()
+        .filter(|s| applies(&s.filter, def, phase))
+        .collect();
+    let p = &def.packages;
+    let v = serde_json::json!({
+        "phase": phase.target_type(),
+        "actions": actions,
+        "manager": p.manager, "custom_manager": p.custom_manager, "update": p.update, "cleanup": p.cleanup,
+        "sets": sets, "repositories": repos,
+        "env": Env::of(def, phase).vars,
+    });
+    Ok(v.to_string())
+}
+
+/// The source stage's key: the source section, what selects the upstream files, the early
+/// package sets, and the upstream's identity now.
+fn source_key(def: &Definition, identity: &str) -> String {
+    let early: Vec<_> = def
+        .packages
+        .sets
+        .iter()
+        .filter(|s| s.early && applies(&s.filter, def, Phase::Dir))
+        .collect();
+    let source = serde_json::json!({
+        "source": def.source, "arch": def.image.architecture_mapped, "release": def.image.release, "early": early,
+    });
+    stepcache::key("source", &[&source.to_string(), identity])
+}
+
+/// Fetches the source into `rootfs` and runs the package phase and its hooks, through the step
+/// cache: a stage whose inputs are unchanged is copied from it instead.
 fn prepare(
     def: &Definition,
     rootfs: &Path,
     phase: Phase,
     opts: &BuildOptions,
-) -> Result<(), BuildError> {
+    summary: &mut Summary,
+) -> Result<Option<String>, BuildError> {
     std::fs::create_dir_all(&opts.sources_dir)
         .map_err(|e| BuildError::Step(format!("{}: {e}", opts.sources_dir.display())))?;
     let mut sctx = SourceContext {
@@ -130,8 +240,46 @@ fn prepare(
         insecure: opts.insecure,
         fetched: Vec::new(),
     };
-    sources::fetch(&mut sctx)?;
-    customize(def, rootfs, phase)
+    let cache = &opts.step_cache;
+    let identity = if cache.enabled() {
+        sources::identity(&sctx)?
+    } else {
+        None
+    };
+    let source_key = identity.map(|id| source_key(def, &id));
+    let custom_key = match &source_key {
+        Some(k) => Some(stepcache::key(
+            "custom",
+            &[k, &customize_inputs(def, phase)?],
+        )),
+        None => None,
+    };
+    let started = Instant::now();
+    if let Some(k) = &custom_key {
+        if cache.restore("custom", k, rootfs)? {
+            summary.add("source", true, started);
+            summary.add("packages", true, started);
+            return Ok(custom_key);
+        }
+    }
+    let cached_source = match &source_key {
+        Some(k) => cache.restore("source", k, rootfs)?,
+        None => false,
+    };
+    if !cached_source {
+        sources::fetch(&mut sctx)?;
+        if let Some(k) = &source_key {
+            cache.store("source", k, rootfs)?;
+        }
+    }
+    summary.add("source", cached_source, started);
+    let started = Instant::now();
+    customize(def, rootfs, phase)?;
+    if let Some(k) = &custom_key {
+        cache.store("custom", k, rootfs)?;
+    }
+    summary.add("packages", false, started);
+    Ok(custom_key)
 }
 
 /// post-unpack, packages, post-packages.
@@ -144,9 +292,15 @@ fn customize(def: &Definition, rootfs: &Path, phase: Phase) -> Result<(), BuildE
 }
 
 /// `build-dir`: the customised rootfs in `target`.
-pub fn build_dir(loaded: &Loaded, target: &Path, opts: &BuildOptions) -> Result<(), BuildError> {
+pub fn build_dir(
+    loaded: &Loaded,
+    target: &Path,
+    opts: &BuildOptions,
+) -> Result<Summary, BuildError> {
     let def = rendered(loaded, Phase::Dir)?;
-    prepare(&def, target, Phase::Dir, opts)?;
+    let mut summary = Summary::default();
+    prepare(&def, target, Phase::Dir, opts, &mut summary)?;
+    let started = Instant::now();
     generators::run(&def, target, Phase::Dir, false)?;
     if opts.with_post_files {
         run_actions(
@@ -158,7 +312,8 @@ pub fn build_dir(loaded: &Loaded, target: &Path, opts: &BuildOptions) -> Result<
         )?;
     }
     wipe_dev(target);
-    Ok(())
+    summary.add("files", false, started);
+    Ok(summary)
 }
 
 /// Which images a build makes.
@@ -175,7 +330,7 @@ pub fn build_image(
     target: &Path,
     outputs: Outputs,
     opts: &BuildOptions,
-) -> Result<(), BuildError> {
+) -> Result<Summary, BuildError> {
     let phase = if opts.pack.vm {
         Phase::Vm
     } else {
@@ -183,8 +338,82 @@ pub fn build_image(
     };
     let def = rendered(loaded, phase)?;
     let rootfs = work.join("rootfs");
-    prepare(&def, &rootfs, phase, opts)?;
-    finish_and_pack(&def, &rootfs, target, outputs, phase, opts)
+    let mut summary = Summary::default();
+    // The outputs themselves are cached too, by the customised rootfs's key and everything the
+    // finishing stage reads (not when a `copy` generator reads host files the key can't see).
+    let started = Instant::now();
+    let cache = &opts.step_cache;
+    let copies_host_files = def
+        .files
+        .iter()
+        .any(|f| f.generator == "copy" && applies(&f.filter, &def, phase));
+    let out_key = |custom: &str| {
+        let p = &opts.pack;
+        let inputs = serde_json::json!({
+            "def": def, "lxc": outputs.lxc, "incus": outputs.incus,
+            "compression": [p.compression.name(), p.compression.level.map(|l| l.to_string()).unwrap_or_default()],
+            "unified": p.incus_type == pack::IncusType::Unified, "epoch": p.epoch, "generator": SYSTEMD_GENERATOR,
+        });
+        stepcache::key(
+            "outputs",
+            &[custom, &inputs.to_string(), env!("CARGO_PKG_VERSION")],
+        )
+    };
+    if cache.enabled() && !copies_host_files {
+        let probe = SourceContext {
+            def: &def,
+            rootfs: &rootfs,
+            sources_dir: &opts.sources_dir,
+            insecure: opts.insecure,
+            fetched: Vec::new(),
+        };
+        if let Some(id) = sources::identity(&probe)? {
+            let custom = stepcache::key(
+                "custom",
+                &[&source_key(&def, &id), &customize_inputs(&def, phase)?],
+            );
+            if cache.restore("outputs", &out_key(&custom), target)? {
+                for stage in ["source", "packages", "files", "pack"] {
+                    summary.add(stage, true, started);
+                }
+                return Ok(summary);
+            }
+        }
+    }
+    let custom_key = prepare(&def, &rootfs, phase, opts, &mut summary)?;
+    let packed = tempfile::Builder::new()
+        .prefix("outputs-")
+        .tempdir_in(work)
+        .map_err(|e| BuildError::Step(format!("{}: {e}", work.display())))?;
+    finish_and_pack(
+        &def,
+        &rootfs,
+        packed.path(),
+        outputs,
+        phase,
+        opts,
+        &mut summary,
+    )?;
+    if let (Some(k), false) = (&custom_key, copies_host_files) {
+        cache.store("outputs", &out_key(k), packed.path())?;
+    }
+    move_outputs(packed.path(), target)?;
+    Ok(summary)
+}
+
+/// Moves the packed files into the target directory (a rename, or a copy across filesystems).
+fn move_outputs(from: &Path, to: &Path) -> Result<(), BuildError> {
+    std::fs::create_dir_all(to).map_err(|e| BuildError::Step(format!("{}: {e}", to.display())))?;
+    let entries = std::fs::read_dir(from)
+        .map_err(|e| BuildError::Step(format!("{}: {e}", from.display())))?;
+    for e in entries.flatten() {
+        let dest = to.join(e.file_name());
+        if std::fs::rename(e.path(), &dest).is_err() {
+            std::fs::copy(e.path(), &dest)
+                .map_err(|err| BuildError::Step(format!("{}: {err}", dest.display())))?;
+        }
+    }
+    Ok(())
 }
 
 /// `pack-lxc` / `pack-incus`: an existing rootfs (build-dir's), seen through an overlay so it
@@ -196,7 +425,7 @@ pub fn pack_existing(
     target: &Path,
     outputs: Outputs,
     opts: &BuildOptions,
-) -> Result<(), BuildError> {
+) -> Result<Summary, BuildError> {
     let phase = if opts.pack.vm {
         Phase::Vm
     } else {
@@ -204,9 +433,13 @@ pub fn pack_existing(
     };
     let def = rendered(loaded, phase)?;
     let rootfs = work.join("rootfs");
+    let mut summary = Summary::default();
+    let started = Instant::now();
     overlay(source, work, &rootfs)?;
     customize(&def, &rootfs, Phase::PackRerun { vm: opts.pack.vm })?;
-    finish_and_pack(&def, &rootfs, target, outputs, phase, opts)
+    summary.add("packages", false, started);
+    finish_and_pack(&def, &rootfs, target, outputs, phase, opts, &mut summary)?;
+    Ok(summary)
 }
 
 fn finish_and_pack(
@@ -216,17 +449,23 @@ fn finish_and_pack(
     outputs: Outputs,
     phase: Phase,
     opts: &BuildOptions,
+    summary: &mut Summary,
 ) -> Result<(), BuildError> {
+    let started = Instant::now();
     let gen = generators::run(def, rootfs, phase, true)?;
     install_systemd_generator(rootfs)?;
     run_actions(def, "post-files", rootfs, phase, &Env::of(def, phase))?;
     wipe_dev(rootfs);
     if let Some(epoch) = opts.pack.epoch {
+        scrub_build_records(rootfs)?;
         clamp_mtimes(rootfs, epoch);
     }
+    summary.add("files", false, started);
+    let started = Instant::now();
     std::fs::create_dir_all(target)
         .map_err(|e| BuildError::Step(format!("{}: {e}", target.display())))?;
     pack::pack(def, rootfs, target, &gen, outputs, &opts.pack)?;
+    summary.add("pack", false, started);
     Ok(())
 }
 
@@ -312,6 +551,33 @@ fn wipe_dev(rootfs: &Path) {
             }
         }
     }
+}
+
+/// For reproducible images: the records a build writes with the time in them (package manager
+/// logs, ldconfig's aux-cache) are emptied, as Debian's reproducible image tools do.
+fn scrub_build_records(rootfs: &Path) -> Result<(), BuildError> {
+    sandbox::in_root(rootfs, || {
+        let _ = std::fs::remove_file("/var/cache/ldconfig/aux-cache");
+        let mut stack = vec![PathBuf::from("/var/log")];
+        while let Some(dir) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let Ok(ft) = e.file_type() else { continue };
+                if ft.is_dir() {
+                    stack.push(e.path());
+                } else if ft.is_file() {
+                    let _ = std::fs::OpenOptions::new()
+                        .write(true)
+                        .truncate(true)
+                        .open(e.path());
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// Times later than SOURCE_DATE_EPOCH become it, so both outputs are reproducible.

@@ -16,6 +16,7 @@ pub mod pongo;
 pub mod progress;
 pub mod sandbox;
 pub mod sources;
+pub mod stepcache;
 pub mod yaml;
 
 /// The definition as a template context: keys are the YAML names (`image.release`, ...).

@@ -341,11 +341,28 @@ fn sandbox_init(
         let _ = std::fs::remove_file(policy);
     }
     if let Some(moved) = undo_resolv {
-        let _ = umount2("/etc/resolv.conf", MntFlags::MNT_DETACH);
+        // Still our bind mount unless the command unmounted it (lxc-ci's post-files does, to
+        // replace resolv.conf with a symlink): then what it left is kept.
+        let ours = std::fs::read_to_string("/proc/self/mountinfo")
+            .map(|m| {
+                m.lines()
+                    .any(|l| l.split(' ').nth(4) == Some("/etc/resolv.conf"))
+            })
+            .unwrap_or(false);
+        if ours {
+            let _ = umount2("/etc/resolv.conf", MntFlags::MNT_DETACH);
+        }
         if moved {
-            let _ = std::fs::remove_file("/etc/resolv.conf");
-            if std::fs::symlink_metadata("/etc/resolv.conf.warren-build").is_ok() {
-                let _ = std::fs::rename("/etc/resolv.conf.warren-build", "/etc/resolv.conf");
+            let placeholder = std::fs::symlink_metadata("/etc/resolv.conf")
+                .map(|m| m.is_file() && m.len() == 0)
+                .unwrap_or(false);
+            if ours || placeholder {
+                let _ = std::fs::remove_file("/etc/resolv.conf");
+                if std::fs::symlink_metadata("/etc/resolv.conf.warren-build").is_ok() {
+                    let _ = std::fs::rename("/etc/resolv.conf.warren-build", "/etc/resolv.conf");
+                }
+            } else {
+                let _ = std::fs::remove_file("/etc/resolv.conf.warren-build");
             }
         }
     }

@@ -14,6 +14,8 @@ fn build(args: &[&str], dir: &Path, epoch: &str) -> Output {
         .args(args)
         .arg("--sources-dir")
         .arg(dir.join("sources"))
+        .arg("--step-cache")
+        .arg(dir.join("step-cache"))
         .env("SOURCE_DATE_EPOCH", epoch)
         .output()
         .expect("run warren-build")
@@ -370,4 +372,155 @@ fn alpinelinux_http_finds_the_latest_release_and_verifies_checksum_and_signature
     );
     assert!(!t3.join("etc/alpine-release").exists());
     let _: PathBuf = t3;
+}
+
+fn summary_line<'a>(stderr: &'a str, stage: &str) -> &'a str {
+    stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with(stage))
+        .unwrap_or("")
+}
+
+#[test]
+fn the_step_cache_skips_unchanged_stages_and_rebuilds_changed_ones() {
+    if !require_root("the_step_cache_skips_unchanged_stages") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let first = tmp.path().join("first");
+    let r = build(
+        &["build-lxc", BUSYBOX_DEF, &first.to_string_lossy()],
+        tmp.path(),
+        "1790000000",
+    );
+    let e = String::from_utf8_lossy(&r.stderr).into_owned();
+    assert!(r.status.success(), "{e}");
+    assert!(summary_line(&e, "source").contains("built"), "{e}");
+    // unchanged: everything from the cache, outputs identical
+    let again = tmp.path().join("again");
+    let r = build(
+        &["build-lxc", BUSYBOX_DEF, &again.to_string_lossy()],
+        tmp.path(),
+        "1790000000",
+    );
+    let e = String::from_utf8_lossy(&r.stderr).into_owned();
+    assert!(r.status.success(), "{e}");
+    for stage in ["source", "packages", "files", "pack"] {
+        assert!(summary_line(&e, stage).contains("cached"), "{stage}: {e}");
+    }
+    assert_eq!(
+        sha256(&first.join("rootfs.tar.xz")),
+        sha256(&again.join("rootfs.tar.xz"))
+    );
+    // a change in a later stage (a generator's content) reuses the earlier ones
+    let later = tmp.path().join("later");
+    let r = build(
+        &[
+            "build-lxc",
+            BUSYBOX_DEF,
+            &later.to_string_lossy(),
+            "-o",
+            "files.3.content=changed",
+        ],
+        tmp.path(),
+        "1790000000",
+    );
+    let e = String::from_utf8_lossy(&r.stderr).into_owned();
+    assert!(r.status.success(), "{e}");
+    assert!(
+        summary_line(&e, "packages").contains("cached")
+            && summary_line(&e, "files").contains("built"),
+        "{e}"
+    );
+    assert_eq!(
+        tar_cat(&later.join("rootfs.tar.xz"), "./etc/motd"),
+        "changed\n"
+    );
+    // a change in an early stage (a post-unpack action) rebuilds from there
+    let early = tmp.path().join("early");
+    let r = build(
+        &[
+            "build-lxc",
+            BUSYBOX_DEF,
+            &early.to_string_lossy(),
+            "-o",
+            "actions.0.action=#!/bin/sh\ntouch /root/changed",
+        ],
+        tmp.path(),
+        "1790000000",
+    );
+    let e = String::from_utf8_lossy(&r.stderr).into_owned();
+    assert!(r.status.success(), "{e}");
+    assert!(
+        summary_line(&e, "source").contains("cached")
+            && summary_line(&e, "packages").contains("built"),
+        "{e}"
+    );
+}
+
+#[test]
+fn real_lxc_creates_a_container_from_our_lxc_image() {
+    if !require_root("real_lxc_creates_a_container_from_our_lxc_image") {
+        return;
+    }
+    if !Path::new("/usr/share/lxc/templates/lxc-local").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "LXC is not installed: scripts/setup-host.sh installs it"
+        );
+        eprintln!("skipped: LXC is not installed (apt-get install lxc)");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("img");
+    let r = build(
+        &["build-lxc", BUSYBOX_DEF, &out.to_string_lossy()],
+        tmp.path(),
+        "1790000000",
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let lxcpath = tmp.path().join("lxc");
+    std::fs::create_dir_all(&lxcpath).expect("lxcpath");
+    let conf = tmp.path().join("net.conf");
+    std::fs::write(&conf, "lxc.net.0.type = empty\n").expect("conf");
+    let name = unique_name("rl");
+    let r = Command::new("lxc-create")
+        .arg("-P")
+        .arg(&lxcpath)
+        .args(["-n", &name, "-f"])
+        .arg(&conf)
+        .args(["-t", "local", "--", "--metadata"])
+        .arg(out.join("meta.tar.xz"))
+        .arg("--fstree")
+        .arg(out.join("rootfs.tar.xz"))
+        .output()
+        .expect("lxc-create");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let root = lxcpath.join(&name).join("rootfs");
+    let hostname = std::fs::read_to_string(root.join("etc/hostname")).unwrap_or_default();
+    let config = std::fs::read_to_string(lxcpath.join(&name).join("config")).unwrap_or_default();
+    let _ = Command::new("lxc-destroy")
+        .arg("-P")
+        .arg(&lxcpath)
+        .args(["-n", &name])
+        .output();
+    assert!(r.status.success(), "{text}");
+    assert!(
+        text.contains("BusyBox 1.35"),
+        "the create message is shown: {text}"
+    );
+    assert_eq!(
+        hostname,
+        format!("{name}\n"),
+        "LXC_NAME replaced in the image's templates"
+    );
+    assert!(
+        config.contains("lxc.arch = linux64")
+            && config.contains("/usr/share/lxc/config/common.conf"),
+        "{config}"
+    );
 }

@@ -3,104 +3,14 @@
 //! and a drop rule for forwarded traffic leaving the bridge), a busybox container getting its
 //! lease, and `stop` taking away exactly what `start` made.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use warren_testutil::{
-    require_root, unique_name, wait_until, LinkGuard, Lxc, RegularUser, TestFirewall,
-    UsernetAllowance, TEST_USER,
+    require_root, unique_name, wait_until, LinkGuard, Lxc, LxcNet, RegularUser, UsernetAllowance,
+    TEST_USER,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_warren-lxc");
-
-struct LxcNet {
-    dir: tempfile::TempDir,
-    bridge: String,
-    subnet: String,
-    _firewall: TestFirewall,
-}
-
-impl LxcNet {
-    fn new() -> LxcNet {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let bridge = unique_name("wln");
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let n = (std::process::id() * 7 + k) % 250 + 1;
-        let subnet = format!("10.{}.{}", 180 + (std::process::id() + k) % 30, n);
-        let _firewall = TestFirewall::new(&bridge);
-        std::fs::write(
-            dir.path().join("lxc-net"),
-            format!(
-                "# test lxc-net\nUSE_LXC_BRIDGE=\"true\"\nLXC_BRIDGE=\"{bridge}\"\nLXC_ADDR=\"{subnet}.1\"\n\
-                 LXC_NETMASK=\"255.255.255.0\"\nLXC_NETWORK=\"{subnet}.0/24\"\nLXC_DHCP_RANGE=\"{subnet}.2,{subnet}.254\"\n\
-                 LXC_DHCP_MAX=\"253\"\nLXC_DHCP_PING=\"false\"\nLXC_DOMAIN=\"lxc\"\n"
-            ),
-        )
-        .expect("lxc-net file");
-        LxcNet {
-            dir,
-            bridge,
-            subnet,
-            _firewall,
-        }
-    }
-
-    fn args(&self, action: &str) -> Vec<String> {
-        let p = self.dir.path();
-        vec![
-            action.to_string(),
-            "--config".into(),
-            p.join("lxc-net").display().to_string(),
-            "--run-dir".into(),
-            p.join("run").display().to_string(),
-            "--leases-dir".into(),
-            p.display().to_string(),
-            "--no-upstream".into(),
-        ]
-    }
-
-    fn run(&self, action: &str) -> std::process::Output {
-        std::process::Command::new(BIN)
-            .arg("net")
-            .args(self.args(action))
-            .output()
-            .expect("warren-lxc net")
-    }
-
-    fn leases(&self) -> PathBuf {
-        self.dir
-            .path()
-            .join(format!("dnsmasq.{}.leases", self.bridge))
-    }
-
-    /// The line of dnsmasq's lease file for `name`, once it is there (20 s at most).
-    fn lease_of(&self, name: &str) -> String {
-        let mut leases = String::new();
-        wait_until(20, || {
-            leases = std::fs::read_to_string(self.leases()).unwrap_or_default();
-            leases.contains(name)
-        });
-        leases
-            .lines()
-            .find(|l| l.contains(name))
-            .unwrap_or_else(|| panic!("no lease for {name}: {leases:?}"))
-            .to_string()
-    }
-
-    fn bridge_exists(&self) -> bool {
-        Path::new("/sys/class/net").join(&self.bridge).exists()
-    }
-
-    fn table(&self) -> Option<String> {
-        warren_net::nft::list_table("ip", &format!("warren_lxcnet_{}", self.bridge)).expect("nft")
-    }
-}
-
-impl Drop for LxcNet {
-    fn drop(&mut self) {
-        let _ = self.run("stop");
-    }
-}
 
 fn ok(out: std::process::Output) -> String {
     assert!(
@@ -116,7 +26,7 @@ fn a_container_gets_a_lease_and_stop_removes_what_start_made() {
     if !require_root("a_container_gets_a_lease_and_stop_removes_what_start_made") {
         return;
     }
-    let net = LxcNet::new();
+    let net = LxcNet::new(BIN);
     let forward_before =
         std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").expect("ip_forward");
     ok(net.run("start"));
@@ -200,7 +110,7 @@ fn a_bridge_that_is_not_ours_is_left_alone() {
     if !require_root("a_bridge_that_is_not_ours_is_left_alone") {
         return;
     }
-    let net = LxcNet::new();
+    let net = LxcNet::new(BIN);
     // someone else's bridge of that name (a real lxc-net, say)
     let mut nl = warren_net::Netlink::open().expect("netlink");
     nl.create_bridge(&net.bridge).expect("bridge");
@@ -230,7 +140,7 @@ fn a_bad_lxc_net_value_names_file_line_and_variable() {
     if !require_root("a_bad_lxc_net_value_names_file_line_and_variable") {
         return;
     }
-    let net = LxcNet::new();
+    let net = LxcNet::new(BIN);
     let f = net.dir.path().join("lxc-net");
     let text = std::fs::read_to_string(&f).expect("read");
     std::fs::write(
@@ -261,7 +171,7 @@ fn a_regular_users_container_gets_a_lease_through_lxc_usernet() {
     ) else {
         return;
     };
-    let net = LxcNet::new();
+    let net = LxcNet::new(BIN);
     ok(net.run("start"));
     let _allow = UsernetAllowance::new(&format!("{TEST_USER} veth {} 1", net.bridge));
     let base = warren_testutil::subid_start(TEST_USER, "/etc/subuid").expect("subuid");
@@ -284,7 +194,7 @@ fn dnsmasq_is_restarted_when_it_dies() {
     if !require_root("dnsmasq_is_restarted_when_it_dies") {
         return;
     }
-    let net = LxcNet::new();
+    let net = LxcNet::new(BIN);
     ok(net.run("start"));
     let pid_file = net
         .dir
@@ -325,7 +235,7 @@ fn a_static_lease_by_container_name_from_lxc_dhcp_confile() {
     if !require_root("a_static_lease_by_container_name_from_lxc_dhcp_confile") {
         return;
     }
-    let net = LxcNet::new();
+    let net = LxcNet::new(BIN);
     let name = unique_name("st");
     let confile = net.dir.path().join("dnsmasq.conf");
     std::fs::write(&confile, format!("dhcp-host={name},{}.77\n", net.subnet)).expect("confile");
@@ -359,7 +269,7 @@ fn ipv6_router_advertisements_give_the_container_an_address() {
     if !require_root("ipv6_router_advertisements_give_the_container_an_address") {
         return;
     }
-    let net = LxcNet::new();
+    let net = LxcNet::new(BIN);
     // a ULA prefix of the test's own
     let k = std::process::id() % 0xffff;
     let prefix = format!("fd42:{k:x}:77");

@@ -638,3 +638,98 @@ impl Drop for HostLink {
         drop(LinkGuard(self.peer.clone()));
     }
 }
+
+/// `warren-lxc net` on a bridge of the test's own: unique bridge and subnet, dnsmasq without
+/// upstream servers, a drop rule for forwarded traffic leaving the bridge; stopped on drop.
+pub struct LxcNet {
+    pub dir: tempfile::TempDir,
+    pub bridge: String,
+    pub subnet: String,
+    bin: PathBuf,
+    _firewall: TestFirewall,
+}
+
+impl LxcNet {
+    /// `bin`: the warren-lxc binary.
+    pub fn new(bin: &str) -> LxcNet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bridge = unique_name("wln");
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let n = (std::process::id() * 7 + k) % 250 + 1;
+        let subnet = format!("10.{}.{}", 180 + (std::process::id() + k) % 30, n);
+        let _firewall = TestFirewall::new(&bridge);
+        std::fs::write(
+            dir.path().join("lxc-net"),
+            format!(
+                "# test lxc-net\nUSE_LXC_BRIDGE=\"true\"\nLXC_BRIDGE=\"{bridge}\"\nLXC_ADDR=\"{subnet}.1\"\n\
+                 LXC_NETMASK=\"255.255.255.0\"\nLXC_NETWORK=\"{subnet}.0/24\"\nLXC_DHCP_RANGE=\"{subnet}.2,{subnet}.254\"\n\
+                 LXC_DHCP_MAX=\"253\"\nLXC_DHCP_PING=\"false\"\nLXC_DOMAIN=\"lxc\"\n"
+            ),
+        )
+        .expect("lxc-net file");
+        LxcNet {
+            dir,
+            bin: PathBuf::from(bin),
+            bridge,
+            subnet,
+            _firewall,
+        }
+    }
+
+    pub fn args(&self, action: &str) -> Vec<String> {
+        let p = self.dir.path();
+        vec![
+            action.to_string(),
+            "--config".into(),
+            p.join("lxc-net").display().to_string(),
+            "--run-dir".into(),
+            p.join("run").display().to_string(),
+            "--leases-dir".into(),
+            p.display().to_string(),
+            "--no-upstream".into(),
+        ]
+    }
+
+    pub fn run(&self, action: &str) -> std::process::Output {
+        std::process::Command::new(&self.bin)
+            .arg("net")
+            .args(self.args(action))
+            .output()
+            .expect("warren-lxc net")
+    }
+
+    pub fn leases(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("dnsmasq.{}.leases", self.bridge))
+    }
+
+    /// The line of dnsmasq's lease file for `name`, once it is there (20 s at most).
+    pub fn lease_of(&self, name: &str) -> String {
+        let mut leases = String::new();
+        wait_until(20, || {
+            leases = std::fs::read_to_string(self.leases()).unwrap_or_default();
+            leases.contains(name)
+        });
+        leases
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no lease for {name}: {leases:?}"))
+            .to_string()
+    }
+
+    pub fn bridge_exists(&self) -> bool {
+        Path::new("/sys/class/net").join(&self.bridge).exists()
+    }
+
+    pub fn table(&self) -> Option<String> {
+        warren_net::nft::list_table("ip", &format!("warren_lxcnet_{}", self.bridge)).expect("nft")
+    }
+}
+
+impl Drop for LxcNet {
+    fn drop(&mut self) {
+        let _ = self.run("stop");
+    }
+}

@@ -44,7 +44,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         &opts,
     );
     common::finish_sources(&a.sources);
-    r?;
-    eprintln!("image written to {}", a.target.display());
+    r?.print(Some(&a.target));
     Ok(())
 }

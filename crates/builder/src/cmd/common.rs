@@ -21,6 +21,17 @@ pub struct Common {
     /// Proceed with sources that can't be verified (plain HTTP without keys, skip_verification)
     #[arg(long)]
     pub insecure: bool,
+    /// Keep each stage (source, customised rootfs, outputs) here by a hash of its inputs, and skip
+    /// stages whose inputs are unchanged
+    #[arg(
+        long = "step-cache",
+        value_name = "DIR",
+        default_value = "/var/cache/warren-build"
+    )]
+    pub step_cache: PathBuf,
+    /// Build every stage from scratch (the step cache is neither read nor written)
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
 }
 
 #[derive(ClapArgs, Clone)]
@@ -134,6 +145,9 @@ pub fn options(
         .transpose()
         .context("SOURCE_DATE_EPOCH must be a unix time")?;
     Ok(BuildOptions {
+        step_cache: warren_builder::stepcache::StepCache::new(
+            (!common.no_cache).then(|| common.step_cache.clone()),
+        ),
         sources_dir: sources
             .map(|s| s.sources_dir.clone())
             .unwrap_or_else(default_sources_dir),

@@ -32,7 +32,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     common::enter_build_namespace()?;
     let opts = common::options(&a.common, None, Some(&a.packing), None, false)?;
     let work = WorkDir::new(a.common.cache_dir.as_deref(), a.common.cleanup)?;
-    warren_builder::build::pack_existing(
+    let summary = warren_builder::build::pack_existing(
         &loaded,
         &a.source,
         &work.path,
@@ -43,6 +43,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         },
         &opts,
     )?;
-    eprintln!("image written to {}", a.target.display());
+    summary.print(Some(&a.target));
     Ok(())
 }

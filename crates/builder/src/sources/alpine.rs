@@ -4,28 +4,23 @@
 use super::{other, SourceContext, SourceError};
 use crate::download;
 
-pub fn fetch(ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
+/// The mirror's base URL, the release directory (`v3.20`) and the full version (`3.20.3`).
+fn resolve(ctx: &SourceContext<'_>) -> Result<(String, String, String), SourceError> {
     let def = ctx.def;
     let arch = &def.image.architecture_mapped;
     let url = crate::pongo::render(&def.source.url, &crate::context(def))
         .map_err(|e| other(format!("source.url: {e}")))?;
-    let base = url.trim_end_matches('/');
-    let mut release = def.image.release.clone();
-    let edge = release == "edge";
-    if edge {
-        release = def.source.same_as.clone();
-    }
+    let base = url.trim_end_matches('/').to_string();
+    let release = if def.image.release == "edge" {
+        def.source.same_as.clone()
+    } else {
+        def.image.release.clone()
+    };
     let parts: Vec<&str> = release.split('.').collect();
     let short = format!(
         "v{}",
         parts.iter().take(2).cloned().collect::<Vec<_>>().join(".")
     );
-    let verification = download::policy(
-        &url,
-        &def.source.keys,
-        def.source.skip_verification,
-        ctx.insecure,
-    )?;
     let full = if parts.len() >= 3 {
         release.clone()
     } else {
@@ -41,6 +36,33 @@ pub fn fetch(ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
             ))
         })?
     };
+    Ok((base, short, full))
+}
+
+/// The minirootfs's published sha256 file names this build's input.
+pub fn identity(ctx: &SourceContext<'_>) -> Result<Option<String>, SourceError> {
+    let (base, short, full) = resolve(ctx)?;
+    let arch = &ctx.def.image.architecture_mapped;
+    let file = format!("alpine-minirootfs-{full}-{arch}.tar.gz");
+    Ok(
+        download::get_text(&format!("{base}/{short}/releases/{arch}/{file}.sha256"))?
+            .map(|t| format!("{file}\n{t}")),
+    )
+}
+
+pub fn fetch(ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
+    let def = ctx.def;
+    let arch = &def.image.architecture_mapped;
+    let edge = def.image.release == "edge";
+    let url = crate::pongo::render(&def.source.url, &crate::context(def))
+        .map_err(|e| other(format!("source.url: {e}")))?;
+    let verification = download::policy(
+        &url,
+        &def.source.keys,
+        def.source.skip_verification,
+        ctx.insecure,
+    )?;
+    let (base, short, full) = resolve(ctx)?;
     let file = format!("alpine-minirootfs-{full}-{arch}.tar.gz");
     let dir = ctx.dir();
     std::fs::create_dir_all(&dir).map_err(|e| other(format!("{}: {e}", dir.display())))?;

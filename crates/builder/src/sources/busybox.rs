@@ -93,7 +93,7 @@ pub fn fetch(ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
     Ok(())
 }
 
-fn host_busybox() -> Result<PathBuf, SourceError> {
+pub(super) fn host_busybox() -> Result<PathBuf, SourceError> {
     for p in ["/bin/busybox", "/usr/bin/busybox"] {
         let path = Path::new(p);
         if path.is_file() {

@@ -91,6 +91,16 @@ pub fn fetch(ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
     }
     // debootstrap copies the build host's hostname into the rootfs: not ours to ship.
     let _ = std::fs::write(ctx.rootfs.join("etc/hostname"), "distrobuilder\n");
+    // ... and its resolv.conf: the build sandbox binds the host's over it while it runs, the image
+    // itself gets none of the build host's name servers.
+    let resolv = ctx.rootfs.join("etc/resolv.conf");
+    if resolv
+        .symlink_metadata()
+        .map(|m| m.is_file())
+        .unwrap_or(false)
+    {
+        let _ = std::fs::write(&resolv, "");
+    }
     Ok(())
 }
 

@@ -60,6 +60,54 @@ pub fn fetch(ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
     Ok(())
 }
 
+/// What identifies the upstream source as it is now, cheaply, for the step cache (the published
+/// checksum, the suite's InRelease, the host busybox's hash); None: the stage is not cached.
+pub fn identity(ctx: &SourceContext<'_>) -> Result<Option<String>, SourceError> {
+    let def = ctx.def;
+    let render = |s: &str| {
+        crate::pongo::render(s, &crate::context(def)).map_err(|e| other(format!("source.url: {e}")))
+    };
+    Ok(match def.source.downloader.as_str() {
+        "busybox" if def.source.url.is_empty() => {
+            Some(crate::download::sha256_file(&busybox::host_busybox()?)?)
+        }
+        "busybox" => {
+            let url = render(&def.source.url)?;
+            crate::download::get_text(&format!(
+                "{}/busybox-{}.tar.bz2.sha256",
+                url.trim_end_matches('/'),
+                def.image.release
+            ))?
+        }
+        "alpinelinux-http" => alpine::identity(ctx)?,
+        "rootfs-http" => {
+            let url = render(&def.source.url)?;
+            match url.strip_prefix("file://") {
+                Some(path) => Some(crate::download::sha256_file(Path::new(path))?),
+                None => crate::download::get_text(&format!("{url}.sha256"))?,
+            }
+        }
+        "debootstrap" => {
+            let url = if def.source.url.is_empty() {
+                "http://deb.debian.org/debian".to_string()
+            } else {
+                render(&def.source.url)?
+            };
+            let suite = if def.source.suite.is_empty() {
+                &def.image.release
+            } else {
+                &def.source.suite
+            };
+            let base = format!("{}/dists/{suite}", url.trim_end_matches('/'));
+            match crate::download::get_text(&format!("{base}/InRelease"))? {
+                Some(t) => Some(t),
+                None => crate::download::get_text(&format!("{base}/Release"))?,
+            }
+        }
+        _ => None,
+    })
+}
+
 /// Unpacks a tarball (or squashfs) into the rootfs safely.
 pub fn unpack(archive: &Path, rootfs: &Path) -> Result<(), SourceError> {
     let mut magic = [0u8; 4];
