@@ -228,3 +228,38 @@ pub fn argv(c: &Command, set_flags: &[String], packages: &[String]) -> Vec<Strin
     v.extend(packages.iter().cloned());
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_manager_has_a_table_and_sets_merge_like_distrobuilder() {
+        for n in names() {
+            assert!(table(n).is_some(), "{n}");
+        }
+        let set = |action: &str, p: &[&str]| PackageSet {
+            action: action.into(),
+            packages: p.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let (a, b, c) = (
+            set("install", &["a"]),
+            set("install", &["b"]),
+            set("remove", &["c"]),
+        );
+        let merged = merge_sets(&[&a, &b, &c]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].2, vec!["a", "b"]);
+        let apt = table("apt").unwrap();
+        assert_eq!(
+            argv(
+                &apt.install,
+                &["--no-install-recommends".into()],
+                &merged[0].2
+            )
+            .join(" "),
+            "apt-get -y install --no-install-recommends a b"
+        );
+    }
+}

@@ -101,19 +101,31 @@ pub fn incus_metadata(def: &Definition, gen: &generators::Outputs) -> Metadata {
     }
 }
 
+type TarOut = crate::progress::Counting<CompressedWriter>;
+
+/// A compressed tarball written by `f`, with its progress shown.
 fn write_tar(
     path: &Path,
     c: Compression,
-    f: impl FnOnce(&mut tar::Builder<CompressedWriter>) -> Result<(), PackError>,
+    f: impl FnOnce(&mut tar::Builder<TarOut>) -> Result<(), PackError>,
 ) -> Result<(), PackError> {
-    let out = CompressedWriter::create(path, c)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let label = format!("packing {name}");
+    let out = crate::progress::Counting::new(CompressedWriter::create(path, c)?, &label);
     let mut b = tar::Builder::new(out);
-    b.mode(tar::HeaderMode::Complete);
     f(&mut b)?;
     let out = b
         .into_inner()
         .map_err(|e| PackError::Other(format!("{}: {e}", path.display())))?;
-    out.finish()?;
+    out.inner.finish()?;
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    crate::progress::finish(
+        &label,
+        &format!("packed {name}: {}", crate::progress::human(size)),
+    );
     Ok(())
 }
 
@@ -209,6 +221,13 @@ pub fn pack(
                     c,
                     opts.epoch,
                 )?;
+                let size = std::fs::metadata(target.join("rootfs.squashfs"))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                crate::progress::done(&format!(
+                    "packed rootfs.squashfs: {}",
+                    crate::progress::human(size)
+                ));
             }
             IncusType::Unified => {
                 let name = format!("{}{}", def.image.name, c.tar_extension());

@@ -10,15 +10,16 @@ const LXC_BIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/w
 const BUSYBOX_DEF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/busybox.yaml");
 
 fn build(args: &[&str], dir: &Path, epoch: &str) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("--sources-dir")
-        .arg(dir.join("sources"))
+    let mut c = Command::new(BIN);
+    c.args(args)
         .arg("--step-cache")
         .arg(dir.join("step-cache"))
-        .env("SOURCE_DATE_EPOCH", epoch)
-        .output()
-        .expect("run warren-build")
+        .env("SOURCE_DATE_EPOCH", epoch);
+    // (pack-* never download, so they take no --sources-dir, as in distrobuilder)
+    if args.first().is_some_and(|a| a.starts_with("build")) {
+        c.arg("--sources-dir").arg(dir.join("sources"));
+    }
+    c.output().expect("run warren-build")
 }
 
 fn sha256(path: &Path) -> String {
@@ -266,14 +267,14 @@ fn mirror() -> Mirror {
     }
 }
 
-fn alpine_def(m: &Mirror, keys: bool) -> String {
+/// The seed's test.yaml, its URL pointed at the test's mirror, with the test's key when `keys`.
+fn alpine_def(port: u16, key: Option<&str>) -> String {
     let mut d = format!(
-        "image:\n  distribution: test\n  release: 3.20\nsource:\n  downloader: alpinelinux-http\n  url: http://127.0.0.1:{}/\n",
-        m.port
+        "image:\n  distribution: test\n  release: 3.20\nsource:\n  downloader: alpinelinux-http\n  url: http://127.0.0.1:{port}/\n"
     );
-    if keys {
+    if let Some(key) = key {
         d.push_str("  keys:\n  - |-\n");
-        for l in m.armored_key.lines() {
+        for l in key.lines() {
             d.push_str(&format!("    {l}\n"));
         }
     }
@@ -282,14 +283,14 @@ fn alpine_def(m: &Mirror, keys: bool) -> String {
 }
 
 #[test]
-fn alpinelinux_http_finds_the_latest_release_and_verifies_checksum_and_signature() {
+fn the_seeds_test_yaml_builds_from_a_local_mirror_with_checksum_and_signature_checked() {
     if !require_root("alpinelinux_http_verifies") {
         return;
     }
     let m = mirror();
     let tmp = tempfile::tempdir().expect("tempdir");
     let def = tmp.path().join("test.yaml");
-    std::fs::write(&def, alpine_def(&m, true)).expect("write def");
+    std::fs::write(&def, alpine_def(m.port, Some(&m.armored_key))).expect("write def");
     let target = tmp.path().join("test");
     let r = build(
         &[
@@ -313,8 +314,40 @@ fn alpinelinux_http_finds_the_latest_release_and_verifies_checksum_and_signature
         "downloaded into the sources dir as the seed describes"
     );
 
+    // A key that didn't sign it: refused, naming the file.
+    let other_key = {
+        let gnupg = tmp.path().join("other-gnupg");
+        std::fs::create_dir_all(&gnupg).expect("gnupg");
+        sh("gpg --batch --passphrase '' --quick-gen-key 'Someone Else <else@example.invalid>' ed25519 sign never 2>/dev/null", tmp.path(), &gnupg);
+        sh("gpg --batch --armor --export", tmp.path(), &gnupg)
+    };
+    std::fs::write(&def, alpine_def(m.port, Some(&other_key))).expect("write def");
+    let t4 = tmp.path().join("t4");
+    let r = Command::new(BIN)
+        .args([
+            "build-dir",
+            &def.to_string_lossy(),
+            &t4.to_string_lossy(),
+            "--sources-dir",
+            &tmp.path().join("src4").to_string_lossy(),
+            "--no-cache",
+        ])
+        .output()
+        .expect("run");
+    let e = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        !r.status.success()
+            && e.contains("OpenPGP signature check failed")
+            && e.contains("not signed by any key in source.keys"),
+        "{e}"
+    );
+    assert!(
+        !t4.join("etc/alpine-release").exists(),
+        "nothing unpacked from an unverified tarball"
+    );
+
     // Plain HTTP without keys: refused, and --insecure lets it through with a warning.
-    std::fs::write(&def, alpine_def(&m, false)).expect("write def");
+    std::fs::write(&def, alpine_def(m.port, None)).expect("write def");
     let t2 = tmp.path().join("t2");
     let r = build(
         &["build-dir", &def.to_string_lossy(), &t2.to_string_lossy()],
@@ -350,7 +383,7 @@ fn alpinelinux_http_finds_the_latest_release_and_verifies_checksum_and_signature
     let mut data = std::fs::read(&tarball).expect("read tarball");
     data.extend_from_slice(b"tampered");
     std::fs::write(&tarball, data).expect("tamper");
-    std::fs::write(&def, alpine_def(&m, true)).expect("write def");
+    std::fs::write(&def, alpine_def(m.port, Some(&m.armored_key))).expect("write def");
     let fresh = tmp.path().join("fresh-sources");
     let t3 = tmp.path().join("t3");
     let r = Command::new(BIN)
@@ -522,5 +555,93 @@ fn real_lxc_creates_a_container_from_our_lxc_image() {
         config.contains("lxc.arch = linux64")
             && config.contains("/usr/share/lxc/config/common.conf"),
         "{config}"
+    );
+}
+
+#[test]
+fn pack_lxc_and_pack_incus_finish_a_build_dir_rootfs_without_changing_it() {
+    if !require_root("pack_lxc_and_pack_incus") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rootfs = tmp.path().join("rootfs");
+    let r = build(
+        &["build-dir", BUSYBOX_DEF, &rootfs.to_string_lossy()],
+        tmp.path(),
+        "1790000000",
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let lxc = tmp.path().join("lxc");
+    let r = build(
+        &[
+            "pack-lxc",
+            BUSYBOX_DEF,
+            &rootfs.to_string_lossy(),
+            &lxc.to_string_lossy(),
+        ],
+        tmp.path(),
+        "1790000000",
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(
+        tar_cat(&lxc.join("rootfs.tar.xz"), "./etc/hostname"),
+        "LXC_NAME\n"
+    );
+    assert!(tar_cat(&lxc.join("rootfs.tar.xz"), "./root/post-files").starts_with("busybox-"));
+    assert!(
+        !rootfs.join("root/post-files").exists(),
+        "pack-lxc worked on an overlay, the rootfs is unchanged"
+    );
+    let incus = tmp.path().join("incus");
+    let r = build(
+        &[
+            "pack-incus",
+            BUSYBOX_DEF,
+            &rootfs.to_string_lossy(),
+            &incus.to_string_lossy(),
+            "--type",
+            "unified",
+            "--compression",
+            "zstd",
+        ],
+        tmp.path(),
+        "1790000000",
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let unified: Vec<_> = std::fs::read_dir(&incus)
+        .expect("outputs")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(unified.len(), 1, "{unified:?}");
+    let name = unified[0]
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    assert!(
+        name.starts_with("busybox-1.35-x86_64-default-") && name.ends_with(".tar.zst"),
+        "{name}"
+    );
+    let listing = Command::new("tar")
+        .arg("-tf")
+        .arg(&unified[0])
+        .output()
+        .expect("tar");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for entry in [
+        "metadata.yaml",
+        "templates/hostname.tpl",
+        "rootfs/bin/busybox",
+        "rootfs/etc/hostname",
+    ] {
+        assert!(
+            listing.lines().any(|l| l == entry),
+            "{entry} missing from the unified tarball"
+        );
+    }
+    assert_eq!(
+        tar_cat(&unified[0], "rootfs/etc/hostname"),
+        "distrobuilder\n",
+        "Incus renders hostname.tpl at create"
     );
 }

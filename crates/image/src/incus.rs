@@ -62,3 +62,31 @@ impl Metadata {
         y
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_yaml_quotes_strings_and_lists_templates() {
+        let mut m = Metadata {
+            architecture: "x86_64".into(),
+            creation_date: 1,
+            expiry_date: 2,
+            ..Default::default()
+        };
+        m.properties.insert("release".into(), "3.20".into());
+        m.templates.insert(
+            "/etc/hostname".into(),
+            TemplateEntry {
+                when: vec!["create".into()],
+                create_only: false,
+                template: "hostname.tpl".into(),
+                properties: BTreeMap::new(),
+            },
+        );
+        let y = m.to_yaml();
+        assert!(y.contains("  release: \"3.20\"\n"), "{y}");
+        assert!(y.contains("  \"/etc/hostname\":\n    when:\n    - create\n    create_only: false\n    template: \"hostname.tpl\"\n"), "{y}");
+    }
+}

@@ -287,3 +287,74 @@ pub fn append_dir<W: Write>(b: &mut tar::Builder<W>, name: &str, mtime: i64) -> 
     h.set_size(0);
     b.append_data(&mut h, name, io::empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn entries(data: &[u8]) -> Vec<(String, Vec<u8>, Option<String>)> {
+        let mut ar = tar::Archive::new(data);
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+                let link = e
+                    .link_name_bytes()
+                    .map(|l| String::from_utf8_lossy(&l).into_owned());
+                let mut body = Vec::new();
+                e.read_to_end(&mut body).unwrap();
+                (name, body, link)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sorted_dot_prefixed_long_names_replacements_and_clamped_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("b")).unwrap();
+        std::fs::write(root.join("b/z"), "z").unwrap();
+        std::fs::write(root.join("a"), "a").unwrap();
+        let long = "d".repeat(120);
+        std::fs::write(root.join(&long), "long").unwrap();
+        std::os::unix::fs::symlink("a", root.join("link")).unwrap();
+        std::fs::write(root.join("skip"), "x").unwrap();
+        let mut opts = TarOptions {
+            root_name: ".".into(),
+            clamp_mtime: Some(1000),
+            ..Default::default()
+        };
+        opts.replace.insert("a".into(), b"replaced".to_vec());
+        opts.omit.insert("skip".into());
+        opts.add.insert("extra".into(), b"added".to_vec());
+        let write = || {
+            let mut b = tar::Builder::new(Vec::new());
+            write_tree(&mut b, root, &opts).unwrap();
+            b.into_inner().unwrap()
+        };
+        let data = write();
+        assert_eq!(data, write(), "the same tree gives the same bytes");
+        let e = entries(&data);
+        let names: Vec<&str> = e.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "./",
+                "./a",
+                "./b/",
+                "./b/z",
+                &format!("./{long}"),
+                "./link",
+                "./extra"
+            ]
+        );
+        assert_eq!(e[1].1, b"replaced");
+        assert_eq!(e[5].2.as_deref(), Some("a"));
+        let mut ar = tar::Archive::new(data.as_slice());
+        for entry in ar.entries().unwrap() {
+            assert!(entry.unwrap().header().mtime().unwrap() <= 1000);
+        }
+    }
+}

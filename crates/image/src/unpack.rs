@@ -212,6 +212,16 @@ struct Meta {
 
 /// Unpacks a rootfs tarball into `rootfs` (an existing, empty directory).
 pub fn unpack_fstree(archive: &Path, rootfs: &Path, no_dev: bool) -> Result<()> {
+    unpack_fstree_with_progress(archive, rootfs, no_dev, &mut |_| {})
+}
+
+/// [`unpack_fstree`], calling `progress` with the bytes of tar stream done after each entry.
+pub fn unpack_fstree_with_progress(
+    archive: &Path,
+    rootfs: &Path,
+    no_dev: bool,
+    progress: &mut dyn FnMut(u64),
+) -> Result<()> {
     let root: OwnedFd = openat(nix::fcntl::AT_FDCWD, rootfs, dir_flags(), Mode::empty())
         .with_context(|| format!("open {}", rootfs.display()))?;
     let mut ar = tar::Archive::new(open_archive(archive)?);
@@ -236,6 +246,7 @@ pub fn unpack_fstree(archive: &Path, rootfs: &Path, no_dev: bool) -> Result<()> 
             &mut parent_cache,
         )
         .with_context(|| format!("{}: entry \"{shown}\"", archive.display()))?;
+        progress(entry.raw_file_position() + entry.size());
     }
     // directory times last, deepest first: creating their contents changed them
     for (comps, mtime) in dir_times.iter().rev() {

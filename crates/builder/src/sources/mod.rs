@@ -130,6 +130,24 @@ pub fn unpack(archive: &Path, rootfs: &Path) -> Result<(), SourceError> {
         }
         return Ok(());
     }
-    crate::progress::step(&format!("unpacking {}", archive.display()));
-    warren_image::unpack::unpack_fstree(archive, rootfs, false).map_err(|e| other(format!("{e:#}")))
+    let name = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let started = std::time::Instant::now();
+    let mut done = 0;
+    warren_image::unpack::unpack_fstree_with_progress(archive, rootfs, false, &mut |n| {
+        done = n;
+        crate::progress::bytes(&format!("unpacking {name}"), n);
+    })
+    .map_err(|e| other(format!("{e:#}")))?;
+    crate::progress::finish(
+        &format!("unpacking {name}"),
+        &format!(
+            "unpacked {name}: {} in {:.1}s",
+            crate::progress::human(done),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(())
 }
