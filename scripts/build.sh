@@ -11,3 +11,5 @@ cargo rustc --release --locked -p warren-lxc --bin warren-user-nic -- -C target-
 cargo rustc --profile monitor --locked -p warren-lxc --bin warren-monitor -- \
   -C target-feature=+crt-static -C relocation-model=static
 install -m 0755 target/monitor/warren-monitor target/release/warren-monitor
+# the image builder
+cargo build --release --locked -p warren-builder

@@ -181,12 +181,7 @@ pub fn checksum_for(text: &str, file_name: &str) -> Option<String> {
 /// Downloads `url` to `dest`, verified by `v`: sha256 from `url.sha256` when the mirror has one
 /// (retried once on mismatch), the signature from `url.asc` with keys. A `dest` that already
 /// exists is reused if it verifies.
-pub fn fetch_verified(
-    url: &str,
-    dest: &Path,
-    v: &Verification,
-    gpg_home: &Path,
-) -> Result<(), DownloadError> {
+pub fn fetch_verified(url: &str, dest: &Path, v: &Verification) -> Result<(), DownloadError> {
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -227,92 +222,18 @@ pub fn fetch_verified(
             message: format!("the mirror has no {url}.asc, and source.keys asks for a signature"),
         })?;
         std::fs::write(&sig, text).map_err(|e| io_err(&sig, e))?;
-        verify_signature(dest, &sig, keys, gpg_home)?;
+        verify_signature(dest, &sig, keys)?;
     }
     Ok(())
 }
 
-/// Checks a detached signature against armored public keys, in a throwaway gpg home.
-pub fn verify_signature(
-    file: &Path,
-    sig: &Path,
-    keys: &[String],
-    gpg_home: &Path,
-) -> Result<(), DownloadError> {
-    let name = file.display().to_string();
-    let fail = |message: String| DownloadError::Signature {
-        file: name.clone(),
-        message,
-    };
-    let home = tempfile::Builder::new()
-        .prefix("gpg-")
-        .tempdir_in(gpg_home)
-        .map_err(|e| io_err(gpg_home, e))?;
-    let keyring = home.path().join("keys.gpg");
-    let mut binary = Vec::new();
-    for (i, k) in keys.iter().enumerate() {
-        let out = run_with_input(
-            "gpg",
-            &[
-                "--batch",
-                "--no-default-keyring",
-                "--homedir",
-                &home.path().to_string_lossy(),
-                "--dearmor",
-            ],
-            k.as_bytes(),
-        )
-        .map_err(|e| fail(format!("source.keys.{i}: {e}")))?;
-        binary.extend(out);
-    }
-    std::fs::write(&keyring, &binary).map_err(|e| io_err(&keyring, e))?;
-    let out = std::process::Command::new("gpgv")
-        .arg("--status-fd=1")
-        .arg("--keyring")
-        .arg(&keyring)
-        .arg(sig)
-        .arg(file)
-        .env("GNUPGHOME", home.path())
-        .output()
-        .map_err(|e| fail(format!("gpgv: {e} (apt-get install gpgv)")))?;
-    let status = String::from_utf8_lossy(&out.stdout);
-    if out.status.success() && status.lines().any(|l| l.starts_with("[GNUPG:] VALIDSIG")) {
-        return Ok(());
-    }
-    let why = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .last()
-        .unwrap_or("bad signature")
-        .to_string();
-    Err(fail(format!(
-        "not signed by any key in source.keys ({why})"
-    )))
-}
-
-fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> Result<Vec<u8>, String> {
-    let mut child = std::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if let Some(mut i) = child.stdin.take() {
-        i.write_all(input).map_err(|e| format!("{program}: {e}"))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{program}: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("failed")
-        ));
-    }
-    Ok(out.stdout)
+/// Checks a detached signature against the definition's armored public keys.
+pub fn verify_signature(file: &Path, sig: &Path, keys: &[String]) -> Result<(), DownloadError> {
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    warren_image::sign::verify(file, sig, &keys).map_err(|e| DownloadError::Signature {
+        file: file.display().to_string(),
+        message: format!("not signed by any key in source.keys ({e})"),
+    })
 }
 
 /// `<sources-dir>/<distribution>-<release>-<arch>`, lowercased and without spaces as distrobuilder

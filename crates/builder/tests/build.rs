@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use warren_testutil::{require_root, unique_name, Lxc};
+use warren_testutil::{require_root, unique_name, HttpDir, Lxc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_warren-build");
 const LXC_BIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/warren-lxc");
@@ -194,18 +194,12 @@ fn a_build_leaves_no_mount_and_bad_input_changes_nothing() {
 }
 
 /// A mirror on 127.0.0.1 with a minirootfs, its sha256 and a detached signature by a key made here.
+/// A mirror on 127.0.0.1 with a minirootfs, its sha256 and a detached signature by a key made here.
 struct Mirror {
     dir: tempfile::TempDir,
-    server: std::process::Child,
+    _server: HttpDir,
     port: u16,
     armored_key: String,
-}
-
-impl Drop for Mirror {
-    fn drop(&mut self) {
-        let _ = self.server.kill();
-        let _ = self.server.wait();
-    }
 }
 
 fn sh(cmd: &str, dir: &Path, gnupg: &Path) -> String {
@@ -240,28 +234,11 @@ fn mirror() -> Mirror {
         &gnupg,
     );
     let armored_key = sh("gpg --batch --armor --export", dir.path(), &gnupg);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-    let port = listener.local_addr().expect("addr").port();
-    drop(listener);
-    let server = Command::new("python3")
-        .args([
-            "-m",
-            "http.server",
-            "--bind",
-            "127.0.0.1",
-            &port.to_string(),
-        ])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("python3 http.server");
-    warren_testutil::wait_until(10, || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let server = HttpDir::serve(dir.path());
+    let port = server.port;
     Mirror {
         dir,
-        server,
+        _server: server,
         port,
         armored_key,
     }
@@ -612,6 +589,7 @@ fn pack_lxc_and_pack_incus_finish_a_build_dir_rootfs_without_changing_it() {
         .expect("outputs")
         .flatten()
         .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n != "image.json"))
         .collect();
     assert_eq!(unified.len(), 1, "{unified:?}");
     let name = unified[0]

@@ -73,6 +73,17 @@ fn lxc_ci_definitions_validate_with_the_release_lxc_ci_passes() {
     }
 }
 
+#[test]
+fn the_shipped_example_validates() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/busybox.yaml");
+    let out = validate(example, &[], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 const GOOD: &str = "image:\n  distribution: test\n  release: 3.20\nsource:\n  downloader: busybox\npackages:\n  manager: apk\nfiles:\n- generator: dump\n  path: /etc/motd\n  mode: 0600\n";
 
 #[test]

@@ -174,8 +174,14 @@ impl Compression {
             }
         };
         let mut v = vec!["-comp".to_string(), comp.to_string()];
+        // zstd without a level means zstd's own default (3) for the squashfs too, as for the
+        // tarball: mksquashfs's default of 15 would make the fast choice slow.
+        let level = match (self.level, self.algorithm) {
+            (None, Algorithm::Zstd) => Some(3),
+            (l, _) => l,
+        };
         if let (Some(l), Algorithm::Zstd | Algorithm::Gzip | Algorithm::Lzo) =
-            (self.level, self.algorithm)
+            (level, self.algorithm)
         {
             v.push("-Xcompression-level".into());
             v.push(l.to_string());

@@ -273,7 +273,7 @@ pub fn append_file<W: Write>(
     h.set_gid(0);
     h.set_mtime(mtime.max(0) as u64);
     h.set_size(data.len() as u64);
-    b.append_data(&mut h, name, data)
+    append_raw(b, &mut h, name.as_bytes(), None, data)
 }
 
 /// Appends a root-owned directory entry.
@@ -285,7 +285,7 @@ pub fn append_dir<W: Write>(b: &mut tar::Builder<W>, name: &str, mtime: i64) -> 
     h.set_gid(0);
     h.set_mtime(mtime.max(0) as u64);
     h.set_size(0);
-    b.append_data(&mut h, name, io::empty())
+    append_raw(b, &mut h, name.as_bytes(), None, io::empty())
 }
 
 #[cfg(test)]

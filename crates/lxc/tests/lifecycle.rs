@@ -430,7 +430,7 @@ fn bad_names_and_missing_containers_are_one_line_errors() {
     let out = lxc.run("create", &["-n", "dl", "-t", "download"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("not available yet"),
+        stderr(&out).contains("-d DIST, -r RELEASE and -a ARCH are required"),
         "{}",
         stderr(&out)
     );

@@ -733,3 +733,42 @@ impl Drop for LxcNet {
         let _ = self.run("stop");
     }
 }
+
+/// A directory served over plain HTTP on 127.0.0.1 (python3's http.server, as a test mirror), on a
+/// free port; stopped on drop.
+pub struct HttpDir {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl HttpDir {
+    pub fn serve(dir: &Path) -> HttpDir {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("local address").port();
+        drop(listener);
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server");
+        wait_until(10, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        HttpDir { child, port }
+    }
+}
+
+impl Drop for HttpDir {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

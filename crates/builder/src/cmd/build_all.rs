@@ -1,4 +1,4 @@
-//! `warren-build build-all DEF [TARGET]`: the LXC and Incus images from one build, packed in parallel.
+//! `warren-build build-all DEF [TARGET]`: the LXC and Incus images from one build.
 
 use super::common::{self, Common, IncusFlags, Packing, Sources, WorkDir};
 use clap::Args as ClapArgs;

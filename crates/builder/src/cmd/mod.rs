@@ -5,8 +5,13 @@ mod build_dir;
 mod build_incus;
 mod build_lxc;
 mod common;
+mod list;
 mod pack_incus;
 mod pack_lxc;
+mod prune;
+mod publish;
+mod remove;
+mod serve;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -39,7 +44,7 @@ enum Command {
     /// Build an Incus image (split: incus.tar.xz + rootfs.squashfs; or unified)
     #[command(name = "build-incus")]
     BuildIncus(build_incus::Args),
-    /// Build the LXC and the Incus image from one build, packed in parallel
+    /// Build the LXC and the Incus image from one build (packed side by side on 4+ cores)
     #[command(name = "build-all")]
     BuildAll(build_all::Args),
     /// Pack an existing rootfs (from build-dir) as an LXC image
@@ -48,6 +53,16 @@ enum Command {
     /// Pack an existing rootfs (from build-dir) as an Incus image
     #[command(name = "pack-incus")]
     PackIncus(pack_incus::Args),
+    /// Add built images to a tree served as LXC's download protocol and simplestreams, signed
+    Publish(publish::Args),
+    /// List the images a published tree holds
+    List(list::Args),
+    /// Remove images from a published tree
+    Remove(remove::Args),
+    /// Keep only the newest versions of each product in a published tree
+    Prune(prune::Args),
+    /// Serve a published tree over HTTPS (or HTTP)
+    Serve(serve::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -59,5 +74,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BuildAll(a) => build_all::run(a),
         Command::PackLxc(a) => pack_lxc::run(a),
         Command::PackIncus(a) => pack_incus::run(a),
+        Command::Publish(a) => publish::run(a),
+        Command::List(a) => list::run(a),
+        Command::Remove(a) => remove::run(a),
+        Command::Prune(a) => prune::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }

@@ -71,7 +71,6 @@ pub fn fetch(ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
         &format!("{base}/{short}/releases/{arch}/{file}"),
         &dest,
         &verification,
-        &dir,
     )?;
     let sum = download::sha256_file(&dest)?;
     ctx.fetched.push((dest.clone(), sum));

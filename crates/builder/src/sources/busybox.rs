@@ -150,7 +150,6 @@ fn compile(ctx: &mut SourceContext<'_>) -> Result<PathBuf, SourceError> {
         &format!("{}/{file}", url.trim_end_matches('/')),
         &tarball,
         &verification,
-        &dir,
     )?;
     let src = dir.join(format!("busybox-{}", def.image.release));
     let built = src.join("busybox");

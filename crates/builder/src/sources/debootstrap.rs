@@ -77,6 +77,17 @@ pub fn fetch(ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
             cmd.env("DEBOOTSTRAP_DIR", &dir);
         }
     }
+    // The downloaded .debs are kept in the sources dir (debootstrap checks them against the
+    // suite's signed Packages lists each time), so a rebuild doesn't fetch them again.
+    let debs = ctx.sources_dir.join(format!(
+        "debootstrap-{suite}-{}",
+        def.image.architecture_mapped
+    ));
+    if std::fs::create_dir_all(&debs).is_ok() {
+        if let Ok(abs) = std::fs::canonicalize(&debs) {
+            cmd.arg(format!("--cache-dir={}", abs.display()));
+        }
+    }
     cmd.arg(&suite).arg(ctx.rootfs).arg(&url);
     crate::progress::step(&format!("debootstrap {suite} from {url}"));
     let status = cmd

@@ -23,7 +23,7 @@ pub fn fetch(ctx: &mut SourceContext<'_>) -> Result<(), SourceError> {
     let dir = ctx.dir();
     std::fs::create_dir_all(&dir).map_err(|e| other(format!("{}: {e}", dir.display())))?;
     let dest = dir.join(&name);
-    download::fetch_verified(&url, &dest, &verification, &dir)?;
+    download::fetch_verified(&url, &dest, &verification)?;
     let sum = download::sha256_file(&dest)?;
     ctx.fetched.push((dest.clone(), sum));
     super::unpack(&dest, ctx.rootfs)

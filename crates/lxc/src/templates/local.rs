@@ -166,7 +166,7 @@ pub fn map_config(text: &str) -> Vec<String> {
 /// LXC_NAME replaced by the container's name in the files the image lists (/etc/hostname,
 /// /etc/hosts, ...). Listed files that are missing, or are symlinks, are skipped: a symlink could
 /// point anywhere on the host.
-fn render_templates(rootfs: &Path, list: &str, name: &str) -> Result<()> {
+pub(crate) fn render_templates(rootfs: &Path, list: &str, name: &str) -> Result<()> {
     let root: OwnedFd = openat(nix::fcntl::AT_FDCWD, rootfs, dir_flags(), Mode::empty())
         .with_context(|| format!("open {}", rootfs.display()))?;
     for line in list

@@ -1,7 +1,8 @@
 //! Templates that fill a new container's rootfs and add their config lines: busybox (from the
-//! host's busybox-static), local (an LXC image pair), download (reserved for the image server work).
+//! host's busybox-static), local (an LXC image pair), download (from an image server).
 
 pub mod busybox;
+pub mod download;
 pub mod local;
 
 use anyhow::Result;
@@ -26,9 +27,9 @@ pub fn run(name: &str, ctx: &TemplateContext<'_>) -> Result<TemplateOutput> {
     match name {
         "busybox" => busybox::create(ctx),
         "local" => local::create(ctx),
-        "download" => anyhow::bail!(
-            "the download template is not available yet (it comes with warren's image server); use -t busybox or -t local"
-        ),
-        other => anyhow::bail!("unknown template \"{other}\" (available: busybox, local, download)"),
+        "download" => download::create(ctx),
+        other => {
+            anyhow::bail!("unknown template \"{other}\" (available: busybox, local, download)")
+        }
     }
 }
