@@ -179,6 +179,9 @@ fn connection(
     root: &Path,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<()> {
+    // responses are written as head then body: without TCP_NODELAY each small one waits for the
+    // client's delayed ACK (40 ms a request)
+    stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     stream.set_write_timeout(Some(Duration::from_secs(120)))?;
     let mut first = [0u8; 1];

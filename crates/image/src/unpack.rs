@@ -34,7 +34,10 @@ impl DecompressProcess {
             .into_iter()
             .map(|d| Path::new(d).join(program))
             .find(|p| p.is_file())?;
+        // -T0: xz decompresses multi-block files (`xz -T0` made them) on every core
+        let threads: &[&str] = if program == "xz" { &["-T0"] } else { &[] };
         let mut child = std::process::Command::new(bin)
+            .args(threads)
             .arg("-dc")
             .arg(path)
             .stdin(std::process::Stdio::null())
