@@ -11,6 +11,20 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
+# Incus, for the tests that drive the real incus against warren's image server (bookworm has it in
+# backports only)
+if ! dpkg-query -W -f='${Status}' incus 2>/dev/null | grep -q "install ok installed"; then
+  export DEBIAN_FRONTEND=noninteractive
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  if [ "$codename" = bookworm ]; then
+    grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/ ||
+      echo "deb http://deb.debian.org/debian bookworm-backports main" > /etc/apt/sources.list.d/warren-backports.list
+    apt-get update -qq
+    apt-get install -y -qq -t bookworm-backports --no-install-recommends incus incus-client
+  else
+    apt-get install -y -qq --no-install-recommends incus incus-client
+  fi
+fi
 # Debian's LXC config files (package liblxc-common), unpacked, never installed: the config
 # parser's compatibility test reads every one of them.
 pkgdir=${WARREN_LXC_PKG_ROOT:-/var/tmp/warren-lxc-pkg}

@@ -225,3 +225,56 @@ fn systemd_networkd_gets_an_ipv4_with_sys_rw_and_no_udev_on_a_warren_lxc_net_bri
     );
     let _ = lxc.run("stop", &["-n", &control, "-k"]);
 }
+
+#[test]
+fn lxc_ci_debian_definition_builds_for_bookworm() {
+    if !require_root("lxc_ci_debian_definition_builds_for_bookworm") {
+        return;
+    }
+    let def = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/anchors/lxc-ci-defs/debian.yaml"
+    ));
+    if !def.is_file() {
+        eprintln!(
+            "skipped: {} is not here (the shared anchors hold lxc-ci's definitions)",
+            def.display()
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("out");
+    // as lxc-ci's build-distro passes them
+    let r = Command::new(BIN)
+        .args([
+            "build-all",
+            &def.to_string_lossy(),
+            &out.to_string_lossy(),
+            "--compression",
+            "zstd",
+            "--no-cache",
+        ])
+        .args([
+            "-o",
+            "image.release=bookworm",
+            "-o",
+            "image.architecture=x86_64",
+            "-o",
+            "image.variant=default",
+        ])
+        .arg("--sources-dir")
+        .arg(tmp.path().join("sources"))
+        .env("SOURCE_DATE_EPOCH", "1790000000")
+        .output()
+        .expect("warren-build");
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let rootfs = out.join("rootfs.tar.zst");
+    assert_eq!(tar_cat(&rootfs, "./etc/machine-id"), "uninitialized\n");
+    assert!(tar_cat(&rootfs, "./etc/systemd/network/eth0.network").contains("Name=eth0"));
+    assert_eq!(
+        tar_cat(&rootfs, "./etc/systemd/system-generators/lxc"),
+        GENERATOR
+    );
+    assert!(tar_cat(&out.join("meta.tar.xz"), "config").contains("lxc.arch = linux64"));
+    assert!(out.join("rootfs.squashfs").is_file() && out.join("incus.tar.zst").is_file());
+}

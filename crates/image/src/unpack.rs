@@ -362,6 +362,12 @@ fn unpack_entry<R: Read>(
         linkat(&tparent, tname.as_os_str(), parent, name, AtFlags::empty())
             .with_context(|| format!("link to {}", String::from_utf8_lossy(&target)))?;
     } else if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
+        if no_dev && !kind.is_fifo() {
+            // (nodes under dev/ were skipped above, as LXC's excludes-user does)
+            bail!(
+                "a device node outside /dev in an image for an unprivileged container; refusing it"
+            );
+        }
         let (sflag, dev) = if kind.is_fifo() {
             (SFlag::S_IFIFO, 0)
         } else {
@@ -383,6 +389,12 @@ fn unpack_entry<R: Read>(
                 nix::sys::stat::makedev(u64::from(major), u64::from(minor)),
             )
         };
+        if no_dev {
+            // (nodes under dev/ were skipped above, as LXC's excludes-user does)
+            bail!(
+                "a device node outside /dev in an image for an unprivileged container; refusing it"
+            );
+        }
         mknodat(parent, name, sflag, Mode::from_bits_truncate(0o600), dev)
             .context("create device node")?;
         set_meta(parent, name, &meta, false)?;

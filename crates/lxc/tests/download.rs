@@ -92,8 +92,21 @@ fn create(
     dir: &Path,
     extra: &[&str],
 ) -> Output {
+    create_with(lxc, name, server, tree, dir, extra, "")
+}
+
+/// `create`, with `config` lines added to the container's config.
+fn create_with(
+    lxc: &Lxc,
+    name: &str,
+    server: &Server,
+    tree: &Path,
+    dir: &Path,
+    extra: &[&str],
+    config: &str,
+) -> Output {
     let conf = dir.join("net.conf");
-    std::fs::write(&conf, "lxc.net.0.type = empty\n").expect("conf");
+    std::fs::write(&conf, format!("lxc.net.0.type = empty\n{config}")).expect("conf");
     let mut c = lxc.cmd("create");
     c.args(["-n", name, "-f"]).arg(&conf).args([
         "-t", "download", "--", "-d", "busybox", "-r", "1.35", "-a", "x86_64",
@@ -200,10 +213,14 @@ fn a_published_image_is_downloaded_verified_started_and_cached() {
 
 /// A create that must fail with `needle`, leaving no container and no cache entry.
 fn assert_refused(tree: &Path, dir: &Path, needle: &str) {
+    assert_refused_with(tree, dir, needle, "")
+}
+
+fn assert_refused_with(tree: &Path, dir: &Path, needle: &str, config: &str) {
     let server = serve(tree);
     let lxc = Lxc::new(BIN);
     let name = unique_name("bad");
-    let r = create(&lxc, &name, &server, tree, dir, &[]);
+    let r = create_with(&lxc, &name, &server, tree, dir, &[], config);
     let t = text(&r);
     assert!(!r.status.success(), "the create succeeded:\n{t}");
     assert!(t.contains(needle), "expected \"{needle}\" in:\n{t}");
@@ -405,4 +422,195 @@ fn real_lxc_downloads_from_our_server() {
     let _ = std::fs::remove_dir_all("/var/cache/lxc/download/busybox/1.35/x86_64/default");
     assert!(r.status.success(), "{}", text(&r));
     assert_eq!(hostname.trim(), name);
+}
+
+#[test]
+fn a_device_node_in_an_unprivileged_containers_image_is_refused() {
+    if !require_root("a_device_node_in_an_unprivileged_containers_image_is_refused") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let tree = publish(tmp.path(), "20260101_0000");
+    // a character device (1,3: /dev/null's numbers) outside /dev
+    signed_evil_rootfs(
+        &tree,
+        &[
+            ("./", b'5', ""),
+            ("./bin", b'5', ""),
+            ("./bin/null", b'3', ""),
+        ],
+    );
+    assert_refused_with(
+        &tree,
+        tmp.path(),
+        "a device node outside /dev in an image for an unprivileged container",
+        "lxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n",
+    );
+}
+
+/// incusd running for the test: started if it isn't (and stopped again), with a dir pool.
+struct Incusd {
+    started: Option<Child>,
+}
+
+impl Incusd {
+    fn up() -> Incusd {
+        let running = Command::new("incus")
+            .args(["info"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        let started = if running {
+            None
+        } else {
+            let _ = std::fs::create_dir_all("/var/log/incus");
+            let child = Command::new("/usr/libexec/incus/incusd")
+                .args([
+                    "--group",
+                    "incus-admin",
+                    "--logfile=/var/log/incus/incus.log",
+                ])
+                .env(
+                    "PATH",
+                    format!(
+                        "/usr/libexec/incus:{}",
+                        std::env::var("PATH").unwrap_or_default()
+                    ),
+                )
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start incusd");
+            let ready = Command::new("/usr/libexec/incus/incusd")
+                .args(["waitready", "--timeout=60"])
+                .status();
+            assert!(ready.is_ok_and(|s| s.success()), "incusd did not come up");
+            Some(child)
+        };
+        let ok = |args: &[&str]| {
+            Command::new("incus")
+                .args(args)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        if !ok(&["storage", "show", "default"]) {
+            assert!(
+                ok(&["storage", "create", "default", "dir"]),
+                "incus storage create default dir"
+            );
+        }
+        let profile = Command::new("incus")
+            .args(["profile", "device", "show", "default"])
+            .output()
+            .expect("incus");
+        if !String::from_utf8_lossy(&profile.stdout)
+            .lines()
+            .any(|l| l == "root:")
+        {
+            assert!(ok(&[
+                "profile",
+                "device",
+                "add",
+                "default",
+                "root",
+                "disk",
+                "path=/",
+                "pool=default"
+            ]));
+        }
+        Incusd { started }
+    }
+}
+
+impl Drop for Incusd {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.started.take() {
+            let _ = Command::new("/usr/libexec/incus/incusd")
+                .args(["shutdown", "--timeout=30"])
+                .output();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The remote and the instance of one test, removed at the end.
+struct IncusUse {
+    remote: String,
+    instance: String,
+}
+
+impl Drop for IncusUse {
+    fn drop(&mut self) {
+        let _ = Command::new("incus")
+            .args(["delete", "-f", &self.instance])
+            .output();
+        let _ = Command::new("incus")
+            .args(["remote", "remove", &self.remote])
+            .output();
+        if let Some(home) = std::env::var_os("HOME") {
+            let _ = std::fs::remove_file(
+                Path::new(&home).join(format!(".config/incus/servercerts/{}.crt", self.remote)),
+            );
+        }
+    }
+}
+
+#[test]
+fn the_real_incus_launches_from_our_server() {
+    if !require_root("the_real_incus_launches_from_our_server") {
+        return;
+    }
+    if !Path::new("/usr/libexec/incus/incusd").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Incus is not installed: scripts/setup-host.sh installs it"
+        );
+        eprintln!("skipped: Incus is not installed (apt-get install -t bookworm-backports incus)");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let tree = publish(tmp.path(), "20260101_0000");
+    let server = serve(&tree);
+    let _incusd = Incusd::up();
+    let used = IncusUse {
+        remote: unique_name("wr"),
+        instance: unique_name("wi"),
+    };
+    let incus = |args: &[&str]| {
+        let o = Command::new("incus").args(args).output().expect("incus");
+        assert!(o.status.success(), "incus {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    incus(&[
+        "remote",
+        "add",
+        &used.remote,
+        &format!("https://127.0.0.1:{}", server.port),
+        "--protocol=simplestreams",
+    ]);
+    // the server's certificate where the incus client pins it (README, "Image servers")
+    let certs =
+        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".config/incus/servercerts");
+    std::fs::create_dir_all(&certs).expect("servercerts");
+    std::fs::copy(&server.cert, certs.join(format!("{}.crt", used.remote)))
+        .expect("pin the certificate");
+    let list = incus(&[
+        "image",
+        "list",
+        &format!("{}:", used.remote),
+        "--format",
+        "csv",
+    ]);
+    assert!(list.contains("busybox/1.35"), "{list}");
+    incus(&[
+        "launch",
+        &format!("{}:busybox/1.35", used.remote),
+        &used.instance,
+    ]);
+    let hostname = incus(&["exec", &used.instance, "--", "cat", "/etc/hostname"]);
+    assert_eq!(
+        hostname.trim(),
+        used.instance,
+        "Incus rendered the image's hostname template"
+    );
 }

@@ -152,10 +152,19 @@ pub fn run(args: Args) -> Result<i32> {
         text.push('\n');
     }
     if let Some(t) = &args.template {
+        let unprivileged = user_maps.is_some()
+            || warren_lxc_config::Config::parse_str(
+                &base_text,
+                &c.dir().join("config"),
+                &Default::default(),
+            )
+            .map(|cfg| cfg.get("lxc.idmap").is_some())
+            .unwrap_or(false);
         let ctx = TemplateContext {
             name: &c.name,
             rootfs: &rootfs,
             args: &args.template_args,
+            unprivileged,
         };
         let lines = match &user_maps {
             Some(maps) => run_as_container_root(maps, t, &ctx)?,

@@ -585,12 +585,14 @@ pub fn create(ctx: &TemplateContext<'_>) -> Result<TemplateOutput> {
     }
 
     println!("Unpacking the rootfs");
-    // unprivileged (in a user namespace): device nodes can't be made, as LXC's excludes-user says
+    // an unprivileged container (id maps, or we run in a user namespace) gets no device nodes, as
+    // LXC's excludes-user says
     let in_userns = std::fs::read_to_string("/proc/self/uid_map")
         .map(|m| !m.split_whitespace().eq(["0", "0", "4294967295"]))
         .unwrap_or(false);
+    let no_dev = in_userns || ctx.unprivileged;
     if let Err(e) =
-        warren_image::unpack::unpack_fstree(&cache.join("rootfs.tar.xz"), ctx.rootfs, in_userns)
+        warren_image::unpack::unpack_fstree(&cache.join("rootfs.tar.xz"), ctx.rootfs, no_dev)
     {
         // an image that can't be unpacked safely is not kept either
         if fresh {

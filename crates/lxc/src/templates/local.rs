@@ -64,7 +64,7 @@ fn parse_args(args: &[String]) -> Result<Options> {
 pub fn create(ctx: &TemplateContext<'_>) -> Result<TemplateOutput> {
     let opts = parse_args(ctx.args)?;
     let meta = read_metadata(&opts.metadata)?;
-    unpack_fstree(&opts.fstree, ctx.rootfs, opts.no_dev)?;
+    unpack_fstree(&opts.fstree, ctx.rootfs, opts.no_dev || ctx.unprivileged)?;
     if let Some(t) = &meta.templates {
         render_templates(ctx.rootfs, t, ctx.name)?;
     }
@@ -265,6 +265,7 @@ mod tests {
             name: "c1",
             rootfs: &rootfs,
             args: &args,
+            unprivileged: false,
         };
         create(&ctx)
     }

@@ -15,6 +15,8 @@ pub struct TemplateContext<'a> {
     pub rootfs: &'a Path,
     /// The arguments after `--`.
     pub args: &'a [String],
+    /// The container has id maps (its rootfs must not get device nodes).
+    pub unprivileged: bool,
 }
 
 /// What a template gives back: config lines to append (`key = value`, comments allowed).
