@@ -1,0 +1,159 @@
+//! warrend's state: SQLite (WAL) under $WARREN_DIR, with numbered schema migrations.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The schema, one migration per entry; applied in order, each once.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE storage_pools (name TEXT PRIMARY KEY, driver TEXT NOT NULL, description TEXT NOT NULL, config TEXT NOT NULL);
+     CREATE TABLE profiles (name TEXT PRIMARY KEY, description TEXT NOT NULL, config TEXT NOT NULL, devices TEXT NOT NULL);
+     INSERT INTO profiles VALUES ('default', 'Default warren profile', '{}', '{}');",
+];
+
+pub struct Db {
+    conn: Connection,
+}
+
+/// A storage pool row.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub name: String,
+    pub driver: String,
+    pub description: String,
+    pub config: Value,
+}
+
+/// A profile row.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    pub config: Value,
+    pub devices: Value,
+}
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Db, DbError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS schema (version INTEGER NOT NULL)")?;
+        let version: i64 =
+            conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema", [], |r| {
+                r.get(0)
+            })?;
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(m)?;
+            tx.execute(
+                "INSERT INTO schema (version) VALUES (?1)",
+                params![i as i64 + 1],
+            )?;
+            tx.commit()?;
+        }
+        Ok(Db { conn })
+    }
+
+    pub fn pools(&self) -> Result<Vec<Pool>, DbError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT name, driver, description, config FROM storage_pools ORDER BY name")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, driver, description, config) = row?;
+            out.push(Pool {
+                name,
+                driver,
+                description,
+                config: serde_json::from_str(&config)?,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn add_pool(&self, p: &Pool) -> Result<(), DbError> {
+        self.conn.execute(
+            "INSERT INTO storage_pools (name, driver, description, config) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                p.name,
+                p.driver,
+                p.description,
+                serde_json::to_string(&p.config)?
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn profiles(&self) -> Result<Vec<Profile>, DbError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT name, description, config, devices FROM profiles ORDER BY name")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, description, config, devices) = row?;
+            out.push(Profile {
+                name,
+                description,
+                config: serde_json::from_str(&config)?,
+                devices: serde_json::from_str(&devices)?,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn profile(&self, name: &str) -> Result<Option<Profile>, DbError> {
+        Ok(self.profiles()?.into_iter().find(|p| p.name == name))
+    }
+
+    /// Creates or replaces a profile.
+    pub fn put_profile(&self, p: &Profile) -> Result<(), DbError> {
+        self.conn.execute(
+            "INSERT INTO profiles (name, description, config, devices) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(name) DO UPDATE SET description = ?2, config = ?3, devices = ?4",
+            params![
+                p.name,
+                p.description,
+                serde_json::to_string(&p.config)?,
+                serde_json::to_string(&p.devices)?
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn profile_exists(&self, name: &str) -> Result<bool, DbError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM profiles WHERE name = ?1",
+                params![name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+}

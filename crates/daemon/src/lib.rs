@@ -1,0 +1,104 @@
+//! warrend, the manager daemon: state in SQLite under $WARREN_DIR, Incus's /1.0 REST API on
+//! `$WARREN_DIR/unix.socket`. This is its first part: the server, the envelope, and the
+//! read-mostly endpoints (server info, profiles, storage pools, projects, networks); instances,
+//! images, operations and events follow (issue 7).
+
+pub mod api;
+pub mod db;
+pub mod http;
+pub mod routes;
+
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+pub struct Daemon {
+    pub dir: PathBuf,
+    db: Mutex<db::Db>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+}
+
+fn io(path: &Path, source: std::io::Error) -> DaemonError {
+    DaemonError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// $WARREN_DIR, or /var/lib/warren.
+pub fn warren_dir() -> PathBuf {
+    std::env::var_os("WARREN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/warren"))
+}
+
+impl Daemon {
+    pub fn open(dir: &Path) -> Result<Daemon, DaemonError> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711));
+        let db = db::Db::open(&dir.join("warren.db"))?;
+        Ok(Daemon {
+            dir: dir.to_path_buf(),
+            db: Mutex::new(db),
+        })
+    }
+
+    pub fn db(&self) -> MutexGuard<'_, db::Db> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Binds `$dir/unix.socket` (mode 0660, group warren-admin when it exists).
+    pub fn bind(&self) -> Result<UnixListener, DaemonError> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.join("unix.socket");
+        if UnixStream::connect(&path).is_ok() {
+            return Err(io(
+                &path,
+                std::io::Error::other("another warrend is already listening on it"),
+            ));
+        }
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).map_err(|e| io(&path, e))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))
+            .map_err(|e| io(&path, e))?;
+        if let Ok(Some(group)) = nix::unistd::Group::from_name("warren-admin") {
+            let _ = nix::unistd::chown(&path, None, Some(group.gid));
+        }
+        Ok(listener)
+    }
+
+    /// Answers requests until the process ends, a thread per connection.
+    pub fn serve(self: std::sync::Arc<Self>, listener: UnixListener) {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let d = self.clone();
+            std::thread::spawn(move || {
+                let _ = d.connection(stream);
+            });
+        }
+    }
+
+    fn connection(&self, stream: UnixStream) -> std::io::Result<()> {
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
+        let mut writer = stream.try_clone()?;
+        let response = match http::read_request(&stream) {
+            Ok(req) => routes::handle(self, &req),
+            Err(http::HttpError::TooLarge) => {
+                api::error(&api::ApiError::new(413, "The request body is too large"))
+            }
+            Err(e) => api::error(&api::ApiError::bad_request(e.to_string())),
+        };
+        http::write_response(&mut writer, &response)
+    }
+}

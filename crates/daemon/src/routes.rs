@@ -1,0 +1,425 @@
+//! The /1.0 endpoints warrend answers so far: server info, instances (none yet: list and lookup),
+//! profiles, storage pools (dir), projects (default), networks (the host's interfaces), images
+//! (none yet), operations; anything else is a 404 in Incus's error envelope.
+
+use crate::api::{self, ApiError};
+use crate::db::{Pool, Profile};
+use crate::http::{Request, Response};
+use crate::Daemon;
+use serde_json::{json, Map, Value};
+
+const EXTENSIONS: &str = include_str!("api-extensions.txt");
+
+fn recursion(req: &Request) -> u8 {
+    req.query("recursion")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+pub fn handle(d: &Daemon, req: &Request) -> Response {
+    match route(d, req) {
+        Ok(r) => r,
+        Err(e) => api::error(&e),
+    }
+}
+
+fn json_body(req: &Request) -> Result<Value, ApiError> {
+    serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::bad_request(format!("Invalid JSON in the request body: {e}")))
+}
+
+fn route(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
+    let path = req.path.trim_end_matches('/');
+    let parts: Vec<&str> = path.split('/').skip(1).collect();
+    let m = req.method.as_str();
+    match (m, parts.as_slice()) {
+        ("GET", [""]) | ("GET", []) => Ok(api::sync(json!(["/1.0"]))),
+        ("GET", ["1.0"]) => Ok(api::sync_etag(server_info(d))),
+        // no instances yet: every recursion level lists nothing
+        ("GET", ["1.0", "instances"]) => Ok(api::sync(json!([]))),
+        ("GET", ["1.0", "instances", name, ..]) => Err(ApiError::not_found(format!(
+            "Failed to fetch instance \"{name}\" in project \"default\": Instance not found"
+        ))),
+        ("GET", ["1.0", "images"]) => Ok(api::sync(json!([]))),
+        ("GET", ["1.0", "images", "aliases"]) => Ok(api::sync(json!([]))),
+        ("GET", ["1.0", "images", "aliases", name]) => Err(ApiError::not_found(format!(
+            "Image alias \"{name}\" not found"
+        ))),
+        ("GET", ["1.0", "images", fp]) => {
+            Err(ApiError::not_found(format!("Image \"{fp}\" not found")))
+        }
+        ("GET", ["1.0", "operations"]) => Ok(api::sync(json!({}))),
+        ("GET", ["1.0", "operations", id, ..]) => {
+            Err(ApiError::not_found(format!("Operation \"{id}\" not found")))
+        }
+        ("GET", ["1.0", "profiles"]) => {
+            let profiles = d.db().profiles().map_err(internal)?;
+            Ok(api::sync(if recursion(req) == 0 {
+                json!(profiles
+                    .iter()
+                    .map(|p| format!("/1.0/profiles/{}", p.name))
+                    .collect::<Vec<_>>())
+            } else {
+                json!(profiles.iter().map(profile_json).collect::<Vec<_>>())
+            }))
+        }
+        ("GET", ["1.0", "profiles", name]) => {
+            let p = d
+                .db()
+                .profile(name)
+                .map_err(internal)?
+                .ok_or_else(|| ApiError::not_found("Profile not found"))?;
+            Ok(api::sync_etag(profile_json(&p)))
+        }
+        ("PUT", ["1.0", "profiles", name]) | ("PATCH", ["1.0", "profiles", name]) => {
+            let body = json_body(req)?;
+            let db = d.db();
+            let old = db
+                .profile(name)
+                .map_err(internal)?
+                .ok_or_else(|| ApiError::not_found("Profile not found"))?;
+            if let Some(tag) = req.header("if-match") {
+                if tag.trim_matches('"') != api::etag(&profile_json(&old)) {
+                    return Err(ApiError::new(
+                        412,
+                        "ETag doesn't match: the profile changed since it was read",
+                    ));
+                }
+            }
+            let patch = m == "PATCH";
+            let new = Profile {
+                name: name.to_string(),
+                description: body
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or(if patch {
+                        old.description.clone()
+                    } else {
+                        String::new()
+                    }),
+                config: merge(patch, &old.config, body.get("config"))?,
+                devices: merge(patch, &old.devices, body.get("devices"))?,
+            };
+            check_devices(&new.devices, &db)?;
+            db.put_profile(&new).map_err(internal)?;
+            Ok(api::sync(Value::Null))
+        }
+        ("POST", ["1.0", "profiles"]) => {
+            let body = json_body(req)?;
+            let name = body.get("name").and_then(Value::as_str).unwrap_or("");
+            check_name(name, "profile")?;
+            let db = d.db();
+            if db.profile_exists(name).map_err(internal)? {
+                return Err(ApiError::new(
+                    409,
+                    format!("Error inserting \"{name}\" into database: The profile already exists"),
+                ));
+            }
+            let p = Profile {
+                name: name.to_string(),
+                description: body
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                config: object_or_empty(body.get("config"))?,
+                devices: object_or_empty(body.get("devices"))?,
+            };
+            check_devices(&p.devices, &db)?;
+            db.put_profile(&p).map_err(internal)?;
+            Ok(api::sync_with(
+                201,
+                Value::Null,
+                vec![("Location".into(), format!("/1.0/profiles/{name}"))],
+            ))
+        }
+        ("GET", ["1.0", "storage-pools"]) => {
+            let pools = d.db().pools().map_err(internal)?;
+            Ok(api::sync(if recursion(req) == 0 {
+                json!(pools
+                    .iter()
+                    .map(|p| format!("/1.0/storage-pools/{}", p.name))
+                    .collect::<Vec<_>>())
+            } else {
+                json!(pools.iter().map(|p| pool_json(d, p)).collect::<Vec<_>>())
+            }))
+        }
+        ("GET", ["1.0", "storage-pools", name]) => {
+            let pools = d.db().pools().map_err(internal)?;
+            let p = pools
+                .iter()
+                .find(|p| p.name == *name)
+                .ok_or_else(|| ApiError::not_found("Storage pool not found"))?;
+            Ok(api::sync_etag(pool_json(d, p)))
+        }
+        ("POST", ["1.0", "storage-pools"]) => {
+            let body = json_body(req)?;
+            let name = body.get("name").and_then(Value::as_str).unwrap_or("");
+            check_name(name, "storage pool")?;
+            let driver = body.get("driver").and_then(Value::as_str).unwrap_or("");
+            if driver != "dir" {
+                return Err(ApiError::bad_request(format!(
+                    "Storage pool driver \"{driver}\" is not supported (warren has: dir)"
+                )));
+            }
+            let mut config = object_or_empty(body.get("config"))?;
+            let source = match config.get("source").and_then(Value::as_str) {
+                Some(s) if !s.is_empty() => std::path::PathBuf::from(s),
+                _ => d.dir.join("storage-pools").join(name),
+            };
+            let db = d.db();
+            if db.pools().map_err(internal)?.iter().any(|p| p.name == name) {
+                return Err(ApiError::new(
+                    409,
+                    format!("Storage pool \"{name}\" already exists"),
+                ));
+            }
+            std::fs::create_dir_all(&source).map_err(|e| {
+                ApiError::new(500, format!("Failed to create {}: {e}", source.display()))
+            })?;
+            if let Some(obj) = config.as_object_mut() {
+                obj.insert("source".into(), json!(source.display().to_string()));
+            }
+            let pool = Pool {
+                name: name.to_string(),
+                driver: driver.to_string(),
+                description: body
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                config,
+            };
+            db.add_pool(&pool).map_err(internal)?;
+            Ok(api::sync_with(
+                201,
+                Value::Null,
+                vec![("Location".into(), format!("/1.0/storage-pools/{name}"))],
+            ))
+        }
+        ("GET", ["1.0", "projects"]) => Ok(api::sync(if recursion(req) == 0 {
+            json!(["/1.0/projects/default"])
+        } else {
+            json!([project_json()])
+        })),
+        ("GET", ["1.0", "projects", "default"]) => Ok(api::sync_etag(project_json())),
+        ("GET", ["1.0", "projects", name]) => {
+            Err(ApiError::not_found(format!("Project \"{name}\" not found")))
+        }
+        ("GET", ["1.0", "networks"]) => {
+            let nets = host_networks();
+            Ok(api::sync(if recursion(req) == 0 {
+                json!(nets
+                    .iter()
+                    .map(|n| format!("/1.0/networks/{}", n["name"].as_str().unwrap_or("")))
+                    .collect::<Vec<_>>())
+            } else {
+                json!(nets)
+            }))
+        }
+        ("GET", ["1.0", "networks", name]) => host_networks()
+            .into_iter()
+            .find(|n| n["name"] == *name)
+            .map(api::sync_etag)
+            .ok_or_else(|| ApiError::not_found("Network not found")),
+        ("GET", ["1.0", "events"]) => {
+            Err(ApiError::new(403, "The events API is not available yet"))
+        }
+        (_, ["1.0", ..]) if !matches!(m, "GET" | "PUT" | "PATCH" | "POST" | "DELETE") => {
+            Err(ApiError::new(405, "method not allowed"))
+        }
+        _ => Err(ApiError::not_found("not found")),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(500, e.to_string())
+}
+
+fn check_name(name: &str, what: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !name.starts_with(['-', '.']);
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "Invalid {what} name \"{name}\": letters, digits, '-', '_' and '.' only"
+        )))
+    }
+}
+
+fn object_or_empty(v: Option<&Value>) -> Result<Value, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(json!({})),
+        Some(Value::Object(_)) => Ok(v.cloned().unwrap_or_default()),
+        Some(_) => Err(ApiError::bad_request("config and devices must be objects")),
+    }
+}
+
+/// PUT replaces, PATCH merges key by key.
+fn merge(patch: bool, old: &Value, new: Option<&Value>) -> Result<Value, ApiError> {
+    let new = object_or_empty(new)?;
+    if !patch {
+        return Ok(new);
+    }
+    let mut out: Map<String, Value> = old.as_object().cloned().unwrap_or_default();
+    if let Some(n) = new.as_object() {
+        for (k, v) in n {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// Devices warrend knows: disk (root or a bind mount) and nic; a root disk's pool must exist.
+fn check_devices(devices: &Value, db: &crate::db::Db) -> Result<(), ApiError> {
+    let Some(map) = devices.as_object() else {
+        return Ok(());
+    };
+    for (name, dev) in map {
+        let kind = dev.get("type").and_then(Value::as_str).unwrap_or("");
+        match kind {
+            "disk" => {
+                if dev.get("path").and_then(Value::as_str) == Some("/") {
+                    let pool = dev.get("pool").and_then(Value::as_str).unwrap_or("");
+                    if !db.pools().map_err(internal)?.iter().any(|p| p.name == pool) {
+                        return Err(ApiError::bad_request(format!(
+                            "Device \"{name}\": storage pool \"{pool}\" doesn't exist"
+                        )));
+                    }
+                }
+            }
+            "nic" => {}
+            other => {
+                return Err(ApiError::bad_request(format!(
+                "Device \"{name}\": unsupported device type \"{other}\" (warren has: disk, nic)"
+            )))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn profile_json(p: &Profile) -> Value {
+    json!({"config": p.config, "description": p.description, "devices": p.devices, "name": p.name, "used_by": [], "project": "default"})
+}
+
+fn pool_json(d: &Daemon, p: &Pool) -> Value {
+    let used_by: Vec<String> = d
+        .db()
+        .profiles()
+        .unwrap_or_default()
+        .iter()
+        .filter(|pr| {
+            pr.devices.as_object().is_some_and(|m| {
+                m.values()
+                    .any(|dev| dev.get("pool").and_then(Value::as_str) == Some(p.name.as_str()))
+            })
+        })
+        .map(|pr| format!("/1.0/profiles/{}", pr.name))
+        .collect();
+    json!({"config": p.config, "description": p.description, "name": p.name, "driver": p.driver, "used_by": used_by, "status": "Created", "locations": ["none"]})
+}
+
+fn project_json() -> Value {
+    json!({
+        "config": {"features.images": "true", "features.networks": "true", "features.networks.zones": "true",
+                   "features.profiles": "true", "features.storage.buckets": "true", "features.storage.volumes": "true"},
+        "description": "Default warren project", "name": "default", "used_by": ["/1.0/profiles/default"],
+    })
+}
+
+/// The host's interfaces, unmanaged, as Incus lists them.
+fn host_networks() -> Vec<Value> {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let base = std::path::Path::new("/sys/class/net").join(&name);
+            let kind = if name == "lo" {
+                "loopback"
+            } else if base.join("bridge").exists() {
+                "bridge"
+            } else {
+                "physical"
+            };
+            json!({"config": {}, "description": "", "name": name, "type": kind, "used_by": [], "managed": false, "status": "", "locations": []})
+        })
+        .collect()
+}
+
+fn server_info(d: &Daemon) -> Value {
+    let uts = nix::sys::utsname::uname().ok();
+    let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
+        uts.as_ref()
+            .map(|u| f(u).to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let os = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let os_field = |k: &str| {
+        os.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap_or_default()
+    };
+    let storage = d
+        .db()
+        .pools()
+        .ok()
+        .and_then(|p| p.first().map(|p| p.driver.clone()))
+        .unwrap_or_default();
+    let extensions: Vec<&str> = EXTENSIONS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    json!({
+        "config": {},
+        "api_extensions": extensions,
+        "api_status": "stable",
+        "api_version": "1.0",
+        "auth": "trusted",
+        "public": false,
+        "auth_methods": ["tls"],
+        "auth_user_name": "root",
+        "auth_user_method": "unix",
+        "environment": {
+            "addresses": [],
+            "architectures": ["x86_64", "i686"],
+            "certificate": "",
+            "certificate_fingerprint": "",
+            "driver": "lxc",
+            "driver_version": "warren",
+            "firewall": "nftables",
+            "kernel": field(|u| u.sysname()),
+            "kernel_architecture": field(|u| u.machine()),
+            "kernel_features": {},
+            "kernel_version": field(|u| u.release()),
+            "lxc_features": {},
+            "os_name": os_field("NAME"),
+            "os_version": os_field("VERSION_ID"),
+            "project": "default",
+            "server": "warren",
+            "server_clustered": false,
+            "server_event_mode": "full-mesh",
+            "server_name": field(|u| u.nodename()),
+            "server_pid": std::process::id(),
+            "server_version": env!("CARGO_PKG_VERSION"),
+            "storage": storage,
+            "storage_version": if storage.is_empty() { "" } else { "1" },
+            "storage_supported_drivers": [{"Name": "dir", "Version": "1", "Remote": false}],
+        },
+    })
+}

@@ -1,0 +1,306 @@
+//! warrend's first endpoints driven by the real incus client (INCUS_SOCKET at a warrend the test
+//! starts with its own WARREN_DIR), and bad requests answered in Incus's error envelope with
+//! nothing changed.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use warren_testutil::{require_root, wait_until};
+
+const WARREND: &str = env!("CARGO_BIN_EXE_warrend");
+const WARREN: &str = env!("CARGO_BIN_EXE_warren");
+
+/// A warrend on a directory of its own, stopped on drop.
+struct Warrend {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Warrend {
+    fn start() -> Warrend {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut w = Warrend { dir, child: None };
+        w.restart();
+        w
+    }
+
+    fn restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(self.socket());
+        self.child = Some(
+            Command::new(WARREND)
+                .env("WARREN_DIR", self.dir.path())
+                .spawn()
+                .expect("warrend"),
+        );
+        let socket = self.socket();
+        assert!(
+            wait_until(10, || std::os::unix::net::UnixStream::connect(&socket)
+                .is_ok()),
+            "warrend did not listen"
+        );
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("unix.socket")
+    }
+
+    fn incus(&self, args: &[&str]) -> Output {
+        Command::new("incus")
+            .args(args)
+            .env("INCUS_SOCKET", self.socket())
+            .env("INCUS_CONF", self.dir.path().join("client"))
+            .output()
+            .expect("incus")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.incus(args);
+        assert!(
+            o.status.success(),
+            "incus {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// A raw request; (status, body).
+    fn raw(&self, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
+        let mut s = std::os::unix::net::UnixStream::connect(self.socket()).expect("connect");
+        let head = format!("{method} {path} HTTP/1.1\r\nHost: unix.socket\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        s.write_all(head.as_bytes()).expect("write");
+        let _ = s.write_all(body);
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        let status = out
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let json = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        (
+            status,
+            serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+impl Drop for Warrend {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn have_incus() -> bool {
+    if Command::new("incus").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the incus client is not installed: scripts/setup-host.sh installs it"
+    );
+    eprintln!("skipped: the incus client is not installed");
+    false
+}
+
+fn admin_init(w: &Warrend) {
+    let o = Command::new(WARREN)
+        .args(["admin", "init", "--minimal"])
+        .env("WARREN_DIR", w.dir.path())
+        .output()
+        .expect("warren");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn the_incus_client_reads_server_profiles_pools_projects_and_networks() {
+    if !require_root("the_incus_client_reads_server_profiles_pools_projects_and_networks")
+        || !have_incus()
+    {
+        return;
+    }
+    let mut w = Warrend::start();
+    admin_init(&w);
+    let info = w.ok(&["info"]);
+    assert!(
+        info.contains("api_status: stable")
+            && info.contains("instance_create_start")
+            && info.contains("storage: dir"),
+        "{info}"
+    );
+    assert!(w.ok(&["list", "--format", "csv"]).trim().is_empty());
+    let profile = w.ok(&["profile", "show", "default"]);
+    assert!(
+        profile.contains("root:\n    path: /\n    pool: default\n    type: disk"),
+        "{profile}"
+    );
+    let storage = w.ok(&["storage", "list", "--format", "csv"]);
+    assert!(storage.starts_with("default,dir,"), "{storage}");
+    assert!(Path::new(&w.dir.path().join("storage-pools/default")).is_dir());
+    let projects = w.ok(&["project", "list", "--format", "csv"]);
+    assert!(projects.starts_with("default (current),"), "{projects}");
+    assert!(
+        w.ok(&["network", "list", "--format", "csv"])
+            .lines()
+            .count()
+            >= 1
+    );
+    assert!(w
+        .ok(&["operation", "list", "--format", "csv"])
+        .trim()
+        .is_empty());
+    assert!(w
+        .ok(&["image", "list", "--format", "csv"])
+        .trim()
+        .is_empty());
+    let missing = w.incus(&["info", "nosuch"]);
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr).trim(),
+        "Error: Failed to fetch instance \"nosuch\" in project \"default\": Instance not found"
+    );
+    // state survives a restart
+    w.restart();
+    assert!(w
+        .ok(&["profile", "show", "default"])
+        .contains("pool: default"));
+    let again = Command::new(WARREN)
+        .args(["admin", "init", "--minimal"])
+        .env("WARREN_DIR", w.dir.path())
+        .output()
+        .expect("warren");
+    assert!(
+        again.status.success(),
+        "init is idempotent: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+#[test]
+fn bad_requests_get_clear_errors_and_change_nothing() {
+    if !require_root("bad_requests_get_clear_errors_and_change_nothing") {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let before = w.raw("GET", "/1.0/profiles/default", b"").1;
+    let (status, body) = w.raw("PUT", "/1.0/profiles/default", b"{not json");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("Invalid JSON"),
+        "{body}"
+    );
+    assert_eq!(
+        (body["type"].as_str(), body["error_code"].as_u64()),
+        (Some("error"), Some(400))
+    );
+    let (status, body) = w.raw(
+        "PUT",
+        "/1.0/profiles/default",
+        br#"{"devices":{"x":{"type":"gpu"}}}"#,
+    );
+    assert!(
+        status == 400
+            && body["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("unsupported device type \"gpu\""),
+        "{body}"
+    );
+    let (status, body) = w.raw(
+        "PUT",
+        "/1.0/profiles/default",
+        br#"{"devices":{"root":{"type":"disk","path":"/","pool":"nosuch"}}}"#,
+    );
+    assert!(
+        status == 400
+            && body["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("\"nosuch\" doesn't exist"),
+        "{body}"
+    );
+    let (status, body) = w.raw(
+        "POST",
+        "/1.0/storage-pools",
+        br#"{"name":"a/b","driver":"dir"}"#,
+    );
+    assert!(
+        status == 400
+            && body["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Invalid storage pool name"),
+        "{body}"
+    );
+    let (status, body) = w.raw(
+        "POST",
+        "/1.0/storage-pools",
+        br#"{"name":"z","driver":"zfs"}"#,
+    );
+    assert!(
+        status == 400
+            && body["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("not supported"),
+        "{body}"
+    );
+    let (status, _) = w.raw("PUT", "/1.0/profiles/default", &vec![b' '; 17 << 20]);
+    assert_eq!(status, 413);
+    let (status, _) = w.raw("GET", "/1.0/nosuch", b"");
+    assert_eq!(status, 404);
+    assert_eq!(
+        w.raw("GET", "/1.0/profiles/default", b"").1,
+        before,
+        "a refused request changed the profile"
+    );
+    assert!(
+        !w.dir.path().join("storage-pools/a").exists()
+            && !w.dir.path().join("storage-pools/z").exists()
+    );
+}
+
+#[test]
+fn the_socket_is_only_for_root_and_warren_admin() {
+    if !require_root("the_socket_is_only_for_root_and_warren_admin") {
+        return;
+    }
+    let w = Warrend::start();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(w.socket())
+        .expect("socket")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o660);
+    // a regular user (not in warren-admin) can't connect
+    if warren_testutil::user_ids(warren_testutil::TEST_USER).is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the test user is missing: scripts/setup-host.sh makes it"
+        );
+        return;
+    }
+    // the directory must be reachable for the check to be about the socket's mode
+    let _ = std::fs::set_permissions(w.dir.path(), std::fs::Permissions::from_mode(0o711));
+    let o = Command::new("runuser")
+        .args(["-u", warren_testutil::TEST_USER, "--", "python3", "-c"])
+        .arg("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])")
+        .arg(w.socket())
+        .output()
+        .expect("runuser");
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("Permission denied"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
