@@ -63,29 +63,25 @@ impl Db {
         Ok(Db { conn })
     }
 
+    /// The rows of a query selecting four text columns.
+    fn text_rows(&self, sql: &str) -> Result<Vec<[String; 4]>, DbError> {
+        let mut st = self.conn.prepare(sql)?;
+        let rows = st.query_map([], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn pools(&self) -> Result<Vec<Pool>, DbError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT name, driver, description, config FROM storage_pools ORDER BY name")?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (name, driver, description, config) = row?;
-            out.push(Pool {
-                name,
-                driver,
-                description,
-                config: serde_json::from_str(&config)?,
-            });
-        }
-        Ok(out)
+        self.text_rows("SELECT name, driver, description, config FROM storage_pools ORDER BY name")?
+            .into_iter()
+            .map(|[name, driver, description, config]| {
+                Ok(Pool {
+                    name,
+                    driver,
+                    description,
+                    config: serde_json::from_str(&config)?,
+                })
+            })
+            .collect()
     }
 
     pub fn add_pool(&self, p: &Pool) -> Result<(), DbError> {
@@ -102,28 +98,17 @@ impl Db {
     }
 
     pub fn profiles(&self) -> Result<Vec<Profile>, DbError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT name, description, config, devices FROM profiles ORDER BY name")?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (name, description, config, devices) = row?;
-            out.push(Profile {
-                name,
-                description,
-                config: serde_json::from_str(&config)?,
-                devices: serde_json::from_str(&devices)?,
-            });
-        }
-        Ok(out)
+        self.text_rows("SELECT name, description, config, devices FROM profiles ORDER BY name")?
+            .into_iter()
+            .map(|[name, description, config, devices]| {
+                Ok(Profile {
+                    name,
+                    description,
+                    config: serde_json::from_str(&config)?,
+                    devices: serde_json::from_str(&devices)?,
+                })
+            })
+            .collect()
     }
 
     pub fn profile(&self, name: &str) -> Result<Option<Profile>, DbError> {
