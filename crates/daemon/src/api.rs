@@ -69,3 +69,13 @@ pub fn etag(v: &Value) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(serde_json::to_vec(v).unwrap_or_default()))
 }
+
+/// 202 with the operation (async responses).
+pub fn async_op(op: &crate::ops::Operation) -> Response {
+    json_response(
+        202,
+        &json!({"type": "async", "status": "Operation created", "status_code": 100,
+                "operation": format!("/1.0/operations/{}", op.id), "error_code": 0, "error": "", "metadata": op.json()}),
+        vec![("Location".into(), format!("/1.0/operations/{}", op.id))],
+    )
+}

@@ -17,7 +17,38 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE storage_pools (name TEXT PRIMARY KEY, driver TEXT NOT NULL, description TEXT NOT NULL, config TEXT NOT NULL);
      CREATE TABLE profiles (name TEXT PRIMARY KEY, description TEXT NOT NULL, config TEXT NOT NULL, devices TEXT NOT NULL);
      INSERT INTO profiles VALUES ('default', 'Default warren profile', '{}', '{}');",
+    "CREATE TABLE images (fingerprint TEXT PRIMARY KEY, filename TEXT NOT NULL, size INTEGER NOT NULL,
+        architecture TEXT NOT NULL, properties TEXT NOT NULL, created_at TEXT NOT NULL, uploaded_at TEXT NOT NULL);
+     CREATE TABLE image_aliases (name TEXT PRIMARY KEY, target TEXT NOT NULL REFERENCES images(fingerprint) ON DELETE CASCADE,
+        description TEXT NOT NULL);",
+    "CREATE TABLE instances (name TEXT PRIMARY KEY, description TEXT NOT NULL, config TEXT NOT NULL, devices TEXT NOT NULL,
+        profiles TEXT NOT NULL, architecture TEXT NOT NULL, created_at TEXT NOT NULL, ephemeral INTEGER NOT NULL);",
 ];
+
+/// An instance row.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub name: String,
+    pub description: String,
+    pub config: Value,
+    pub devices: Value,
+    pub profiles: Value,
+    pub architecture: String,
+    pub created_at: String,
+    pub ephemeral: bool,
+}
+
+/// An image row.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub fingerprint: String,
+    pub filename: String,
+    pub size: i64,
+    pub architecture: String,
+    pub properties: Value,
+    pub created_at: String,
+    pub uploaded_at: String,
+}
 
 pub struct Db {
     conn: Connection,
@@ -127,6 +158,139 @@ impl Db {
                 serde_json::to_string(&p.devices)?
             ],
         )?;
+        Ok(())
+    }
+
+    pub fn images(&self) -> Result<Vec<Image>, DbError> {
+        let mut st = self.conn.prepare(
+            "SELECT fingerprint, filename, size, architecture, properties, created_at, uploaded_at FROM images ORDER BY uploaded_at",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, String>(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (fingerprint, filename, size, architecture, properties, created_at, uploaded_at) =
+                row?;
+            out.push(Image {
+                fingerprint,
+                filename,
+                size,
+                architecture,
+                properties: serde_json::from_str(&properties)?,
+                created_at,
+                uploaded_at,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn add_image(&self, i: &Image) -> Result<(), DbError> {
+        self.conn.execute(
+            "INSERT INTO images (fingerprint, filename, size, architecture, properties, created_at, uploaded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![i.fingerprint, i.filename, i.size, i.architecture, serde_json::to_string(&i.properties)?, i.created_at, i.uploaded_at],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_image(&self, fingerprint: &str) -> Result<(), DbError> {
+        self.conn.execute(
+            "DELETE FROM images WHERE fingerprint = ?1",
+            params![fingerprint],
+        )?;
+        Ok(())
+    }
+
+    /// (name, target, description) of every alias.
+    pub fn aliases(&self) -> Result<Vec<(String, String, String)>, DbError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT name, target, description FROM image_aliases ORDER BY name")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn add_alias(&self, name: &str, target: &str, description: &str) -> Result<(), DbError> {
+        self.conn.execute(
+            "INSERT INTO image_aliases (name, target, description) VALUES (?1, ?2, ?3)",
+            params![name, target, description],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_alias(&self, name: &str) -> Result<usize, DbError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM image_aliases WHERE name = ?1", params![name])?)
+    }
+
+    pub fn instances(&self) -> Result<Vec<Instance>, DbError> {
+        let mut st = self.conn.prepare(
+            "SELECT name, description, config, devices, profiles, architecture, created_at, ephemeral FROM instances ORDER BY name",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, i64>(7)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, description, config, devices, profiles, architecture, created_at, ephemeral) =
+                row?;
+            out.push(Instance {
+                name,
+                description,
+                config: serde_json::from_str(&config)?,
+                devices: serde_json::from_str(&devices)?,
+                profiles: serde_json::from_str(&profiles)?,
+                architecture,
+                created_at,
+                ephemeral: ephemeral != 0,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn instance(&self, name: &str) -> Result<Option<Instance>, DbError> {
+        Ok(self.instances()?.into_iter().find(|i| i.name == name))
+    }
+
+    pub fn add_instance(&self, i: &Instance) -> Result<(), DbError> {
+        self.conn.execute(
+            "INSERT INTO instances (name, description, config, devices, profiles, architecture, created_at, ephemeral)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                i.name,
+                i.description,
+                serde_json::to_string(&i.config)?,
+                serde_json::to_string(&i.devices)?,
+                serde_json::to_string(&i.profiles)?,
+                i.architecture,
+                i.created_at,
+                i.ephemeral as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_instance(&self, name: &str) -> Result<(), DbError> {
+        self.conn
+            .execute("DELETE FROM instances WHERE name = ?1", params![name])?;
         Ok(())
     }
 

@@ -15,6 +15,8 @@ pub struct Request {
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// An image upload, streamed to a file in the store (no size limit but the disk's).
+    pub body_file: Option<std::path::PathBuf>,
 }
 
 impl Request {
@@ -77,8 +79,11 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Reads one request.
-pub fn read_request<R: Read>(stream: R) -> Result<Request, HttpError> {
+/// Reads one request; an octet-stream `POST /1.0/images` body goes to a file in `upload_dir`.
+pub fn read_request<R: Read>(
+    stream: R,
+    upload_dir: &std::path::Path,
+) -> Result<Request, HttpError> {
     let mut r = BufReader::new(stream);
     let mut line = String::new();
     r.read_line(&mut line)?;
@@ -121,7 +126,33 @@ pub fn read_request<R: Read>(stream: R) -> Result<Request, HttpError> {
         query,
         headers,
         body: Vec::new(),
+        body_file: None,
     };
+    let upload = req.method == "POST"
+        && req.path.trim_end_matches('/') == "/1.0/images"
+        && req
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/octet-stream"));
+    if upload {
+        std::fs::create_dir_all(upload_dir)?;
+        let file = tempfile::Builder::new()
+            .prefix(".upload-")
+            .tempfile_in(upload_dir)?;
+        let (mut f, path) = file.keep().map_err(|e| HttpError::Io(e.error))?;
+        let copied = match req
+            .header("content-length")
+            .and_then(|l| l.parse::<u64>().ok())
+        {
+            Some(len) => std::io::copy(&mut (&mut r).take(len), &mut f).map(|_| ()),
+            None => copy_chunked(&mut r, &mut f),
+        };
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&path);
+            return Err(e.into());
+        }
+        req.body_file = Some(path);
+        return Ok(req);
+    }
     if let Some(len) = req.header("content-length") {
         let len: usize = len
             .parse()
@@ -156,6 +187,24 @@ pub fn read_request<R: Read>(stream: R) -> Result<Request, HttpError> {
         }
     }
     Ok(req)
+}
+
+/// Copies a chunked body into `out`.
+fn copy_chunked<R: BufRead, W: std::io::Write>(r: &mut R, out: &mut W) -> std::io::Result<()> {
+    loop {
+        let mut size = String::new();
+        r.read_line(&mut size)?;
+        let n = u64::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+            .map_err(|_| std::io::Error::other("bad chunk size"))?;
+        if n == 0 {
+            let mut end = String::new();
+            r.read_line(&mut end)?;
+            return Ok(());
+        }
+        std::io::copy(&mut r.take(n), out)?;
+        let mut crlf = [0u8; 2];
+        r.read_exact(&mut crlf)?;
+    }
 }
 
 /// A response ready to write.

@@ -6,7 +6,12 @@
 pub mod api;
 pub mod db;
 pub mod http;
+pub mod images;
+pub mod instances;
+pub mod ops;
 pub mod routes;
+pub mod time;
+pub mod ws;
 
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -15,6 +20,7 @@ use std::sync::{Mutex, MutexGuard};
 pub struct Daemon {
     pub dir: PathBuf,
     db: Mutex<db::Db>,
+    pub hub: std::sync::Arc<ops::Hub>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +57,7 @@ impl Daemon {
         Ok(Daemon {
             dir: dir.to_path_buf(),
             db: Mutex::new(db),
+            hub: Default::default(),
         })
     }
 
@@ -89,10 +96,18 @@ impl Daemon {
         }
     }
 
-    fn connection(&self, stream: UnixStream) -> std::io::Result<()> {
+    fn connection(self: &std::sync::Arc<Self>, stream: UnixStream) -> std::io::Result<()> {
         stream.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
         let mut writer = stream.try_clone()?;
-        let response = match http::read_request(&stream) {
+        let response = match http::read_request(&stream, &self.dir.join("images")) {
+            Ok(req)
+                if req.path.trim_end_matches('/') == "/1.0/events"
+                    && req
+                        .header("upgrade")
+                        .is_some_and(|u| u.eq_ignore_ascii_case("websocket")) =>
+            {
+                return self.events(writer, &req);
+            }
             Ok(req) => routes::handle(self, &req),
             Err(http::HttpError::TooLarge) => {
                 api::error(&api::ApiError::new(413, "The request body is too large"))
@@ -100,5 +115,22 @@ impl Daemon {
             Err(e) => api::error(&api::ApiError::bad_request(e.to_string())),
         };
         http::write_response(&mut writer, &response)
+    }
+
+    /// The events websocket: every event from now on, a keepalive ping every 10 s, until the
+    /// client goes away.
+    fn events(&self, mut stream: UnixStream, req: &http::Request) -> std::io::Result<()> {
+        use std::io::Write;
+        let key = req.header("sec-websocket-key").unwrap_or("");
+        let events = self.hub.listen();
+        stream.write_all(ws::handshake(key).as_bytes())?;
+        ws::send_ping(&mut stream)?;
+        loop {
+            match events.recv_timeout(std::time::Duration::from_secs(10)) {
+                Ok(text) => ws::send_text(&mut stream, &text)?,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => ws::send_ping(&mut stream)?,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+        }
     }
 }

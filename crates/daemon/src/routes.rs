@@ -5,8 +5,9 @@
 use crate::api::{self, ApiError};
 use crate::db::{Pool, Profile};
 use crate::http::{Request, Response};
-use crate::Daemon;
+use crate::{images, instances, Daemon};
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
 const EXTENSIONS: &str = include_str!("api-extensions.txt");
 
@@ -16,7 +17,7 @@ fn recursion(req: &Request) -> u8 {
         .unwrap_or(0)
 }
 
-pub fn handle(d: &Daemon, req: &Request) -> Response {
+pub fn handle(d: &Arc<Daemon>, req: &Request) -> Response {
     match route(d, req) {
         Ok(r) => r,
         Err(e) => api::error(&e),
@@ -28,29 +29,310 @@ fn json_body(req: &Request) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("Invalid JSON in the request body: {e}")))
 }
 
-fn route(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
+fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     let path = req.path.trim_end_matches('/');
     let parts: Vec<&str> = path.split('/').skip(1).collect();
     let m = req.method.as_str();
     match (m, parts.as_slice()) {
         ("GET", [""]) | ("GET", []) => Ok(api::sync(json!(["/1.0"]))),
         ("GET", ["1.0"]) => Ok(api::sync_etag(server_info(d))),
-        // no instances yet: every recursion level lists nothing
-        ("GET", ["1.0", "instances"]) => Ok(api::sync(json!([]))),
-        ("GET", ["1.0", "instances", name, ..]) => Err(ApiError::not_found(format!(
-            "Failed to fetch instance \"{name}\" in project \"default\": Instance not found"
-        ))),
-        ("GET", ["1.0", "images"]) => Ok(api::sync(json!([]))),
-        ("GET", ["1.0", "images", "aliases"]) => Ok(api::sync(json!([]))),
-        ("GET", ["1.0", "images", "aliases", name]) => Err(ApiError::not_found(format!(
-            "Image alias \"{name}\" not found"
-        ))),
-        ("GET", ["1.0", "images", fp]) => {
-            Err(ApiError::not_found(format!("Image \"{fp}\" not found")))
+        ("GET", ["1.0", "instances"]) => {
+            let db = d.db();
+            let list = db.instances().map_err(internal)?;
+            Ok(api::sync(match recursion(req) {
+                0 => json!(list
+                    .iter()
+                    .map(|i| format!("/1.0/instances/{}", i.name))
+                    .collect::<Vec<_>>()),
+                1 => json!(list
+                    .iter()
+                    .map(|i| instances::instance_json(&d.dir, &db, i))
+                    .collect::<Vec<_>>()),
+                _ => json!(list
+                    .iter()
+                    .map(|i| {
+                        let mut v = instances::instance_json(&d.dir, &db, i);
+                        v["state"] = instances::state_json(&d.dir, &i.name);
+                        v["snapshots"] = json!([]);
+                        v["backups"] = json!([]);
+                        v
+                    })
+                    .collect::<Vec<_>>()),
+            }))
         }
-        ("GET", ["1.0", "operations"]) => Ok(api::sync(json!({}))),
-        ("GET", ["1.0", "operations", id, ..]) => {
-            Err(ApiError::not_found(format!("Operation \"{id}\" not found")))
+        ("POST", ["1.0", "instances"]) => create_instance(d, req),
+        ("GET", ["1.0", "instances", name]) => {
+            let db = d.db();
+            let i = db
+                .instance(name)
+                .map_err(internal)?
+                .ok_or_else(|| instance_not_found(name))?;
+            let mut v = instances::instance_json(&d.dir, &db, &i);
+            if recursion(req) >= 1 {
+                v["state"] = instances::state_json(&d.dir, name);
+                v["snapshots"] = json!([]);
+                v["backups"] = json!([]);
+            }
+            Ok(api::sync_etag(v))
+        }
+        ("GET", ["1.0", "instances", name, "state"]) => {
+            d.db()
+                .instance(name)
+                .map_err(internal)?
+                .ok_or_else(|| instance_not_found(name))?;
+            Ok(api::sync(instances::state_json(&d.dir, name)))
+        }
+        ("PUT", ["1.0", "instances", name, "state"]) => {
+            d.db()
+                .instance(name)
+                .map_err(internal)?
+                .ok_or_else(|| instance_not_found(name))?;
+            let body = json_body(req)?;
+            let action = body
+                .get("action")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
+            let timeout = body.get("timeout").and_then(Value::as_i64).unwrap_or(-1);
+            let description = match action.as_str() {
+                "start" => "Starting instance",
+                "stop" => "Stopping instance",
+                "restart" => "Restarting instance",
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "Unknown state action \"{other}\""
+                    )))
+                }
+            };
+            let (dd, n) = (d.clone(), name.to_string());
+            let op = d.hub.run(
+                description,
+                json!({"instances": [format!("/1.0/instances/{name}")]}),
+                move || {
+                    match action.as_str() {
+                        "start" => instances::start(&dd.dir, &n)?,
+                        "stop" => instances::stop(&dd.dir, &n, force, timeout)?,
+                        _ => {
+                            instances::stop(&dd.dir, &n, force, timeout)?;
+                            instances::start(&dd.dir, &n)?;
+                        }
+                    }
+                    let verb = match action.as_str() {
+                        "start" => "started",
+                        "stop" => "stopped",
+                        _ => "restarted",
+                    };
+                    dd.hub.lifecycle(
+                        &format!("instance-{verb}"),
+                        &format!("/1.0/instances/{n}"),
+                        json!({}),
+                    );
+                    Ok(Value::Null)
+                },
+            );
+            Ok(api::async_op(&op))
+        }
+        ("DELETE", ["1.0", "instances", name]) => {
+            d.db()
+                .instance(name)
+                .map_err(internal)?
+                .ok_or_else(|| instance_not_found(name))?;
+            if instances::state(&d.dir, name) != "STOPPED" {
+                return Err(ApiError::bad_request("Instance is running"));
+            }
+            let (dd, n) = (d.clone(), name.to_string());
+            let op = d.hub.run(
+                "Deleting instance",
+                json!({"instances": [format!("/1.0/instances/{name}")]}),
+                move || {
+                    instances::destroy(&dd.dir, &n)?;
+                    dd.db().delete_instance(&n).map_err(|e| e.to_string())?;
+                    dd.hub.lifecycle(
+                        "instance-deleted",
+                        &format!("/1.0/instances/{n}"),
+                        json!({}),
+                    );
+                    Ok(Value::Null)
+                },
+            );
+            Ok(api::async_op(&op))
+        }
+        ("GET", ["1.0", "instances", name, ..]) => Err(instance_not_found(name)),
+        ("GET", ["1.0", "images"]) => {
+            let db = d.db();
+            let (images, aliases) = (
+                db.images().map_err(internal)?,
+                db.aliases().map_err(internal)?,
+            );
+            Ok(api::sync(if recursion(req) == 0 {
+                json!(images
+                    .iter()
+                    .map(|i| format!("/1.0/images/{}", i.fingerprint))
+                    .collect::<Vec<_>>())
+            } else {
+                json!(images
+                    .iter()
+                    .map(|i| images::image_json(i, &aliases))
+                    .collect::<Vec<_>>())
+            }))
+        }
+        ("POST", ["1.0", "images"]) => {
+            let Some(upload) = req.body_file.clone() else {
+                return Err(ApiError::bad_request("Only image uploads (a unified tarball, application/octet-stream) are supported so far"));
+            };
+            let filename = req
+                .header("x-incus-filename")
+                .unwrap_or("")
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let dd = d.clone();
+            let op = d.hub.run("Downloading image", json!({}), move || {
+                let meta = images::import(&dd.db(), &dd.dir.join("images"), &upload, &filename)?;
+                let fp = meta["fingerprint"].as_str().unwrap_or("").to_string();
+                dd.hub.lifecycle(
+                    "image-created",
+                    &format!("/1.0/images/{fp}"),
+                    json!({"type": "container"}),
+                );
+                Ok(meta)
+            });
+            Ok(api::async_op(&op))
+        }
+        ("GET", ["1.0", "images", "aliases"]) => {
+            let aliases = d.db().aliases().map_err(internal)?;
+            Ok(api::sync(if recursion(req) == 0 {
+                json!(aliases
+                    .iter()
+                    .map(|(n, _, _)| format!("/1.0/images/aliases/{n}"))
+                    .collect::<Vec<_>>())
+            } else {
+                json!(aliases.iter().map(|(n, t, desc)| json!({"name": n, "target": t, "description": desc, "type": "container"})).collect::<Vec<_>>())
+            }))
+        }
+        ("POST", ["1.0", "images", "aliases"]) => {
+            let body = json_body(req)?;
+            let name = body.get("name").and_then(Value::as_str).unwrap_or("");
+            check_name(name, "alias")?;
+            let target = body.get("target").and_then(Value::as_str).unwrap_or("");
+            let db = d.db();
+            let images_list = db.images().map_err(internal)?;
+            let image = images::find(&images_list, target)
+                .ok_or_else(|| ApiError::not_found(format!("Image \"{target}\" not found")))?;
+            if db
+                .aliases()
+                .map_err(internal)?
+                .iter()
+                .any(|(n, _, _)| n == name)
+            {
+                return Err(ApiError::new(409, "Alias already exists"));
+            }
+            let description = body
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            db.add_alias(name, &image.fingerprint, description)
+                .map_err(internal)?;
+            d.hub.lifecycle(
+                "image-alias-created",
+                &format!("/1.0/images/aliases/{name}"),
+                json!({"target": image.fingerprint}),
+            );
+            Ok(api::sync_with(
+                201,
+                Value::Null,
+                vec![("Location".into(), format!("/1.0/images/aliases/{name}"))],
+            ))
+        }
+        ("GET", ["1.0", "images", "aliases", name]) => {
+            let aliases = d.db().aliases().map_err(internal)?;
+            let (n, t, desc) = aliases
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .ok_or_else(|| ApiError::not_found("Image alias not found"))?;
+            Ok(api::sync_etag(
+                json!({"description": desc, "target": t, "name": n, "type": "container"}),
+            ))
+        }
+        ("DELETE", ["1.0", "images", "aliases", name]) => {
+            if d.db().delete_alias(name).map_err(internal)? == 0 {
+                return Err(ApiError::not_found("Image alias not found"));
+            }
+            Ok(api::sync(Value::Null))
+        }
+        ("GET", ["1.0", "images", fp]) => {
+            let db = d.db();
+            let (images_list, aliases) = (
+                db.images().map_err(internal)?,
+                db.aliases().map_err(internal)?,
+            );
+            let image = images::find(&images_list, fp)
+                .ok_or_else(|| ApiError::not_found("Image not found"))?;
+            Ok(api::sync_etag(images::image_json(image, &aliases)))
+        }
+        ("DELETE", ["1.0", "images", fp]) => {
+            let images_list = d.db().images().map_err(internal)?;
+            let image = images::find(&images_list, fp)
+                .ok_or_else(|| ApiError::not_found("Image not found"))?
+                .clone();
+            let dd = d.clone();
+            let op = d.hub.run(
+                "Deleting image",
+                json!({"images": [format!("/1.0/images/{}", image.fingerprint)]}),
+                move || {
+                    dd.db()
+                        .delete_image(&image.fingerprint)
+                        .map_err(|e| e.to_string())?;
+                    let _ = std::fs::remove_file(dd.dir.join("images").join(&image.fingerprint));
+                    dd.hub.lifecycle(
+                        "image-deleted",
+                        &format!("/1.0/images/{}", image.fingerprint),
+                        json!({}),
+                    );
+                    Ok(Value::Null)
+                },
+            );
+            Ok(api::async_op(&op))
+        }
+        ("GET", ["1.0", "operations"]) => {
+            let mut by_status: Map<String, Value> = Map::new();
+            for op in d.hub.all() {
+                let key = match op.status_code {
+                    200 => "success",
+                    400 | 401 => "failure",
+                    _ => "running",
+                };
+                let item = if recursion(req) == 0 {
+                    json!(format!("/1.0/operations/{}", op.id))
+                } else {
+                    op.json()
+                };
+                if let Some(list) = by_status
+                    .entry(key)
+                    .or_insert_with(|| json!([]))
+                    .as_array_mut()
+                {
+                    list.push(item);
+                }
+            }
+            Ok(api::sync(Value::Object(by_status)))
+        }
+        ("GET", ["1.0", "operations", id]) => d
+            .hub
+            .get(id)
+            .map(|op| api::sync(op.json()))
+            .ok_or_else(|| ApiError::not_found("Operation not found")),
+        ("GET", ["1.0", "operations", id, "wait"]) => {
+            let timeout = req
+                .query("timeout")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(-1);
+            d.hub
+                .wait(id, timeout)
+                .map(|op| api::sync(op.json()))
+                .ok_or_else(|| ApiError::not_found("Operation not found"))
         }
         ("GET", ["1.0", "profiles"]) => {
             let profiles = d.db().profiles().map_err(internal)?;
@@ -231,6 +513,148 @@ fn route(d: &Daemon, req: &Request) -> Result<Response, ApiError> {
         }
         _ => Err(ApiError::not_found("not found")),
     }
+}
+
+fn instance_not_found(name: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "Failed to fetch instance \"{name}\" in project \"default\": Instance not found"
+    ))
+}
+
+/// POST /1.0/instances: from an image (alias or fingerprint), `start: true` for launch.
+fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
+    let body = json_body(req)?;
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    instances::check_name(&name).map_err(ApiError::bad_request)?;
+    let source = body.get("source").cloned().unwrap_or(Value::Null);
+    if source.get("type").and_then(Value::as_str) != Some("image") {
+        return Err(ApiError::bad_request(
+            "Only instances from a local image are supported so far (source.type \"image\")",
+        ));
+    }
+    if source
+        .get("server")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "Images from remote servers are not supported yet: import the image first",
+        ));
+    }
+    let db = d.db();
+    let images_list = db.images().map_err(internal)?;
+    let fingerprint = match (
+        source.get("fingerprint").and_then(Value::as_str),
+        source.get("alias").and_then(Value::as_str),
+    ) {
+        (Some(fp), _) if !fp.is_empty() => fp.to_string(),
+        (_, Some(alias)) if !alias.is_empty() => db
+            .aliases()
+            .map_err(internal)?
+            .into_iter()
+            .find(|(n, _, _)| n == alias)
+            .map(|(_, t, _)| t)
+            .ok_or_else(|| ApiError::not_found(format!("Image alias \"{alias}\" not found")))?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "source needs an image fingerprint or alias",
+            ))
+        }
+    };
+    let image = images::find(&images_list, &fingerprint)
+        .ok_or_else(|| ApiError::not_found("Image not found"))?
+        .clone();
+    if db.instance(&name).map_err(internal)?.is_some() {
+        return Err(ApiError::new(
+            409,
+            format!("Instance \"{name}\" already exists"),
+        ));
+    }
+    let mut config = object_or_empty(body.get("config"))?;
+    for (k, _) in config.as_object().cloned().unwrap_or_default() {
+        let known = k.starts_with("user.")
+            || k.starts_with("environment.")
+            || k.starts_with("image.")
+            || k.starts_with("volatile.")
+            || matches!(
+                k.as_str(),
+                "security.privileged"
+                    | "security.nesting"
+                    | "raw.lxc"
+                    | "boot.autostart"
+                    | "limits.cpu"
+                    | "limits.memory"
+                    | "limits.processes"
+            );
+        if !known {
+            return Err(ApiError::bad_request(format!(
+                "Invalid config: Unknown configuration key: {k}"
+            )));
+        }
+    }
+    if let Some(c) = config.as_object_mut() {
+        for (k, v) in image.properties.as_object().cloned().unwrap_or_default() {
+            c.insert(format!("image.{k}"), v);
+        }
+        c.insert("volatile.base_image".into(), json!(image.fingerprint));
+    }
+    let profiles = match body.get("profiles") {
+        Some(Value::Array(a)) => Value::Array(a.clone()),
+        _ => json!(["default"]),
+    };
+    let inst = crate::db::Instance {
+        name: name.clone(),
+        description: body
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        config,
+        devices: object_or_empty(body.get("devices"))?,
+        profiles,
+        architecture: image.architecture.clone(),
+        created_at: crate::time::now(),
+        ephemeral: body
+            .get("ephemeral")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    };
+    check_devices(&inst.devices, &db)?;
+    // recorded now (the name is taken), made in the operation; a failure removes both
+    db.add_instance(&inst).map_err(internal)?;
+    drop(db);
+    let start = body.get("start").and_then(Value::as_bool).unwrap_or(false);
+    let dd = d.clone();
+    let op = d.hub.run(
+        "Creating instance",
+        json!({"instances": [format!("/1.0/instances/{name}")]}),
+        move || {
+            let made = instances::create(&dd.dir, &dd.db(), &inst, &image);
+            if let Err(e) = made {
+                let _ = dd.db().delete_instance(&inst.name);
+                return Err(e);
+            }
+            dd.hub.lifecycle(
+                "instance-created",
+                &format!("/1.0/instances/{}", inst.name),
+                json!({}),
+            );
+            if start {
+                instances::start(&dd.dir, &inst.name)?;
+                dd.hub.lifecycle(
+                    "instance-started",
+                    &format!("/1.0/instances/{}", inst.name),
+                    json!({}),
+                );
+            }
+            Ok(Value::Null)
+        },
+    );
+    Ok(api::async_op(&op))
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {

@@ -94,8 +94,24 @@ impl Drop for Warrend {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // containers outlive warrend by design: the test's go with it, also after a failure
+        let lxcpath = self.dir.path().join("containers");
+        for e in std::fs::read_dir(&lxcpath).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            for sub in [&["stop", "-k"][..], &["destroy", "-f"][..]] {
+                let _ = Command::new(LXC)
+                    .arg(sub[0])
+                    .arg("-P")
+                    .arg(&lxcpath)
+                    .args(["-n", &name])
+                    .args(&sub[1..])
+                    .output();
+            }
+        }
     }
 }
+
+const LXC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/warren-lxc");
 
 fn have_incus() -> bool {
     if Command::new("incus").arg("--version").output().is_ok() {
@@ -303,4 +319,98 @@ fn the_socket_is_only_for_root_and_warren_admin() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+const WARREN_BUILD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../target/debug/warren-build"
+);
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/busybox.yaml");
+
+/// The example busybox image as a unified Incus tarball.
+fn unified_image(dir: &Path) -> PathBuf {
+    let out = dir.join("image");
+    let o = Command::new(WARREN_BUILD)
+        .args([
+            "build-incus",
+            EXAMPLE,
+            &out.to_string_lossy(),
+            "--type",
+            "unified",
+            "--no-cache",
+        ])
+        .arg("--sources-dir")
+        .arg(dir.join("sources"))
+        .output()
+        .expect("warren-build");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read_dir(&out)
+        .expect("outputs")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.xz"))
+        .expect("a unified tarball")
+}
+
+#[test]
+fn the_incus_client_imports_launches_stops_starts_and_deletes() {
+    if !require_root("the_incus_client_imports_launches_stops_starts_and_deletes") || !have_incus()
+    {
+        return;
+    }
+    let mut w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    let out = w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    assert!(out.contains("Image imported with fingerprint: "), "{out}");
+    let list = w.ok(&["image", "list", "--format", "csv"]);
+    assert!(
+        list.starts_with("bb,") && list.contains("BusyBox 1.35"),
+        "{list}"
+    );
+    w.ok(&["launch", "bb", "c1"]);
+    assert!(w
+        .ok(&["list", "--format", "csv"])
+        .starts_with("c1,RUNNING,"));
+    // unprivileged by default, in warrend's own range
+    let info = w.ok(&["info", "c1"]);
+    let pid = info
+        .lines()
+        .find_map(|l| l.strip_prefix("PID: "))
+        .expect("a pid")
+        .trim()
+        .to_string();
+    let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).expect("uid_map");
+    assert_eq!(
+        map.split_whitespace().collect::<Vec<_>>(),
+        ["0", "1000000", "1000000000"]
+    );
+    // the hostname template of the image was rendered at create
+    let hostname = std::fs::read_to_string(w.dir.path().join("containers/c1/rootfs/etc/hostname"))
+        .expect("hostname");
+    assert_eq!(hostname.trim(), "c1");
+    // a daemon restart leaves the container running, and finds it so
+    w.restart();
+    assert!(w
+        .ok(&["list", "--format", "csv"])
+        .starts_with("c1,RUNNING,"));
+    w.ok(&["stop", "-f", "c1"]);
+    assert!(w
+        .ok(&["list", "--format", "csv"])
+        .starts_with("c1,STOPPED,"));
+    w.ok(&["start", "c1"]);
+    w.ok(&["delete", "-f", "c1"]);
+    assert!(w.ok(&["list", "--format", "csv"]).trim().is_empty());
+    assert!(!w.dir.path().join("containers/c1").exists());
+    // bad names and unknown keys are refused before anything is made
+    let bad = w.incus(&["launch", "bb", "no/slash"]);
+    assert!(!bad.status.success());
+    let bad = w.incus(&["launch", "bb", "c2", "-c", "bogus.key=1"]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("Unknown configuration key: bogus.key"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    assert!(w.ok(&["list", "--format", "csv"]).trim().is_empty());
+    w.ok(&["image", "delete", "bb"]);
 }

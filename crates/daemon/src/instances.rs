@@ -1,0 +1,279 @@
+//! Containers: made from a unified image into `$WARREN_DIR/containers/<name>` (an LXC container
+//! directory: `config` and `rootfs/`), run by warren-lxc's monitor model so that they outlive
+//! warrend, unprivileged by default with warrend's own id range.
+
+use crate::db::{Db, Image, Instance};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// warrend's id range for unprivileged containers (Incus's default), distinct from warren-lxc's.
+pub const IDMAP_BASE: u64 = 1_000_000;
+pub const IDMAP_SIZE: u64 = 1_000_000_000;
+
+pub fn lxcpath(dir: &Path) -> PathBuf {
+    dir.join("containers")
+}
+
+/// The warren-lxc binary: beside warrend, else $WARREN_LXC, else on PATH.
+pub fn warren_lxc() -> PathBuf {
+    if let Some(p) = std::env::var_os("WARREN_LXC") {
+        return PathBuf::from(p);
+    }
+    if let Some(beside) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("warren-lxc")))
+    {
+        if beside.is_file() {
+            return beside;
+        }
+    }
+    PathBuf::from("warren-lxc")
+}
+
+fn lxc(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(warren_lxc())
+        .arg(args[0])
+        .arg("-P")
+        .arg(lxcpath(dir))
+        .args(&args[1..])
+        .env("WARREN_LXC_DEFAULT_CONF", "/dev/null")
+        .output()
+        .map_err(|e| format!("warren-lxc: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(err
+            .lines()
+            .last()
+            .unwrap_or("warren-lxc failed")
+            .trim_start_matches("error: ")
+            .to_string());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// RUNNING, STOPPED, FROZEN... as warren-lxc reports it.
+pub fn state(dir: &Path, name: &str) -> String {
+    lxc(dir, &["info", "-n", name, "-sH"])
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "STOPPED".into())
+}
+
+pub fn pid(dir: &Path, name: &str) -> i64 {
+    lxc(dir, &["info", "-n", name, "-pH"])
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(-1)
+}
+
+pub fn start(dir: &Path, name: &str) -> Result<(), String> {
+    lxc(dir, &["start", "-n", name]).map(|_| ())
+}
+
+pub fn stop(dir: &Path, name: &str, force: bool, timeout: i64) -> Result<(), String> {
+    if state(dir, name) == "STOPPED" {
+        return Err("The instance is already stopped".into());
+    }
+    if force {
+        lxc(dir, &["stop", "-n", name, "-k"]).map(|_| ())
+    } else {
+        let t = if timeout < 0 { 30 } else { timeout };
+        lxc(dir, &["stop", "-n", name, "-t", &t.to_string()]).map(|_| ())
+    }
+}
+
+/// A name Incus accepts for an instance: a hostname label.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.chars().next().is_some_and(|c| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("Invalid instance name \"{name}\": a hostname label (letters, digits and '-', not starting with a digit)"))
+    }
+}
+
+/// Makes the container: unpacks the image's rootfs, renders its create templates, writes the
+/// config. Everything made is removed again if a step fails.
+pub fn create(dir: &Path, db: &Db, inst: &Instance, image: &Image) -> Result<(), String> {
+    let cdir = lxcpath(dir).join(&inst.name);
+    if cdir.exists() {
+        return Err(format!("Instance \"{}\" already exists", inst.name));
+    }
+    std::fs::create_dir_all(&cdir).map_err(|e| e.to_string())?;
+    let made = (|| -> Result<(), String> {
+        // a unified image unpacks as the container directory: rootfs/, metadata.yaml, templates/
+        warren_image::unpack::unpack_fstree(
+            &dir.join("images").join(&image.fingerprint),
+            &cdir,
+            true,
+        )
+        .map_err(|e| format!("Failed to unpack the image: {e:#}"))?;
+        if !cdir.join("rootfs").is_dir() {
+            return Err("The image has no rootfs".into());
+        }
+        render_templates(&cdir, &inst.name)?;
+        let _ = warren_lxc_config::install_shipped_configs(Path::new(
+            warren_lxc_config::WARREN_CONFIG_DIR,
+        ));
+        std::fs::write(cdir.join("config"), lxc_config(dir, inst)).map_err(|e| e.to_string())?;
+        Ok(())
+    })();
+    if let Err(e) = made {
+        let _ = std::fs::remove_dir_all(&cdir);
+        return Err(e);
+    }
+    let _ = db;
+    Ok(())
+}
+
+fn lxc_config(dir: &Path, inst: &Instance) -> String {
+    let conf = warren_lxc_config::WARREN_CONFIG_DIR;
+    let privileged = inst
+        .config
+        .get("security.privileged")
+        .and_then(Value::as_str)
+        == Some("true");
+    let mut c = format!(
+        "# made by warrend for instance {}\nlxc.include = {conf}/common.conf\n",
+        inst.name
+    );
+    if !privileged {
+        c.push_str(&format!("lxc.include = {conf}/userns.conf\n"));
+        c.push_str(&format!("lxc.idmap = u 0 {IDMAP_BASE} {IDMAP_SIZE}\nlxc.idmap = g 0 {IDMAP_BASE} {IDMAP_SIZE}\n"));
+    }
+    c.push_str(&format!(
+        "lxc.rootfs.path = dir:{}\n",
+        lxcpath(dir).join(&inst.name).join("rootfs").display()
+    ));
+    c.push_str(&format!("lxc.uts.name = {}\n", inst.name));
+    c.push_str("lxc.net.0.type = empty\n");
+    c.push_str("lxc.signal.halt = SIGRTMIN+3\n");
+    if let Some(raw) = inst.config.get("raw.lxc").and_then(Value::as_str) {
+        c.push_str(raw);
+        c.push('\n');
+    }
+    c
+}
+
+/// metadata.yaml's templates whose `when` has `create`: `{{ container.name }}` (and
+/// `{{ instance.name }}`) rendered into the file at the template's path in the rootfs. The target
+/// is resolved inside the rootfs (RESOLVE_IN_ROOT): a symlink there can't send it to the host.
+fn render_templates(cdir: &Path, name: &str) -> Result<(), String> {
+    let Ok(text) = std::fs::read_to_string(cdir.join("metadata.yaml")) else {
+        return Ok(());
+    };
+    let docs =
+        yaml_rust2::YamlLoader::load_from_str(&text).map_err(|e| format!("metadata.yaml: {e}"))?;
+    let Some(templates) = docs.first().and_then(|d| d["templates"].as_hash()) else {
+        return Ok(());
+    };
+    for (path, t) in templates {
+        let (Some(path), Some(file)) = (path.as_str(), t["template"].as_str()) else {
+            continue;
+        };
+        let when: Vec<&str> = t["when"]
+            .as_vec()
+            .map(|v| v.iter().filter_map(|w| w.as_str()).collect())
+            .unwrap_or_default();
+        if !when.contains(&"create") || file.contains('/') {
+            continue;
+        }
+        let Ok(tpl) = std::fs::read_to_string(cdir.join("templates").join(file)) else {
+            continue;
+        };
+        let out = tpl
+            .replace("{{ container.name }}", name)
+            .replace("{{ instance.name }}", name);
+        write_in_root(&cdir.join("rootfs"), path, out.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn write_in_root(root: &Path, path: &str, data: &[u8]) -> Result<(), String> {
+    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+    use std::io::Write;
+    let rootfd = nix::fcntl::open(
+        root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("{}: {e}", root.display()))?;
+    let how = OpenHow::new()
+        .flags(
+            OFlag::O_WRONLY
+                | OFlag::O_CREAT
+                | OFlag::O_TRUNC
+                | OFlag::O_CLOEXEC
+                | OFlag::O_NOFOLLOW,
+        )
+        .mode(nix::sys::stat::Mode::from_bits_truncate(0o644))
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = openat2(&rootfd, path.trim_start_matches('/'), how)
+        .map_err(|e| format!("template {path}: {e}"))?;
+    std::fs::File::from(fd)
+        .write_all(data)
+        .map_err(|e| format!("template {path}: {e}"))
+}
+
+pub fn destroy(dir: &Path, name: &str) -> Result<(), String> {
+    lxc(dir, &["destroy", "-n", name]).map(|_| ())
+}
+
+fn status_of(state: &str) -> (&'static str, u16) {
+    match state {
+        "RUNNING" => ("Running", 103),
+        "FROZEN" => ("Frozen", 110),
+        _ => ("Stopped", 102),
+    }
+}
+
+/// The instance object, with profiles' devices and config expanded.
+pub fn instance_json(dir: &Path, db: &Db, i: &Instance) -> Value {
+    let (status, code) = status_of(&state(dir, &i.name));
+    let mut expanded_config = serde_json::Map::new();
+    let mut expanded_devices = serde_json::Map::new();
+    for p in i
+        .profiles
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if let Ok(Some(profile)) = db.profile(p) {
+            if let Some(c) = profile.config.as_object() {
+                expanded_config.extend(c.clone());
+            }
+            if let Some(d) = profile.devices.as_object() {
+                expanded_devices.extend(d.clone());
+            }
+        }
+    }
+    if let Some(c) = i.config.as_object() {
+        expanded_config.extend(c.clone());
+    }
+    if let Some(d) = i.devices.as_object() {
+        expanded_devices.extend(d.clone());
+    }
+    json!({
+        "architecture": i.architecture, "config": i.config, "devices": i.devices, "ephemeral": i.ephemeral,
+        "profiles": i.profiles, "stateful": false, "description": i.description, "created_at": i.created_at,
+        "expanded_config": expanded_config, "expanded_devices": expanded_devices, "name": i.name,
+        "status": status, "status_code": code, "last_used_at": "0001-01-01T00:00:00Z", "location": "none",
+        "type": "container", "project": "default",
+    })
+}
+
+pub fn state_json(dir: &Path, name: &str) -> Value {
+    let st = state(dir, name);
+    let (status, code) = status_of(&st);
+    let pid = if st == "RUNNING" { pid(dir, name) } else { 0 };
+    json!({
+        "status": status, "status_code": code, "disk": {}, "memory": {"usage": 0, "usage_peak": 0, "total": 0, "swap_usage": 0, "swap_usage_peak": 0},
+        "network": {}, "pid": pid, "processes": if st == "RUNNING" { 1 } else { 0 }, "cpu": {"usage": 0},
+    })
+}

@@ -1,0 +1,182 @@
+//! Operations (Incus's async tasks) and the events hub: an operation runs in a thread, its status
+//! changes are sent to every events listener as `operation` events, and `GET
+//! /1.0/operations/<id>[/wait]` reads or waits for it.
+
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub id: String,
+    pub class: String,
+    pub description: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub status_code: u16,
+    pub resources: Value,
+    pub metadata: Value,
+    pub err: String,
+}
+
+pub fn status_text(code: u16) -> &'static str {
+    match code {
+        100 => "Operation created",
+        103 => "Running",
+        105 => "Pending",
+        200 => "Success",
+        400 => "Failure",
+        401 => "Cancelled",
+        _ => "Running",
+    }
+}
+
+impl Operation {
+    pub fn json(&self) -> Value {
+        json!({
+            "id": self.id, "class": self.class, "description": self.description,
+            "created_at": self.created_at, "updated_at": self.updated_at,
+            "status": status_text(self.status_code), "status_code": self.status_code,
+            "resources": self.resources, "metadata": self.metadata,
+            "may_cancel": false, "err": self.err, "location": "none",
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct Hub {
+    ops: Mutex<HashMap<String, Operation>>,
+    changed: Condvar,
+    listeners: Mutex<Vec<Sender<String>>>,
+}
+
+fn new_id() -> String {
+    let mut b = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut b);
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+impl Hub {
+    /// A new events listener.
+    pub fn listen(&self) -> Receiver<String> {
+        let (tx, rx) = channel();
+        if let Ok(mut l) = self.listeners.lock() {
+            l.push(tx);
+        }
+        rx
+    }
+
+    /// Sends an event of `kind` to every listener (dropping those gone).
+    pub fn emit(&self, kind: &str, metadata: Value) {
+        let text = format!(
+            "{}\n",
+            json!({"type": kind, "timestamp": crate::time::now(), "metadata": metadata, "location": "none", "project": "default"})
+        );
+        if let Ok(mut l) = self.listeners.lock() {
+            l.retain(|tx| tx.send(text.clone()).is_ok());
+        }
+    }
+
+    pub fn lifecycle(&self, action: &str, source: &str, context: Value) {
+        self.emit(
+            "lifecycle",
+            json!({"action": action, "source": source, "context": context,
+                   "requestor": {"username": "root", "protocol": "unix", "address": "@"}}),
+        );
+    }
+
+    fn update(&self, id: &str, f: impl FnOnce(&mut Operation)) {
+        let snapshot = {
+            let Ok(mut ops) = self.ops.lock() else { return };
+            let Some(op) = ops.get_mut(id) else { return };
+            f(op);
+            op.updated_at = crate::time::now();
+            op.clone()
+        };
+        self.changed.notify_all();
+        self.emit("operation", snapshot.json());
+    }
+
+    /// Starts `work` as an operation; returns it as first reported (Running).
+    pub fn run<F>(self: &Arc<Self>, description: &str, resources: Value, work: F) -> Operation
+    where
+        F: FnOnce() -> Result<Value, String> + Send + 'static,
+    {
+        let now = crate::time::now();
+        let op = Operation {
+            id: new_id(),
+            class: "task".into(),
+            description: description.into(),
+            created_at: now.clone(),
+            updated_at: now,
+            status_code: 103,
+            resources,
+            metadata: Value::Null,
+            err: String::new(),
+        };
+        if let Ok(mut ops) = self.ops.lock() {
+            ops.insert(op.id.clone(), op.clone());
+        }
+        let hub = self.clone();
+        let id = op.id.clone();
+        std::thread::spawn(move || {
+            let result = work();
+            hub.update(&id, |op| match result {
+                Ok(meta) => {
+                    op.status_code = 200;
+                    op.metadata = meta;
+                }
+                Err(e) => {
+                    op.status_code = 400;
+                    op.err = e;
+                }
+            });
+        });
+        op
+    }
+
+    pub fn get(&self, id: &str) -> Option<Operation> {
+        self.ops.lock().ok()?.get(id).cloned()
+    }
+
+    pub fn all(&self) -> Vec<Operation> {
+        self.ops
+            .lock()
+            .map(|o| o.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Waits until the operation is final (or `timeout` seconds pass; negative: forever).
+    pub fn wait(&self, id: &str, timeout: i64) -> Option<Operation> {
+        let deadline = (timeout >= 0)
+            .then(|| std::time::Instant::now() + std::time::Duration::from_secs(timeout as u64));
+        let mut ops = self.ops.lock().ok()?;
+        loop {
+            let op = ops.get(id)?.clone();
+            if op.status_code >= 200 {
+                return Some(op);
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(std::time::Instant::now()),
+                None => std::time::Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return Some(op);
+            }
+            ops = self.changed.wait_timeout(ops, left).ok()?.0;
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The server side of a websocket (RFC 6455) as the events API needs it: the handshake, text and
+//! ping frames out, and noticing the client going away.
+
+use base64::Engine;
+use sha1::{Digest, Sha1};
+use std::io::Write;
+
+const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// The 101 answer to a request with `Sec-WebSocket-Key: key`.
+pub fn handshake(key: &str) -> String {
+    let accept = base64::engine::general_purpose::STANDARD
+        .encode(Sha1::digest(format!("{key}{GUID}").as_bytes()));
+    format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n")
+}
+
+/// One unmasked frame (server to client).
+pub fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => f.push(n as u8),
+        n if n <= 0xffff => {
+            f.push(126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(payload);
+    f
+}
+
+pub fn send_text<W: Write>(w: &mut W, text: &str) -> std::io::Result<()> {
+    w.write_all(&frame(0x1, text.as_bytes()))?;
+    w.flush()
+}
+
+pub fn send_ping<W: Write>(w: &mut W) -> std::io::Result<()> {
+    w.write_all(&frame(0x9, b"keepalive"))?;
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc_example_accept_key() {
+        // RFC 6455 §1.3's example
+        assert!(
+            super::handshake("dGhlIHNhbXBsZSBub25jZQ==").contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        );
+        assert_eq!(super::frame(1, b"hi"), vec![0x81, 2, b'h', b'i']);
+        assert_eq!(&super::frame(1, &[0; 300])[..4], &[0x81, 126, 1, 44]);
+    }
+}
