@@ -11,5 +11,6 @@ pub mod sign;
 pub mod simplestreams;
 pub mod squashfs;
 pub mod tarball;
+pub mod time;
 pub mod tree;
 pub mod unpack;
