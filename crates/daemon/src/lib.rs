@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod db;
+pub mod exec;
 pub mod http;
 pub mod images;
 pub mod instances;
@@ -21,6 +22,8 @@ pub struct Daemon {
     pub dir: PathBuf,
     db: Mutex<db::Db>,
     pub hub: std::sync::Arc<ops::Hub>,
+    /// The websockets of exec operations, by operation id.
+    pub execs: exec::Sessions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +61,7 @@ impl Daemon {
             dir: dir.to_path_buf(),
             db: Mutex::new(db),
             hub: Default::default(),
+            execs: Default::default(),
         })
     }
 
@@ -108,6 +112,14 @@ impl Daemon {
             {
                 return self.events(writer, &req);
             }
+            Ok(req)
+                if req.path.ends_with("/websocket")
+                    && req
+                        .header("upgrade")
+                        .is_some_and(|u| u.eq_ignore_ascii_case("websocket")) =>
+            {
+                return self.operation_websocket(writer, &req);
+            }
             Ok(req) => routes::handle(self, &req),
             Err(http::HttpError::TooLarge) => {
                 api::error(&api::ApiError::new(413, "The request body is too large"))
@@ -115,6 +127,40 @@ impl Daemon {
             Err(e) => api::error(&api::ApiError::bad_request(e.to_string())),
         };
         http::write_response(&mut writer, &response)
+    }
+
+    /// `GET /1.0/operations/<id>/websocket?secret=...`: one stream of an exec, handed to its session.
+    fn operation_websocket(
+        &self,
+        mut stream: UnixStream,
+        req: &http::Request,
+    ) -> std::io::Result<()> {
+        use std::io::Write;
+        let id = req
+            .path
+            .trim_start_matches("/1.0/operations/")
+            .trim_end_matches("/websocket")
+            .to_string();
+        let secret = req.query("secret").unwrap_or("");
+        let session = self.execs.lock().ok().and_then(|m| m.get(&id).cloned());
+        let known = session
+            .as_ref()
+            .is_some_and(|s| s.secrets.values().any(|v| v == secret));
+        if !known {
+            let r = api::error(&api::ApiError::new(
+                403,
+                "Wrong secret or no such operation",
+            ));
+            return http::write_response(&mut stream, &r);
+        }
+        let key = req.header("sec-websocket-key").unwrap_or("");
+        stream.set_read_timeout(None)?;
+        stream.write_all(ws::handshake(key).as_bytes())?;
+        ws::send_ping(&mut stream)?;
+        if let Some(s) = session {
+            s.connect(secret, stream);
+        }
+        Ok(())
     }
 
     /// The events websocket: every event from now on, a keepalive ping every 10 s, until the

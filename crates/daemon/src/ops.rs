@@ -115,16 +115,37 @@ impl Hub {
     where
         F: FnOnce() -> Result<Value, String> + Send + 'static,
     {
+        self.run_with(new_id(), "task", Value::Null, description, resources, work)
+    }
+
+    /// A fresh operation id (for operations whose id must be known before they start).
+    pub fn new_id() -> String {
+        new_id()
+    }
+
+    /// `run` with the id, class and initial metadata given (exec: class websocket, the fds).
+    pub fn run_with<F>(
+        self: &Arc<Self>,
+        id: String,
+        class: &str,
+        metadata: Value,
+        description: &str,
+        resources: Value,
+        work: F,
+    ) -> Operation
+    where
+        F: FnOnce() -> Result<Value, String> + Send + 'static,
+    {
         let now = crate::time::now();
         let op = Operation {
-            id: new_id(),
-            class: "task".into(),
+            id,
+            class: class.into(),
             description: description.into(),
             created_at: now.clone(),
             updated_at: now,
             status_code: 103,
             resources,
-            metadata: Value::Null,
+            metadata,
             err: String::new(),
         };
         if let Ok(mut ops) = self.ops.lock() {

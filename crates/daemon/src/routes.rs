@@ -158,6 +158,39 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             );
             Ok(api::async_op(&op))
         }
+        ("POST", ["1.0", "instances", name, "exec"]) => {
+            d.db()
+                .instance(name)
+                .map_err(internal)?
+                .ok_or_else(|| instance_not_found(name))?;
+            if instances::state(&d.dir, name) != "RUNNING" {
+                return Err(ApiError::bad_request("Instance is not running"));
+            }
+            let exec_req =
+                crate::exec::Request::parse(&json_body(req)?).map_err(ApiError::bad_request)?;
+            let session = Arc::new(crate::exec::Session::new(exec_req.interactive));
+            let id = crate::ops::Hub::new_id();
+            if let Ok(mut m) = d.execs.lock() {
+                m.insert(id.clone(), session.clone());
+            }
+            let metadata = exec_req.metadata(&session);
+            let (dd, n, opid) = (d.clone(), name.to_string(), id.clone());
+            let op = d.hub.run_with(
+                id,
+                "websocket",
+                metadata,
+                "Executing command",
+                json!({"instances": [format!("/1.0/instances/{name}")]}),
+                move || {
+                    let code = crate::exec::run(&dd.dir, &n, &exec_req, &session);
+                    if let Ok(mut m) = dd.execs.lock() {
+                        m.remove(&opid);
+                    }
+                    Ok(json!({"return": code?}))
+                },
+            );
+            Ok(api::async_op(&op))
+        }
         ("GET", ["1.0", "instances", name, ..]) => Err(instance_not_found(name)),
         ("GET", ["1.0", "images"]) => {
             let db = d.db();

@@ -42,6 +42,44 @@ pub fn send_ping<W: Write>(w: &mut W) -> std::io::Result<()> {
     w.flush()
 }
 
+/// One frame from the client (masked): (opcode, payload). Fragments are returned as they come.
+pub fn read_frame<R: std::io::Read>(r: &mut R) -> std::io::Result<(u8, Vec<u8>)> {
+    let mut head = [0u8; 2];
+    r.read_exact(&mut head)?;
+    let opcode = head[0] & 0x0f;
+    let masked = head[1] & 0x80 != 0;
+    let mut len = u64::from(head[1] & 0x7f);
+    if len == 126 {
+        let mut b = [0u8; 2];
+        r.read_exact(&mut b)?;
+        len = u64::from(u16::from_be_bytes(b));
+    } else if len == 127 {
+        let mut b = [0u8; 8];
+        r.read_exact(&mut b)?;
+        len = u64::from_be_bytes(b);
+    }
+    if len > 64 << 20 {
+        return Err(std::io::Error::other("websocket frame over 64 MiB"));
+    }
+    let mut mask = [0u8; 4];
+    if masked {
+        r.read_exact(&mut mask)?;
+    }
+    let mut payload = vec![0u8; len as usize];
+    r.read_exact(&mut payload)?;
+    if masked {
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= mask[i % 4];
+        }
+    }
+    Ok((opcode, payload))
+}
+
+pub fn send_binary<W: Write>(w: &mut W, data: &[u8]) -> std::io::Result<()> {
+    w.write_all(&frame(0x2, data))?;
+    w.flush()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -389,6 +389,59 @@ fn the_incus_client_imports_launches_stops_starts_and_deletes() {
     let hostname = std::fs::read_to_string(w.dir.path().join("containers/c1/rootfs/etc/hostname"))
         .expect("hostname");
     assert_eq!(hostname.trim(), "c1");
+    // exec: separate stdout and stderr, the exit code, stdin, environment and cwd, a missing binary
+    let o = w.incus(&[
+        "exec",
+        "c1",
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).as_ref(),
+            String::from_utf8_lossy(&o.stderr).as_ref()
+        ),
+        (Some(3), "out\n", "err\n")
+    );
+    let mut child = Command::new("incus")
+        .args(["exec", "c1", "--", "cat"])
+        .env("INCUS_SOCKET", w.socket())
+        .env("INCUS_CONF", w.dir.path().join("client"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("incus exec");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"through stdin\n")
+        .expect("write");
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "through stdin\n");
+    let o = w.ok(&[
+        "exec",
+        "c1",
+        "--env",
+        "FOO=bar",
+        "--cwd",
+        "/tmp",
+        "--",
+        "sh",
+        "-c",
+        "echo $FOO; pwd",
+    ]);
+    assert_eq!(o, "bar\n/tmp\n");
+    let o = w.incus(&["exec", "c1", "--", "/nonexistent"]);
+    assert_eq!(
+        o.status.code(),
+        Some(127),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // a daemon restart leaves the container running, and finds it so
     w.restart();
     assert!(w
