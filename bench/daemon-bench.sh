@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# warrend against the real incusd (Incus 6.0.4), the same incus client driving both, the same
+# busybox image (examples/busybox.yaml as a unified tarball), in the same run:
+#   launch, exec -- /bin/true, stop -f, start, delete -f, list (one container)
+# Prints medians of N runs (default 10) in ms and the ratio warren/incus. Run as root. Starts
+# incusd (dir pool) if it isn't running; warrend gets a WARREN_DIR of its own.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+N=${N:-10}
+cargo build --release --locked -p warren-builder -p warren-lxc -p warren-daemon >/dev/null 2>&1
+R=$PWD/target/release
+if ! incus info >/dev/null 2>&1; then
+  mkdir -p /var/log/incus
+  PATH=/usr/libexec/incus:$PATH setsid /usr/libexec/incus/incusd --group incus-admin --logfile=/var/log/incus/incus.log >/dev/null 2>&1 &
+  /usr/libexec/incus/incusd waitready --timeout=60
+fi
+incus storage show default >/dev/null 2>&1 || incus storage create default dir >/dev/null
+incus profile device show default 2>/dev/null | grep -q '^root:' || incus profile device add default root disk path=/ pool=default >/dev/null
+work=$(mktemp -d /var/tmp/warren-daemon-bench.XXXXXX)
+wpid=
+cleanup() {
+  INCUS_SOCKET=$work/w/unix.socket incus delete -f wb >/dev/null 2>&1 || true
+  incus delete -f ib >/dev/null 2>&1 || true
+  incus image delete wbench-bb >/dev/null 2>&1 || true
+  [ -n "$wpid" ] && kill "$wpid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+$R/warren-build build-incus examples/busybox.yaml "$work/img" --type unified --no-cache --sources-dir "$work/src" >/dev/null 2>&1
+img=$(ls "$work"/img/*.tar.xz)
+WARREN_DIR=$work/w $R/warrend >/dev/null 2>&1 &
+wpid=$!
+sleep 0.3
+WARREN_DIR=$work/w $R/warren admin init --minimal
+export INCUS_CONF=$work/client
+W() { INCUS_SOCKET=$work/w/unix.socket incus "$@"; }
+I() { incus "$@"; }
+W image import "$img" --alias wbench-bb >/dev/null
+I image import "$img" --alias wbench-bb >/dev/null
+
+one() { # client-fn name, prints ms of each step
+  local c=$1 n=$2 t0
+  t0=${EPOCHREALTIME/./}; $c launch wbench-bb "$n" >/dev/null 2>&1; echo "launch $(( ${EPOCHREALTIME/./} - t0 ))"
+  t0=${EPOCHREALTIME/./}; $c exec "$n" -- /bin/true; echo "exec $(( ${EPOCHREALTIME/./} - t0 ))"
+  t0=${EPOCHREALTIME/./}; $c list --format csv >/dev/null; echo "list $(( ${EPOCHREALTIME/./} - t0 ))"
+  t0=${EPOCHREALTIME/./}; $c stop -f "$n"; echo "stop-f $(( ${EPOCHREALTIME/./} - t0 ))"
+  t0=${EPOCHREALTIME/./}; $c start "$n"; echo "start $(( ${EPOCHREALTIME/./} - t0 ))"
+  t0=${EPOCHREALTIME/./}; $c delete -f "$n"; echo "delete-f $(( ${EPOCHREALTIME/./} - t0 ))"
+}
+: >"$work/w.txt"; : >"$work/i.txt"
+for ((k = 0; k < N; k++)); do
+  one W wb >>"$work/w.txt"
+  one I ib >>"$work/i.txt"
+done
+printf '%-30s %10s %10s %8s\n' "(ms, median of $N)" "warrend" "incusd" "ratio"
+for step in launch exec list stop-f start delete-f; do
+  w=$(awk -v s=$step '$1 == s {print $2}' "$work/w.txt" | median_of)
+  i=$(awk -v s=$step '$1 == s {print $2}' "$work/i.txt" | median_of)
+  row "$step" "$w" "$i"
+done
+echo "warrend RSS idle: $(awk '/VmRSS/ {print $2}' /proc/$wpid/status) KiB; incusd: $(awk '/VmRSS/ {print $2}' /proc/$(pgrep -f '/usr/libexec/incus/incusd' | head -1)/status) KiB"
