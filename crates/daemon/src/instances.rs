@@ -106,13 +106,10 @@ pub fn create(dir: &Path, db: &Db, inst: &Instance, image: &Image) -> Result<(),
     }
     std::fs::create_dir_all(&cdir).map_err(|e| e.to_string())?;
     let made = (|| -> Result<(), String> {
-        // a unified image unpacks as the container directory: rootfs/, metadata.yaml, templates/
-        warren_image::unpack::unpack_fstree(
-            &dir.join("images").join(&image.fingerprint),
-            &cdir,
-            true,
-        )
-        .map_err(|e| format!("Failed to unpack the image: {e:#}"))?;
+        // a unified image is the container directory (rootfs/, metadata.yaml, templates/): it is
+        // unpacked once, and each container starts as a copy of that tree
+        let tree = unpacked_image(dir, &image.fingerprint)?;
+        copy_tree(&tree, &cdir)?;
         if !cdir.join("rootfs").is_dir() {
             return Err("The image has no rootfs".into());
         }
@@ -129,6 +126,51 @@ pub fn create(dir: &Path, db: &Db, inst: &Instance, image: &Image) -> Result<(),
     }
     let _ = db;
     Ok(())
+}
+
+/// The image unpacked in `images/<fingerprint>.tree`, made on first use (staged and renamed, so
+/// a half-unpacked tree is never used).
+fn unpacked_image(dir: &Path, fingerprint: &str) -> Result<PathBuf, String> {
+    let images = dir.join("images");
+    let tree = images.join(format!("{fingerprint}.tree"));
+    if tree.is_dir() {
+        return Ok(tree);
+    }
+    let staging = tempfile::Builder::new()
+        .prefix(".unpack-")
+        .tempdir_in(&images)
+        .map_err(|e| e.to_string())?;
+    warren_image::unpack::unpack_fstree(&images.join(fingerprint), staging.path(), true)
+        .map_err(|e| format!("Failed to unpack the image: {e:#}"))?;
+    let staged = staging.keep();
+    if std::fs::rename(&staged, &tree).is_err() {
+        // another create unpacked it meanwhile
+        let _ = std::fs::remove_dir_all(&staged);
+    }
+    Ok(tree)
+}
+
+/// `cp -a` (reflinks where the filesystem has them): owners, modes, times, xattrs, links.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg("--reflink=auto")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .output()
+        .map_err(|e| format!("cp: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "copy the image: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// Removes an image's unpacked tree (when the image goes).
+pub fn forget_image(dir: &Path, fingerprint: &str) {
+    let _ = std::fs::remove_dir_all(dir.join("images").join(format!("{fingerprint}.tree")));
 }
 
 fn lxc_config(dir: &Path, inst: &Instance) -> String {

@@ -319,6 +319,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                         .delete_image(&image.fingerprint)
                         .map_err(|e| e.to_string())?;
                     let _ = std::fs::remove_file(dd.dir.join("images").join(&image.fingerprint));
+                    instances::forget_image(&dd.dir, &image.fingerprint);
                     dd.hub.lifecycle(
                         "image-deleted",
                         &format!("/1.0/images/{}", image.fingerprint),
