@@ -288,6 +288,21 @@ impl Db {
         Ok(())
     }
 
+    pub fn update_instance(&self, i: &Instance) -> Result<(), DbError> {
+        self.conn.execute(
+            "UPDATE instances SET description = ?2, config = ?3, devices = ?4, profiles = ?5, ephemeral = ?6 WHERE name = ?1",
+            params![
+                i.name,
+                i.description,
+                serde_json::to_string(&i.config)?,
+                serde_json::to_string(&i.devices)?,
+                serde_json::to_string(&i.profiles)?,
+                i.ephemeral as i64
+            ],
+        )?;
+        Ok(())
+    }
+
     pub fn delete_instance(&self, name: &str) -> Result<(), DbError> {
         self.conn
             .execute("DELETE FROM instances WHERE name = ?1", params![name])?;

@@ -195,6 +195,10 @@ fn lxc_config(dir: &Path, inst: &Instance) -> String {
     c.push_str(&format!("lxc.uts.name = {}\n", inst.name));
     c.push_str("lxc.net.0.type = empty\n");
     c.push_str("lxc.signal.halt = SIGRTMIN+3\n");
+    for line in crate::config::limit_lines(&inst.config) {
+        c.push_str(&line);
+        c.push('\n');
+    }
     if let Some(raw) = inst.config.get("raw.lxc").and_then(Value::as_str) {
         c.push_str(raw);
         c.push('\n');
@@ -260,6 +264,20 @@ fn write_in_root(root: &Path, path: &str, data: &[u8]) -> Result<(), String> {
     std::fs::File::from(fd)
         .write_all(data)
         .map_err(|e| format!("template {path}: {e}"))
+}
+
+/// Rewrites the container's LXC config after a config change (applies at the next start).
+pub fn rewrite_config(dir: &Path, inst: &Instance) -> Result<(), String> {
+    let path = lxcpath(dir).join(&inst.name).join("config");
+    let tmp = path.with_extension("new");
+    std::fs::write(&tmp, lxc_config(dir, inst)).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
+}
+
+/// The writable part of an instance (what PUT takes, and what its ETag covers).
+pub fn writable_json(i: &Instance) -> Value {
+    json!({"architecture": i.architecture, "config": i.config, "devices": i.devices, "ephemeral": i.ephemeral,
+           "profiles": i.profiles, "stateful": false, "description": i.description})
 }
 
 pub fn destroy(dir: &Path, name: &str) -> Result<(), String> {

@@ -4,6 +4,7 @@
 //! images, operations and events follow (issue 7).
 
 pub mod api;
+pub mod config;
 pub mod db;
 pub mod exec;
 pub mod http;

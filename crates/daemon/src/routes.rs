@@ -73,7 +73,60 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 v["snapshots"] = json!([]);
                 v["backups"] = json!([]);
             }
-            Ok(api::sync_etag(v))
+            let tag = api::etag(&instances::writable_json(&i));
+            Ok(api::sync_with(
+                200,
+                v,
+                vec![("ETag".into(), format!("\"{tag}\""))],
+            ))
+        }
+        ("PUT", ["1.0", "instances", name]) | ("PATCH", ["1.0", "instances", name]) => {
+            let old = d
+                .db()
+                .instance(name)
+                .map_err(internal)?
+                .ok_or_else(|| instance_not_found(name))?;
+            if let Some(tag) = req.header("if-match") {
+                if tag.trim_matches('"') != api::etag(&instances::writable_json(&old)) {
+                    return Err(ApiError::new(
+                        412,
+                        "ETag doesn't match: the instance changed since it was read",
+                    ));
+                }
+            }
+            let body = json_body(req)?;
+            let patch = m == "PATCH";
+            let mut new = old.clone();
+            new.config = merge(patch, &old.config, body.get("config"))?;
+            new.devices = merge(patch, &old.devices, body.get("devices"))?;
+            if let Some(Value::Array(p)) = body.get("profiles") {
+                new.profiles = Value::Array(p.clone());
+            }
+            if let Some(desc) = body.get("description").and_then(Value::as_str) {
+                new.description = desc.to_string();
+            }
+            if let Some(e) = body.get("ephemeral").and_then(Value::as_bool) {
+                new.ephemeral = e;
+            }
+            // as Incus does, a bad value fails the operation (400), not the request
+            let dd = d.clone();
+            let op = d.hub.run(
+                "Updating instance",
+                json!({"instances": [format!("/1.0/instances/{name}")]}),
+                move || {
+                    crate::config::validate(&new.config).map_err(|e| e.to_string())?;
+                    check_devices(&new.devices, &dd.db()).map_err(|e| e.message)?;
+                    dd.db().update_instance(&new).map_err(|e| e.to_string())?;
+                    instances::rewrite_config(&dd.dir, &new)?;
+                    dd.hub.lifecycle(
+                        "instance-updated",
+                        &format!("/1.0/instances/{}", new.name),
+                        json!({}),
+                    );
+                    Ok(Value::Null)
+                },
+            );
+            Ok(api::async_op(&op))
         }
         ("GET", ["1.0", "instances", name, "state"]) => {
             d.db()
@@ -609,27 +662,7 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
         ));
     }
     let mut config = object_or_empty(body.get("config"))?;
-    for (k, _) in config.as_object().cloned().unwrap_or_default() {
-        let known = k.starts_with("user.")
-            || k.starts_with("environment.")
-            || k.starts_with("image.")
-            || k.starts_with("volatile.")
-            || matches!(
-                k.as_str(),
-                "security.privileged"
-                    | "security.nesting"
-                    | "raw.lxc"
-                    | "boot.autostart"
-                    | "limits.cpu"
-                    | "limits.memory"
-                    | "limits.processes"
-            );
-        if !known {
-            return Err(ApiError::bad_request(format!(
-                "Invalid config: Unknown configuration key: {k}"
-            )));
-        }
-    }
+    crate::config::validate(&config).map_err(ApiError::bad_request)?;
     if let Some(c) = config.as_object_mut() {
         for (k, v) in image.properties.as_object().cloned().unwrap_or_default() {
             c.insert(format!("image.{k}"), v);

@@ -442,6 +442,33 @@ fn the_incus_client_imports_launches_stops_starts_and_deletes() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // config set/get/show, a bad value failing the operation, and the limit in effect after a restart
+    w.ok(&["config", "set", "c1", "limits.memory=256MiB"]);
+    assert_eq!(
+        w.ok(&["config", "get", "c1", "limits.memory"]).trim(),
+        "256MiB"
+    );
+    let bad = w.incus(&["config", "set", "c1", "limits.memory=bogus"]);
+    assert!(String::from_utf8_lossy(&bad.stderr)
+        .contains("Invalid config: Invalid value for limits.memory: bogus"));
+    let bad = w.incus(&["config", "set", "c1", "nosuch.key=1"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Unknown configuration key: nosuch.key"));
+    assert!(w
+        .ok(&["config", "show", "c1"])
+        .contains("limits.memory: 256MiB"));
+    w.ok(&["restart", "-f", "c1"]);
+    let info = w.ok(&["info", "c1"]);
+    let pid = info
+        .lines()
+        .find_map(|l| l.strip_prefix("PID: "))
+        .expect("a pid")
+        .trim()
+        .to_string();
+    assert_eq!(
+        memory_limit(&pid),
+        Some(256 << 20),
+        "the limit is in the container's cgroup"
+    );
     // a daemon restart leaves the container running, and finds it so
     w.restart();
     assert!(w
@@ -466,4 +493,25 @@ fn the_incus_client_imports_launches_stops_starts_and_deletes() {
     );
     assert!(w.ok(&["list", "--format", "csv"]).trim().is_empty());
     w.ok(&["image", "delete", "bb"]);
+}
+
+/// The memory limit of a process's cgroup (v1 memory controller, or cgroup2).
+fn memory_limit(pid: &str) -> Option<u64> {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    for line in cgroups.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        let file = if controllers.split(',').any(|c| c == "memory") {
+            format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes")
+        } else if controllers.is_empty() && Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+        {
+            format!("/sys/fs/cgroup{path}/memory.max")
+        } else {
+            continue;
+        };
+        if let Ok(v) = std::fs::read_to_string(file) {
+            return v.trim().parse().ok();
+        }
+    }
+    None
 }

@@ -1,0 +1,146 @@
+//! Instance config keys: which exist, what values they take, and what they become in the
+//! container's LXC config (limits through the cgroup version the host has).
+
+use serde_json::Value;
+
+/// Checks every key and value; the error is Incus's wording ("Invalid config: ...").
+pub fn validate(config: &Value) -> Result<(), String> {
+    let Some(map) = config.as_object() else {
+        return Err("Invalid config: config must be an object".into());
+    };
+    for (k, v) in map {
+        let value = v
+            .as_str()
+            .ok_or_else(|| format!("Invalid config: {k}: values are strings"))?;
+        let free = k.starts_with("user.")
+            || k.starts_with("environment.")
+            || k.starts_with("image.")
+            || k.starts_with("volatile.");
+        if free {
+            continue;
+        }
+        let ok = match k.as_str() {
+            "security.privileged" | "security.nesting" | "boot.autostart" => {
+                matches!(value, "true" | "false" | "")
+            }
+            "limits.memory" => value.is_empty() || memory_bytes(value).is_some(),
+            "limits.processes" => value.is_empty() || value.parse::<u64>().is_ok_and(|n| n > 0),
+            "limits.cpu" => value.is_empty() || cpuset(value).is_some(),
+            "raw.lxc" => raw_lxc_ok(value),
+            _ => return Err(format!("Invalid config: Unknown configuration key: {k}")),
+        };
+        if !ok {
+            return Err(format!("Invalid config: Invalid value for {k}: {value}"));
+        }
+    }
+    Ok(())
+}
+
+/// `256MiB`, `1GB`, `512000000`: bytes.
+pub fn memory_bytes(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit {
+        "" | "B" => 1,
+        "kB" => 1000,
+        "MB" => 1000_u64.pow(2),
+        "GB" => 1000_u64.pow(3),
+        "TB" => 1000_u64.pow(4),
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|b| *b > 0)
+}
+
+/// `2` (that many CPUs: 0-1) or a cpuset list (`0,2-3`): the cpuset string.
+pub fn cpuset(v: &str) -> Option<String> {
+    if let Ok(n) = v.parse::<u32>() {
+        return (n > 0).then(|| {
+            if n == 1 {
+                "0".to_string()
+            } else {
+                format!("0-{}", n - 1)
+            }
+        });
+    }
+    let ok = v.split(',').all(|part| {
+        let mut ends = part.splitn(2, '-');
+        let a = ends.next().and_then(|a| a.parse::<u32>().ok());
+        match ends.next() {
+            Some(b) => a.zip(b.parse::<u32>().ok()).is_some_and(|(a, b)| a <= b),
+            None => a.is_some(),
+        }
+    });
+    ok.then(|| v.to_string())
+}
+
+/// raw.lxc is LXC config text; it must parse (as warren-lxc reads it).
+fn raw_lxc_ok(text: &str) -> bool {
+    warren_lxc_config::Config::parse_str(text, std::path::Path::new("raw.lxc"), &Default::default())
+        .is_ok()
+}
+
+/// The LXC lines for the limits, for the cgroup version that has each controller here.
+pub fn limit_lines(config: &Value) -> Vec<String> {
+    let get = |k: &str| {
+        config
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    // a controller on cgroup2 is listed in the root's cgroup.controllers; otherwise it is a v1 hierarchy
+    let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
+    let key = |controller: &str, v1: &str, v2file: &str| {
+        if v2.split_whitespace().any(|c| c == controller) {
+            format!("lxc.cgroup2.{v2file}")
+        } else {
+            format!("lxc.cgroup.{v1}")
+        }
+    };
+    let mut out = Vec::new();
+    if let Some(b) = get("limits.memory").and_then(memory_bytes) {
+        out.push(format!(
+            "{} = {b}",
+            key("memory", "memory.limit_in_bytes", "memory.max")
+        ));
+    }
+    if let Some(n) = get("limits.processes") {
+        out.push(format!("{} = {n}", key("pids", "pids.max", "pids.max")));
+    }
+    if let Some(set) = get("limits.cpu").and_then(cpuset) {
+        out.push(format!(
+            "{} = {set}",
+            key("cpuset", "cpuset.cpus", "cpuset.cpus")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_and_values() {
+        assert!(
+            validate(&json!({"limits.memory": "256MiB", "user.x": "y", "limits.cpu": "2"})).is_ok()
+        );
+        assert_eq!(memory_bytes("256MiB"), Some(256 << 20));
+        assert_eq!(cpuset("2").as_deref(), Some("0-1"));
+        assert_eq!(cpuset("0,2-3").as_deref(), Some("0,2-3"));
+        assert!(validate(&json!({"limits.memory": "bogus"}))
+            .unwrap_err()
+            .contains("Invalid value for limits.memory: bogus"));
+        assert!(validate(&json!({"nope": "1"}))
+            .unwrap_err()
+            .contains("Unknown configuration key: nope"));
+        assert!(validate(&json!({"security.privileged": "maybe"})).is_err());
+        assert!(validate(&json!({"raw.lxc": "lxc.bogus.key = 1"})).is_err());
+    }
+}
