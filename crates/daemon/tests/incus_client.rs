@@ -44,6 +44,16 @@ impl Warrend {
         );
     }
 
+    /// The init pid `incus info` shows.
+    fn pid(&self, name: &str) -> String {
+        let info = self.ok(&["info", name]);
+        info.lines()
+            .find_map(|l| l.strip_prefix("PID: "))
+            .expect("a pid")
+            .trim()
+            .to_string()
+    }
+
     fn socket(&self) -> PathBuf {
         self.dir.path().join("unix.socket")
     }
@@ -373,13 +383,7 @@ fn the_incus_client_imports_launches_stops_starts_and_deletes() {
         .ok(&["list", "--format", "csv"])
         .starts_with("c1,RUNNING,"));
     // unprivileged by default, in warrend's own range
-    let info = w.ok(&["info", "c1"]);
-    let pid = info
-        .lines()
-        .find_map(|l| l.strip_prefix("PID: "))
-        .expect("a pid")
-        .trim()
-        .to_string();
+    let pid = w.pid("c1");
     let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).expect("uid_map");
     assert_eq!(
         map.split_whitespace().collect::<Vec<_>>(),
@@ -457,13 +461,7 @@ fn the_incus_client_imports_launches_stops_starts_and_deletes() {
         .ok(&["config", "show", "c1"])
         .contains("limits.memory: 256MiB"));
     w.ok(&["restart", "-f", "c1"]);
-    let info = w.ok(&["info", "c1"]);
-    let pid = info
-        .lines()
-        .find_map(|l| l.strip_prefix("PID: "))
-        .expect("a pid")
-        .trim()
-        .to_string();
+    let pid = w.pid("c1");
     assert_eq!(
         memory_limit(&pid),
         Some(256 << 20),
