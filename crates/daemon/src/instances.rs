@@ -66,6 +66,22 @@ pub fn pid(dir: &Path, name: &str) -> i64 {
         .unwrap_or(-1)
 }
 
+/// The console's ring buffer (empty when the container isn't running).
+pub fn console_log(dir: &Path, name: &str) -> Vec<u8> {
+    if state(dir, name) != "RUNNING" {
+        return Vec::new();
+    }
+    Command::new(warren_lxc())
+        .arg("console")
+        .arg("-P")
+        .arg(lxcpath(dir))
+        .args(["-n", name, "--log"])
+        .env("WARREN_LXC_DEFAULT_CONF", "/dev/null")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default()
+}
+
 pub fn start(dir: &Path, name: &str) -> Result<(), String> {
     lxc(dir, &["start", "-n", name]).map(|_| ())
 }

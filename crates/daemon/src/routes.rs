@@ -128,6 +128,18 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             );
             Ok(api::async_op(&op))
         }
+        ("GET", ["1.0", "instances", name, "console"]) => {
+            d.db()
+                .instance(name)
+                .map_err(internal)?
+                .ok_or_else(|| instance_not_found(name))?;
+            // raw bytes, as incusd sends them (it labels them application/json)
+            Ok(Response {
+                status: 200,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: instances::console_log(&d.dir, name),
+            })
+        }
         ("GET", ["1.0", "instances", name, "state"]) => {
             d.db()
                 .instance(name)

@@ -446,6 +446,8 @@ fn the_incus_client_imports_launches_stops_starts_and_deletes() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // the console's log (the example image's init writes nothing to it: an empty log, no error)
+    w.ok(&["console", "c1", "--show-log"]);
     // config set/get/show, a bad value failing the operation, and the limit in effect after a restart
     w.ok(&["config", "set", "c1", "limits.memory=256MiB"]);
     assert_eq!(
