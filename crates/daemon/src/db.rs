@@ -23,7 +23,21 @@ const MIGRATIONS: &[&str] = &[
         description TEXT NOT NULL);",
     "CREATE TABLE instances (name TEXT PRIMARY KEY, description TEXT NOT NULL, config TEXT NOT NULL, devices TEXT NOT NULL,
         profiles TEXT NOT NULL, architecture TEXT NOT NULL, created_at TEXT NOT NULL, ephemeral INTEGER NOT NULL);",
+    "CREATE TABLE snapshots (instance TEXT NOT NULL REFERENCES instances(name) ON DELETE CASCADE, name TEXT NOT NULL,
+        created_at TEXT NOT NULL, config TEXT NOT NULL, devices TEXT NOT NULL, profiles TEXT NOT NULL,
+        PRIMARY KEY (instance, name));",
 ];
+
+/// A snapshot row: the instance's config as it was, beside a copy of its rootfs.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub instance: String,
+    pub name: String,
+    pub created_at: String,
+    pub config: Value,
+    pub devices: Value,
+    pub profiles: Value,
+}
 
 /// An instance row.
 #[derive(Debug, Clone)]
@@ -299,6 +313,57 @@ impl Db {
                 serde_json::to_string(&i.profiles)?,
                 i.ephemeral as i64
             ],
+        )?;
+        Ok(())
+    }
+
+    pub fn snapshots(&self, instance: &str) -> Result<Vec<Snapshot>, DbError> {
+        let mut st = self.conn.prepare(
+            "SELECT name, created_at, config, devices, profiles FROM snapshots WHERE instance = ?1 ORDER BY created_at",
+        )?;
+        let rows = st.query_map(params![instance], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, created_at, config, devices, profiles) = row?;
+            out.push(Snapshot {
+                instance: instance.to_string(),
+                name,
+                created_at,
+                config: serde_json::from_str(&config)?,
+                devices: serde_json::from_str(&devices)?,
+                profiles: serde_json::from_str(&profiles)?,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn add_snapshot(&self, s: &Snapshot) -> Result<(), DbError> {
+        self.conn.execute(
+            "INSERT INTO snapshots (instance, name, created_at, config, devices, profiles) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                s.instance,
+                s.name,
+                s.created_at,
+                serde_json::to_string(&s.config)?,
+                serde_json::to_string(&s.devices)?,
+                serde_json::to_string(&s.profiles)?
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_snapshot(&self, instance: &str, name: &str) -> Result<(), DbError> {
+        self.conn.execute(
+            "DELETE FROM snapshots WHERE instance = ?1 AND name = ?2",
+            params![instance, name],
         )?;
         Ok(())
     }

@@ -297,7 +297,75 @@ pub fn writable_json(i: &Instance) -> Value {
 }
 
 pub fn destroy(dir: &Path, name: &str) -> Result<(), String> {
-    lxc(dir, &["destroy", "-n", name]).map(|_| ())
+    lxc(dir, &["destroy", "-n", name]).map(|_| ())?;
+    let _ = std::fs::remove_dir_all(snapshots_dir(dir, name));
+    Ok(())
+}
+
+/// `$WARREN_DIR/snapshots/<instance>`: each snapshot's rootfs, outside the container directory.
+pub fn snapshots_dir(dir: &Path, name: &str) -> PathBuf {
+    dir.join("snapshots").join(name)
+}
+
+/// Copies the container's rootfs as snapshot `snap` (staged, then renamed).
+pub fn snapshot(dir: &Path, name: &str, snap: &str) -> Result<(), String> {
+    let target = snapshots_dir(dir, name).join(snap);
+    if target.exists() {
+        return Err(format!("Snapshot \"{snap}\" already exists"));
+    }
+    let parent = snapshots_dir(dir, name);
+    std::fs::create_dir_all(&parent).map_err(|e| e.to_string())?;
+    let staged = parent.join(format!(".{snap}.tmp"));
+    let _ = std::fs::remove_dir_all(&staged);
+    std::fs::create_dir_all(staged.join("rootfs")).map_err(|e| e.to_string())?;
+    let r = copy_tree(
+        &lxcpath(dir).join(name).join("rootfs"),
+        &staged.join("rootfs"),
+    )
+    .and_then(|_| std::fs::rename(&staged, &target).map_err(|e| e.to_string()));
+    if r.is_err() {
+        let _ = std::fs::remove_dir_all(&staged);
+    }
+    r
+}
+
+pub fn delete_snapshot(dir: &Path, name: &str, snap: &str) -> Result<(), String> {
+    std::fs::remove_dir_all(snapshots_dir(dir, name).join(snap)).map_err(|e| e.to_string())
+}
+
+/// Puts snapshot `snap`'s rootfs back (the container must be stopped).
+pub fn restore(dir: &Path, name: &str, snap: &str) -> Result<(), String> {
+    let rootfs = lxcpath(dir).join(name).join("rootfs");
+    let old = lxcpath(dir).join(name).join(".rootfs.old");
+    let _ = std::fs::remove_dir_all(&old);
+    let fresh = lxcpath(dir).join(name).join(".rootfs.restoring");
+    let _ = std::fs::remove_dir_all(&fresh);
+    std::fs::create_dir_all(&fresh).map_err(|e| e.to_string())?;
+    copy_tree(&snapshots_dir(dir, name).join(snap).join("rootfs"), &fresh)?;
+    std::fs::rename(&rootfs, &old).map_err(|e| e.to_string())?;
+    std::fs::rename(&fresh, &rootfs).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// A new container `to` as a copy of `from` (rootfs and its own config).
+pub fn copy(dir: &Path, from: &str, to: &Instance) -> Result<(), String> {
+    let cdir = lxcpath(dir).join(&to.name);
+    if cdir.exists() {
+        return Err(format!("Instance \"{}\" already exists", to.name));
+    }
+    std::fs::create_dir_all(cdir.join("rootfs")).map_err(|e| e.to_string())?;
+    let r = copy_tree(
+        &lxcpath(dir).join(from).join("rootfs"),
+        &cdir.join("rootfs"),
+    )
+    .and_then(|_| {
+        std::fs::write(cdir.join("config"), lxc_config(dir, to)).map_err(|e| e.to_string())
+    });
+    if r.is_err() {
+        let _ = std::fs::remove_dir_all(&cdir);
+    }
+    r
 }
 
 fn status_of(state: &str) -> (&'static str, u16) {

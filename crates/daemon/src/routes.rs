@@ -95,6 +95,43 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 }
             }
             let body = json_body(req)?;
+            // the client names it "<instance>/<snapshot>"
+            if let Some(snap) = body
+                .get("restore")
+                .and_then(Value::as_str)
+                .map(|s| s.rsplit('/').next().unwrap_or(s))
+                .filter(|s| !s.is_empty())
+            {
+                let s = d
+                    .db()
+                    .snapshots(name)
+                    .map_err(internal)?
+                    .into_iter()
+                    .find(|s| s.name == snap);
+                let s = s.ok_or_else(|| ApiError::not_found("Snapshot not found"))?;
+                if instances::state(&d.dir, name) != "STOPPED" {
+                    return Err(ApiError::bad_request(
+                        "Stop the instance before restoring a snapshot",
+                    ));
+                }
+                let (dd, mut restored) = (d.clone(), old.clone());
+                let op = d.hub.run(
+                    "Restoring snapshot",
+                    json!({"instances": [format!("/1.0/instances/{name}")]}),
+                    move || {
+                        instances::restore(&dd.dir, &restored.name, &s.name)?;
+                        restored.config = s.config.clone();
+                        restored.devices = s.devices.clone();
+                        restored.profiles = s.profiles.clone();
+                        dd.db()
+                            .update_instance(&restored)
+                            .map_err(|e| e.to_string())?;
+                        instances::rewrite_config(&dd.dir, &restored)?;
+                        Ok(Value::Null)
+                    },
+                );
+                return Ok(api::async_op(&op));
+            }
             let patch = m == "PATCH";
             let mut new = old.clone();
             new.config = merge(patch, &old.config, body.get("config"))?;
@@ -121,6 +158,118 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     dd.hub.lifecycle(
                         "instance-updated",
                         &format!("/1.0/instances/{}", new.name),
+                        json!({}),
+                    );
+                    Ok(Value::Null)
+                },
+            );
+            Ok(api::async_op(&op))
+        }
+        ("GET", ["1.0", "instances", name, "snapshots"]) => {
+            let db = d.db();
+            let inst = db
+                .instance(name)
+                .map_err(internal)?
+                .ok_or_else(|| instance_not_found(name))?;
+            let snaps = db.snapshots(name).map_err(internal)?;
+            Ok(api::sync(if recursion(req) == 0 {
+                json!(snaps
+                    .iter()
+                    .map(|s| format!("/1.0/instances/{name}/snapshots/{}", s.name))
+                    .collect::<Vec<_>>())
+            } else {
+                json!(snaps
+                    .iter()
+                    .map(|s| snapshot_json(&inst, s))
+                    .collect::<Vec<_>>())
+            }))
+        }
+        ("GET", ["1.0", "instances", name, "snapshots", snap]) => {
+            let db = d.db();
+            let inst = db
+                .instance(name)
+                .map_err(internal)?
+                .ok_or_else(|| instance_not_found(name))?;
+            let s = db
+                .snapshots(name)
+                .map_err(internal)?
+                .into_iter()
+                .find(|s| s.name == *snap);
+            let s = s.ok_or_else(|| ApiError::not_found("Snapshot not found"))?;
+            Ok(api::sync_etag(snapshot_json(&inst, &s)))
+        }
+        ("POST", ["1.0", "instances", name, "snapshots"]) => {
+            let inst = d
+                .db()
+                .instance(name)
+                .map_err(internal)?
+                .ok_or_else(|| instance_not_found(name))?;
+            let body = json_body(req)?;
+            let existing = d.db().snapshots(name).map_err(internal)?;
+            let snap = match body
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                Some(s) => s.to_string(),
+                None => (0..)
+                    .map(|i| format!("snap{i}"))
+                    .find(|n| !existing.iter().any(|s| &s.name == n))
+                    .unwrap_or_default(),
+            };
+            check_name(&snap, "snapshot")?;
+            if existing.iter().any(|s| s.name == snap) {
+                return Err(ApiError::new(
+                    409,
+                    format!("Snapshot \"{snap}\" already exists"),
+                ));
+            }
+            let (dd, n) = (d.clone(), name.to_string());
+            let op = d.hub.run(
+                "Snapshotting instance",
+                json!({"instances": [format!("/1.0/instances/{name}")], "instances_snapshots": [format!("/1.0/instances/{name}/snapshots/{snap}")]}),
+                move || {
+                    instances::snapshot(&dd.dir, &n, &snap)?;
+                    let row = crate::db::Snapshot {
+                        instance: n.clone(),
+                        name: snap.clone(),
+                        created_at: crate::time::now(),
+                        config: inst.config.clone(),
+                        devices: inst.devices.clone(),
+                        profiles: inst.profiles.clone(),
+                    };
+                    if let Err(e) = dd.db().add_snapshot(&row) {
+                        let _ = instances::delete_snapshot(&dd.dir, &n, &snap);
+                        return Err(e.to_string());
+                    }
+                    dd.hub.lifecycle("instance-snapshot-created", &format!("/1.0/instances/{n}/snapshots/{snap}"), json!({}));
+                    Ok(Value::Null)
+                },
+            );
+            Ok(api::async_op(&op))
+        }
+        ("DELETE", ["1.0", "instances", name, "snapshots", snap]) => {
+            let exists = d
+                .db()
+                .snapshots(name)
+                .map_err(internal)?
+                .iter()
+                .any(|s| s.name == *snap);
+            if !exists {
+                return Err(ApiError::not_found("Snapshot not found"));
+            }
+            let (dd, n, sn) = (d.clone(), name.to_string(), snap.to_string());
+            let op = d.hub.run(
+                "Deleting snapshot",
+                json!({"instances_snapshots": [format!("/1.0/instances/{name}/snapshots/{snap}")]}),
+                move || {
+                    dd.db()
+                        .delete_snapshot(&n, &sn)
+                        .map_err(|e| e.to_string())?;
+                    let _ = instances::delete_snapshot(&dd.dir, &n, &sn);
+                    dd.hub.lifecycle(
+                        "instance-snapshot-deleted",
+                        &format!("/1.0/instances/{n}/snapshots/{sn}"),
                         json!({}),
                     );
                     Ok(Value::Null)
@@ -630,6 +779,9 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
         .to_string();
     instances::check_name(&name).map_err(ApiError::bad_request)?;
     let source = body.get("source").cloned().unwrap_or(Value::Null);
+    if source.get("type").and_then(Value::as_str) == Some("copy") {
+        return copy_instance(d, &name, &body, &source);
+    }
     if source.get("type").and_then(Value::as_str) != Some("image") {
         return Err(ApiError::bad_request(
             "Only instances from a local image are supported so far (source.type \"image\")",
@@ -734,6 +886,78 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
         },
     );
     Ok(api::async_op(&op))
+}
+
+/// POST /1.0/instances with `source.type: copy`: a stopped or running container's rootfs copied.
+fn copy_instance(
+    d: &Arc<Daemon>,
+    name: &str,
+    body: &Value,
+    source: &Value,
+) -> Result<Response, ApiError> {
+    let from = source.get("source").and_then(Value::as_str).unwrap_or("");
+    let db = d.db();
+    let src = db
+        .instance(from)
+        .map_err(internal)?
+        .ok_or_else(|| instance_not_found(from))?;
+    if db.instance(name).map_err(internal)?.is_some() {
+        return Err(ApiError::new(
+            409,
+            format!("Instance \"{name}\" already exists"),
+        ));
+    }
+    let mut config = object_or_empty(body.get("config"))?;
+    crate::config::validate(&config).map_err(ApiError::bad_request)?;
+    if let (Some(c), Some(srcc)) = (config.as_object_mut(), src.config.as_object()) {
+        for (k, v) in srcc {
+            c.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    let inst = crate::db::Instance {
+        name: name.to_string(),
+        description: body
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        config,
+        devices: src.devices.clone(),
+        profiles: src.profiles.clone(),
+        architecture: src.architecture.clone(),
+        created_at: crate::time::now(),
+        ephemeral: false,
+    };
+    db.add_instance(&inst).map_err(internal)?;
+    drop(db);
+    let dd = d.clone();
+    let from = from.to_string();
+    let op = d.hub.run(
+        "Creating instance",
+        json!({"instances": [format!("/1.0/instances/{name}")]}),
+        move || {
+            if let Err(e) = instances::copy(&dd.dir, &from, &inst) {
+                let _ = dd.db().delete_instance(&inst.name);
+                return Err(e);
+            }
+            dd.hub.lifecycle(
+                "instance-created",
+                &format!("/1.0/instances/{}", inst.name),
+                json!({}),
+            );
+            Ok(Value::Null)
+        },
+    );
+    Ok(api::async_op(&op))
+}
+
+fn snapshot_json(inst: &crate::db::Instance, s: &crate::db::Snapshot) -> Value {
+    json!({
+        "expires_at": "0001-01-01T00:00:00Z", "architecture": inst.architecture, "config": s.config,
+        "created_at": s.created_at, "devices": s.devices, "ephemeral": false, "expanded_config": s.config,
+        "expanded_devices": s.devices, "last_used_at": "0001-01-01T00:00:00Z", "name": s.name,
+        "profiles": s.profiles, "stateful": false, "size": -1,
+    })
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {

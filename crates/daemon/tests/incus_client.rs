@@ -515,3 +515,38 @@ fn memory_limit(pid: &str) -> Option<u64> {
     }
     None
 }
+
+#[test]
+fn snapshots_restore_and_copies() {
+    if !require_root("snapshots_restore_and_copies") || !have_incus() {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    w.ok(&["launch", "bb", "s1"]);
+    w.ok(&["exec", "s1", "--", "sh", "-c", "echo before > /root/f"]);
+    w.ok(&["snapshot", "create", "s1", "snap0"]);
+    assert!(w
+        .ok(&["snapshot", "list", "s1", "--format", "csv"])
+        .starts_with("snap0,"));
+    w.ok(&["exec", "s1", "--", "sh", "-c", "echo after > /root/f"]);
+    w.ok(&["stop", "-f", "s1"]);
+    w.ok(&["snapshot", "restore", "s1", "snap0"]);
+    w.ok(&["start", "s1"]);
+    assert_eq!(w.ok(&["exec", "s1", "--", "cat", "/root/f"]), "before\n");
+    w.ok(&["copy", "s1", "s2"]);
+    w.ok(&["start", "s2"]);
+    assert_eq!(w.ok(&["exec", "s2", "--", "cat", "/root/f"]), "before\n");
+    assert_eq!(w.ok(&["exec", "s2", "--", "hostname"]).trim(), "s2");
+    w.ok(&["snapshot", "delete", "s1", "snap0"]);
+    assert!(w
+        .ok(&["snapshot", "list", "s1", "--format", "csv"])
+        .trim()
+        .is_empty());
+    w.ok(&["delete", "-f", "s1", "s2"]);
+    assert!(
+        !w.dir.path().join("snapshots/s1").exists() && !w.dir.path().join("containers/s2").exists()
+    );
+}
