@@ -855,32 +855,42 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
             .unwrap_or(false),
     };
     check_devices(&inst.devices, &db)?;
-    // recorded now (the name is taken), made in the operation; a failure removes both
-    db.add_instance(&inst).map_err(internal)?;
     drop(db);
     let start = body.get("start").and_then(Value::as_bool).unwrap_or(false);
+    spawn_create(d, inst, start, move |dir, db, inst| {
+        instances::create(dir, db, inst, &image)
+    })
+}
+
+/// Records `inst` (its name is taken from now on) and makes it in a "Creating instance" operation
+/// with `make`; a failure removes the record again. With `start`, the container starts after.
+fn spawn_create<F>(
+    d: &Arc<Daemon>,
+    inst: crate::db::Instance,
+    start: bool,
+    make: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce(&std::path::Path, &crate::db::Db, &crate::db::Instance) -> Result<(), String>
+        + Send
+        + 'static,
+{
+    d.db().add_instance(&inst).map_err(internal)?;
     let dd = d.clone();
     let op = d.hub.run(
         "Creating instance",
-        json!({"instances": [format!("/1.0/instances/{name}")]}),
+        json!({"instances": [format!("/1.0/instances/{}", inst.name)]}),
         move || {
-            let made = instances::create(&dd.dir, &dd.db(), &inst, &image);
+            let made = make(&dd.dir, &dd.db(), &inst);
             if let Err(e) = made {
                 let _ = dd.db().delete_instance(&inst.name);
                 return Err(e);
             }
-            dd.hub.lifecycle(
-                "instance-created",
-                &format!("/1.0/instances/{}", inst.name),
-                json!({}),
-            );
+            let source = format!("/1.0/instances/{}", inst.name);
+            dd.hub.lifecycle("instance-created", &source, json!({}));
             if start {
                 instances::start(&dd.dir, &inst.name)?;
-                dd.hub.lifecycle(
-                    "instance-started",
-                    &format!("/1.0/instances/{}", inst.name),
-                    json!({}),
-                );
+                dd.hub.lifecycle("instance-started", &source, json!({}));
             }
             Ok(Value::Null)
         },
@@ -928,27 +938,11 @@ fn copy_instance(
         created_at: crate::time::now(),
         ephemeral: false,
     };
-    db.add_instance(&inst).map_err(internal)?;
     drop(db);
-    let dd = d.clone();
     let from = from.to_string();
-    let op = d.hub.run(
-        "Creating instance",
-        json!({"instances": [format!("/1.0/instances/{name}")]}),
-        move || {
-            if let Err(e) = instances::copy(&dd.dir, &from, &inst) {
-                let _ = dd.db().delete_instance(&inst.name);
-                return Err(e);
-            }
-            dd.hub.lifecycle(
-                "instance-created",
-                &format!("/1.0/instances/{}", inst.name),
-                json!({}),
-            );
-            Ok(Value::Null)
-        },
-    );
-    Ok(api::async_op(&op))
+    spawn_create(d, inst, false, move |dir, _, inst| {
+        instances::copy(dir, &from, inst)
+    })
 }
 
 fn snapshot_json(inst: &crate::db::Instance, s: &crate::db::Snapshot) -> Value {
