@@ -133,7 +133,11 @@ pub fn create(dir: &Path, db: &Db, inst: &Instance, image: &Image) -> Result<(),
         let _ = warren_lxc_config::install_shipped_configs(Path::new(
             warren_lxc_config::WARREN_CONFIG_DIR,
         ));
-        std::fs::write(cdir.join("config"), lxc_config(dir, inst)).map_err(|e| e.to_string())?;
+        std::fs::write(
+            cdir.join("config"),
+            lxc_config(dir, inst, &expanded_devices(db, inst)),
+        )
+        .map_err(|e| e.to_string())?;
         Ok(())
     })();
     if let Err(e) = made {
@@ -189,7 +193,7 @@ pub fn forget_image(dir: &Path, fingerprint: &str) {
     let _ = std::fs::remove_dir_all(dir.join("images").join(format!("{fingerprint}.tree")));
 }
 
-fn lxc_config(dir: &Path, inst: &Instance) -> String {
+fn lxc_config(dir: &Path, inst: &Instance, devices: &Value) -> String {
     let conf = warren_lxc_config::WARREN_CONFIG_DIR;
     let privileged = inst
         .config
@@ -209,7 +213,42 @@ fn lxc_config(dir: &Path, inst: &Instance) -> String {
         lxcpath(dir).join(&inst.name).join("rootfs").display()
     ));
     c.push_str(&format!("lxc.uts.name = {}\n", inst.name));
-    c.push_str("lxc.net.0.type = empty\n");
+    // nic devices (bridged onto an existing bridge), in name order; none: a network namespace
+    // with loopback only
+    let mut nics: Vec<(&String, &Value)> = devices
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, d)| d.get("type").and_then(Value::as_str) == Some("nic"))
+                .collect()
+        })
+        .unwrap_or_default();
+    nics.sort_by_key(|(k, _)| k.as_str());
+    if nics.is_empty() {
+        c.push_str("lxc.net.0.type = empty\n");
+    }
+    for (i, (devname, nic)) in nics.iter().enumerate() {
+        let get = |k: &str| nic.get(k).and_then(Value::as_str).unwrap_or("");
+        c.push_str(&format!(
+            "lxc.net.{i}.type = veth\nlxc.net.{i}.link = {}\nlxc.net.{i}.flags = up\n",
+            get("parent")
+        ));
+        let ifname = if get("name").is_empty() {
+            devname.as_str()
+        } else {
+            get("name")
+        };
+        c.push_str(&format!("lxc.net.{i}.name = {ifname}\n"));
+        let hwaddr = if get("hwaddr").is_empty() {
+            "00:16:3e:xx:xx:xx"
+        } else {
+            get("hwaddr")
+        };
+        c.push_str(&format!("lxc.net.{i}.hwaddr = {hwaddr}\n"));
+        if !get("mtu").is_empty() {
+            c.push_str(&format!("lxc.net.{i}.mtu = {}\n", get("mtu")));
+        }
+    }
     c.push_str("lxc.signal.halt = SIGRTMIN+3\n");
     for line in crate::config::limit_lines(&inst.config) {
         c.push_str(&line);
@@ -283,10 +322,11 @@ fn write_in_root(root: &Path, path: &str, data: &[u8]) -> Result<(), String> {
 }
 
 /// Rewrites the container's LXC config after a config change (applies at the next start).
-pub fn rewrite_config(dir: &Path, inst: &Instance) -> Result<(), String> {
+pub fn rewrite_config(dir: &Path, db: &Db, inst: &Instance) -> Result<(), String> {
     let path = lxcpath(dir).join(&inst.name).join("config");
     let tmp = path.with_extension("new");
-    std::fs::write(&tmp, lxc_config(dir, inst)).map_err(|e| e.to_string())?;
+    std::fs::write(&tmp, lxc_config(dir, inst, &expanded_devices(db, inst)))
+        .map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
 }
 
@@ -349,7 +389,7 @@ pub fn restore(dir: &Path, name: &str, snap: &str) -> Result<(), String> {
 }
 
 /// A new container `to` as a copy of `from` (rootfs and its own config).
-pub fn copy(dir: &Path, from: &str, to: &Instance) -> Result<(), String> {
+pub fn copy(dir: &Path, db: &Db, from: &str, to: &Instance) -> Result<(), String> {
     let cdir = lxcpath(dir).join(&to.name);
     if cdir.exists() {
         return Err(format!("Instance \"{}\" already exists", to.name));
@@ -360,7 +400,11 @@ pub fn copy(dir: &Path, from: &str, to: &Instance) -> Result<(), String> {
         &cdir.join("rootfs"),
     )
     .and_then(|_| {
-        std::fs::write(cdir.join("config"), lxc_config(dir, to)).map_err(|e| e.to_string())
+        std::fs::write(
+            cdir.join("config"),
+            lxc_config(dir, to, &expanded_devices(db, to)),
+        )
+        .map_err(|e| e.to_string())
     });
     if r.is_err() {
         let _ = std::fs::remove_dir_all(&cdir);
@@ -374,6 +418,28 @@ fn status_of(state: &str) -> (&'static str, u16) {
         "FROZEN" => ("Frozen", 110),
         _ => ("Stopped", 102),
     }
+}
+
+/// The instance's devices with its profiles' (in order) under them.
+pub fn expanded_devices(db: &Db, i: &Instance) -> Value {
+    let mut out = serde_json::Map::new();
+    for p in i
+        .profiles
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if let Ok(Some(profile)) = db.profile(p) {
+            if let Some(d) = profile.devices.as_object() {
+                out.extend(d.clone());
+            }
+        }
+    }
+    if let Some(d) = i.devices.as_object() {
+        out.extend(d.clone());
+    }
+    Value::Object(out)
 }
 
 /// The instance object, with profiles' devices and config expanded.

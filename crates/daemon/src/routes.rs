@@ -126,7 +126,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                         dd.db()
                             .update_instance(&restored)
                             .map_err(|e| e.to_string())?;
-                        instances::rewrite_config(&dd.dir, &restored)?;
+                        instances::rewrite_config(&dd.dir, &dd.db(), &restored)?;
                         Ok(Value::Null)
                     },
                 );
@@ -154,7 +154,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     crate::config::validate(&new.config).map_err(|e| e.to_string())?;
                     check_devices(&new.devices, &dd.db()).map_err(|e| e.message)?;
                     dd.db().update_instance(&new).map_err(|e| e.to_string())?;
-                    instances::rewrite_config(&dd.dir, &new)?;
+                    instances::rewrite_config(&dd.dir, &dd.db(), &new)?;
                     dd.hub.lifecycle(
                         "instance-updated",
                         &format!("/1.0/instances/{}", new.name),
@@ -940,8 +940,8 @@ fn copy_instance(
     };
     drop(db);
     let from = from.to_string();
-    spawn_create(d, inst, false, move |dir, _, inst| {
-        instances::copy(dir, &from, inst)
+    spawn_create(d, inst, false, move |dir, db, inst| {
+        instances::copy(dir, db, &from, inst)
     })
 }
 
@@ -1015,7 +1015,33 @@ fn check_devices(devices: &Value, db: &crate::db::Db) -> Result<(), ApiError> {
                     }
                 }
             }
-            "nic" => {}
+            "nic" => {
+                let nictype = dev.get("nictype").and_then(Value::as_str).unwrap_or("");
+                let parent = dev.get("parent").and_then(Value::as_str).unwrap_or("");
+                if dev
+                    .get("network")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| !n.is_empty())
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "Device \"{name}\": managed networks come later; use nictype=bridged parent=<bridge>"
+                    )));
+                }
+                if nictype != "bridged" || parent.is_empty() {
+                    return Err(ApiError::bad_request(format!(
+                        "Device \"{name}\": a nic needs nictype=bridged and parent=<bridge>"
+                    )));
+                }
+                if !std::path::Path::new("/sys/class/net")
+                    .join(parent)
+                    .join("bridge")
+                    .is_dir()
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "Device \"{name}\": parent \"{parent}\" is not a bridge on this host"
+                    )));
+                }
+            }
             other => {
                 return Err(ApiError::bad_request(format!(
                 "Device \"{name}\": unsupported device type \"{other}\" (warren has: disk, nic)"

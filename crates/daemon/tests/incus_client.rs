@@ -550,3 +550,58 @@ fn snapshots_restore_and_copies() {
         !w.dir.path().join("snapshots/s1").exists() && !w.dir.path().join("containers/s2").exists()
     );
 }
+
+#[test]
+fn a_bridged_nic_device_gives_the_container_an_interface_on_the_bridge() {
+    if !require_root("a_bridged_nic_device_gives_the_container_an_interface_on_the_bridge")
+        || !have_incus()
+    {
+        return;
+    }
+    let bridge = warren_testutil::TestBridge::new();
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    w.ok(&["init", "bb", "n1"]);
+    w.ok(&[
+        "config",
+        "device",
+        "add",
+        "n1",
+        "eth0",
+        "nic",
+        "nictype=bridged",
+        &format!("parent={}", bridge.name),
+    ]);
+    let bad = w.incus(&[
+        "config",
+        "device",
+        "add",
+        "n1",
+        "eth1",
+        "nic",
+        "nictype=bridged",
+        "parent=nosuchbr0",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("is not a bridge on this host"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    w.ok(&["start", "n1"]);
+    let mac = w.ok(&["exec", "n1", "--", "cat", "/sys/class/net/eth0/address"]);
+    assert!(mac.starts_with("00:16:3e:"), "{mac}");
+    // the host side is enslaved to the bridge
+    let ports = std::fs::read_dir(format!("/sys/class/net/{}/brif", bridge.name))
+        .expect("brif")
+        .count();
+    assert_eq!(ports, 1);
+    w.ok(&["delete", "-f", "n1"]);
+    assert_eq!(
+        std::fs::read_dir(format!("/sys/class/net/{}/brif", bridge.name))
+            .expect("brif")
+            .count(),
+        0
+    );
+}
