@@ -420,8 +420,8 @@ fn status_of(state: &str) -> (&'static str, u16) {
     }
 }
 
-/// The instance's devices with its profiles' (in order) under them.
-pub fn expanded_devices(db: &Db, i: &Instance) -> Value {
+/// The instance's `field` ("config" or "devices") with its profiles' (in order) under it.
+fn expanded(db: &Db, i: &Instance, field: &str) -> Value {
     let mut out = serde_json::Map::new();
     for p in i
         .profiles
@@ -431,44 +431,37 @@ pub fn expanded_devices(db: &Db, i: &Instance) -> Value {
         .filter_map(Value::as_str)
     {
         if let Ok(Some(profile)) = db.profile(p) {
-            if let Some(d) = profile.devices.as_object() {
-                out.extend(d.clone());
+            let v = if field == "config" {
+                &profile.config
+            } else {
+                &profile.devices
+            };
+            if let Some(m) = v.as_object() {
+                out.extend(m.clone());
             }
         }
     }
-    if let Some(d) = i.devices.as_object() {
-        out.extend(d.clone());
+    let own = if field == "config" {
+        &i.config
+    } else {
+        &i.devices
+    };
+    if let Some(m) = own.as_object() {
+        out.extend(m.clone());
     }
     Value::Object(out)
+}
+
+/// The instance's devices with its profiles' under them.
+pub fn expanded_devices(db: &Db, i: &Instance) -> Value {
+    expanded(db, i, "devices")
 }
 
 /// The instance object, with profiles' devices and config expanded.
 pub fn instance_json(dir: &Path, db: &Db, i: &Instance) -> Value {
     let (status, code) = status_of(&state(dir, &i.name));
-    let mut expanded_config = serde_json::Map::new();
-    let mut expanded_devices = serde_json::Map::new();
-    for p in i
-        .profiles
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        if let Ok(Some(profile)) = db.profile(p) {
-            if let Some(c) = profile.config.as_object() {
-                expanded_config.extend(c.clone());
-            }
-            if let Some(d) = profile.devices.as_object() {
-                expanded_devices.extend(d.clone());
-            }
-        }
-    }
-    if let Some(c) = i.config.as_object() {
-        expanded_config.extend(c.clone());
-    }
-    if let Some(d) = i.devices.as_object() {
-        expanded_devices.extend(d.clone());
-    }
+    let (expanded_config, expanded_devices) =
+        (expanded(db, i, "config"), expanded(db, i, "devices"));
     json!({
         "architecture": i.architecture, "config": i.config, "devices": i.devices, "ephemeral": i.ephemeral,
         "profiles": i.profiles, "stateful": false, "description": i.description, "created_at": i.created_at,
