@@ -605,3 +605,64 @@ fn a_bridged_nic_device_gives_the_container_an_interface_on_the_bridge() {
         0
     );
 }
+
+#[test]
+fn fifty_clients_create_exec_in_and_delete_instances_at_once() {
+    if !require_root("fifty_clients_create_exec_in_and_delete_instances_at_once") || !have_incus() {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let w = &w;
+                s.spawn(move || {
+                    let name = format!("p{i}");
+                    for args in [
+                        vec!["launch", "bb", name.as_str()],
+                        vec!["exec", name.as_str(), "--", "/bin/true"],
+                        vec!["delete", "-f", name.as_str()],
+                    ] {
+                        let o = w.incus(&args);
+                        if !o.status.success() {
+                            return Some(format!(
+                                "{args:?}: {}",
+                                String::from_utf8_lossy(&o.stderr).trim()
+                            ));
+                        }
+                    }
+                    None
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok().flatten())
+            .collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} of 50 clients failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    // nothing lost, nothing left: the database, the containers and the cgroups agree
+    assert!(w.ok(&["list", "--format", "csv"]).trim().is_empty());
+    let left: Vec<_> = std::fs::read_dir(w.dir.path().join("containers"))
+        .expect("containers")
+        .flatten()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let (status, body) = w.raw("GET", "/1.0/operations?recursion=1", b"");
+    assert_eq!(status, 200);
+    assert!(
+        body["metadata"]["failure"]
+            .as_array()
+            .map_or(true, |f| f.is_empty()),
+        "failed operations: {}",
+        body["metadata"]["failure"]
+    );
+}
