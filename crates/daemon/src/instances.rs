@@ -471,12 +471,59 @@ pub fn instance_json(dir: &Path, db: &Db, i: &Instance) -> Value {
     })
 }
 
+/// The container's interfaces with their addresses, read over netlink from a thread that joins
+/// its network namespace (setns changes only the calling thread's).
+fn network_state(pid: i64) -> Value {
+    let handle = std::thread::spawn(move || -> Option<Value> {
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).ok()?;
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+        let mut nl = warren_net::Netlink::open().ok()?;
+        let mut out = serde_json::Map::new();
+        for name in nl.link_names().ok()? {
+            let index = nl.link_index(&name).ok()?;
+            let addresses: Vec<Value> = nl
+                .addresses(Some(index))
+                .unwrap_or_default()
+                .iter()
+                .map(|c| {
+                    let (family, scope) = match c.addr {
+                        std::net::IpAddr::V4(a) => ("inet", if a.is_loopback() { "local" } else { "global" }),
+                        std::net::IpAddr::V6(a) => {
+                            ("inet6", if a.is_loopback() { "local" } else if a.segments()[0] & 0xffc0 == 0xfe80 { "link" } else { "global" })
+                        }
+                    };
+                    json!({"family": family, "address": c.addr.to_string(), "netmask": c.prefix.to_string(), "scope": scope})
+                })
+                .collect();
+            let kind = if name == "lo" {
+                "loopback"
+            } else {
+                "broadcast"
+            };
+            let read = |f: &str| {
+                std::fs::read_to_string(format!("/proc/{pid}/root/sys/class/net/{name}/{f}"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            };
+            out.insert(
+                name.clone(),
+                json!({"addresses": addresses, "counters": {"bytes_received": 0, "bytes_sent": 0, "packets_received": 0, "packets_sent": 0},
+                       "hwaddr": read("address"), "host_name": "", "mtu": read("mtu").parse::<u64>().unwrap_or(0),
+                       "state": if read("operstate") == "down" { "down" } else { "up" }, "type": kind}),
+            );
+        }
+        Some(Value::Object(out))
+    });
+    handle.join().ok().flatten().unwrap_or_else(|| json!({}))
+}
+
 pub fn state_json(dir: &Path, name: &str) -> Value {
     let st = state(dir, name);
     let (status, code) = status_of(&st);
     let pid = if st == "RUNNING" { pid(dir, name) } else { 0 };
     json!({
         "status": status, "status_code": code, "disk": {}, "memory": {"usage": 0, "usage_peak": 0, "total": 0, "swap_usage": 0, "swap_usage_peak": 0},
-        "network": {}, "pid": pid, "processes": if st == "RUNNING" { 1 } else { 0 }, "cpu": {"usage": 0},
+        "network": if pid > 0 { network_state(pid) } else { json!({}) }, "pid": pid, "processes": if st == "RUNNING" { 1 } else { 0 }, "cpu": {"usage": 0},
     })
 }

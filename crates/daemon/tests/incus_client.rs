@@ -590,6 +590,20 @@ fn a_bridged_nic_device_gives_the_container_an_interface_on_the_bridge() {
         String::from_utf8_lossy(&bad.stderr)
     );
     w.ok(&["start", "n1"]);
+    // an address on eth0 shows in incus list's IPV4 column
+    w.ok(&[
+        "exec",
+        "n1",
+        "--",
+        "ip",
+        "addr",
+        "add",
+        "10.199.77.5/24",
+        "dev",
+        "eth0",
+    ]);
+    let list = w.ok(&["list", "--format", "csv", "-c", "n4"]);
+    assert!(list.contains("10.199.77.5 (eth0)"), "{list}");
     let mac = w.ok(&["exec", "n1", "--", "cat", "/sys/class/net/eth0/address"]);
     assert!(mac.starts_with("00:16:3e:"), "{mac}");
     // the host side is enslaved to the bridge
