@@ -59,9 +59,10 @@ impl Session {
         true
     }
 
-    /// Waits (30 s at most) until every fd is connected, and takes the streams.
+    /// Waits (120 s at most: a loaded client can be slow to open them) until every fd is
+    /// connected, and takes the streams.
     fn streams(&self) -> Result<HashMap<String, UnixStream>, String> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
         let mut conns = self.conns.lock().map_err(|_| "lock")?;
         while conns.len() < self.secrets.len() {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -225,10 +226,31 @@ fn pump_out(mut from: impl Read, mut to: UnixStream) {
         }
     }
     let _ = ws::send_text(&mut to, "");
+    drain(to);
 }
 
-fn pump_in(mut from: UnixStream, mut to: impl Write) {
-    while let Ok((op, payload)) = ws::read_frame(&mut from) {
+/// Reads what the client still sends (its pong to our keepalive ping, say) until it closes. A
+/// unix socket closed with unread data makes the client's next read fail with ECONNRESET, which
+/// the incus client reports as an error even though the command succeeded.
+fn drain(mut stream: UnixStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = [0u8; 4096];
+    while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+}
+
+/// stdin: the client's frames into `to` until its barrier. `last_user` (non-interactive: this
+/// thread is the stream's only user) drains the stream before it is closed.
+fn pump_in(mut from: UnixStream, mut to: impl Write, last_user: bool) {
+    pump_frames(&mut from, &mut to);
+    drop(to);
+    if last_user {
+        drain(from);
+    }
+}
+
+fn pump_frames(from: &mut UnixStream, to: &mut impl Write) {
+    while let Ok((op, payload)) = ws::read_frame(from) {
         match op {
             0x0 | 0x2 if to.write_all(&payload).is_err() => return,
             0x0 | 0x2 => {}
@@ -260,7 +282,7 @@ fn run_pipes(
         std::thread::spawn(move || control_loop(c, pid, None));
     }
     if let (Some(ws0), Some(stdin)) = (streams.remove("0"), stdin) {
-        std::thread::spawn(move || pump_in(ws0, stdin));
+        std::thread::spawn(move || pump_in(ws0, stdin, true));
     }
     let out = streams
         .remove("1")
@@ -309,7 +331,7 @@ fn run_pty(
         ws0.try_clone().map_err(|e| e.to_string())?,
         master.try_clone().map_err(|e| e.to_string())?,
     );
-    std::thread::spawn(move || pump_in(ws_in, master_in));
+    std::thread::spawn(move || pump_in(ws_in, master_in, false));
     let out = std::thread::spawn(move || pump_out(master, ws0));
     let status = child.wait().map_err(|e| e.to_string())?;
     // the pty reads EIO once no process holds the slave: the output pump ends with the barrier

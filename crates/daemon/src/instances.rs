@@ -2,7 +2,7 @@
 //! directory: `config` and `rootfs/`), run by warren-lxc's monitor model so that they outlive
 //! warrend, unprivileged by default with warrend's own id range.
 
-use crate::db::{Db, Image, Instance};
+use crate::db::{Image, Instance, Profile};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -115,7 +115,12 @@ pub fn check_name(name: &str) -> Result<(), String> {
 
 /// Makes the container: unpacks the image's rootfs, renders its create templates, writes the
 /// config. Everything made is removed again if a step fails.
-pub fn create(dir: &Path, db: &Db, inst: &Instance, image: &Image) -> Result<(), String> {
+pub fn create(
+    dir: &Path,
+    profiles: &[Profile],
+    inst: &Instance,
+    image: &Image,
+) -> Result<(), String> {
     let cdir = lxcpath(dir).join(&inst.name);
     if cdir.exists() {
         return Err(format!("Instance \"{}\" already exists", inst.name));
@@ -135,7 +140,7 @@ pub fn create(dir: &Path, db: &Db, inst: &Instance, image: &Image) -> Result<(),
         ));
         std::fs::write(
             cdir.join("config"),
-            lxc_config(dir, inst, &expanded_devices(db, inst)),
+            lxc_config(dir, inst, &expanded_devices(profiles, inst)),
         )
         .map_err(|e| e.to_string())?;
         Ok(())
@@ -144,7 +149,6 @@ pub fn create(dir: &Path, db: &Db, inst: &Instance, image: &Image) -> Result<(),
         let _ = std::fs::remove_dir_all(&cdir);
         return Err(e);
     }
-    let _ = db;
     Ok(())
 }
 
@@ -322,11 +326,14 @@ fn write_in_root(root: &Path, path: &str, data: &[u8]) -> Result<(), String> {
 }
 
 /// Rewrites the container's LXC config after a config change (applies at the next start).
-pub fn rewrite_config(dir: &Path, db: &Db, inst: &Instance) -> Result<(), String> {
+pub fn rewrite_config(dir: &Path, profiles: &[Profile], inst: &Instance) -> Result<(), String> {
     let path = lxcpath(dir).join(&inst.name).join("config");
     let tmp = path.with_extension("new");
-    std::fs::write(&tmp, lxc_config(dir, inst, &expanded_devices(db, inst)))
-        .map_err(|e| e.to_string())?;
+    std::fs::write(
+        &tmp,
+        lxc_config(dir, inst, &expanded_devices(profiles, inst)),
+    )
+    .map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
 }
 
@@ -389,7 +396,7 @@ pub fn restore(dir: &Path, name: &str, snap: &str) -> Result<(), String> {
 }
 
 /// A new container `to` as a copy of `from` (rootfs and its own config).
-pub fn copy(dir: &Path, db: &Db, from: &str, to: &Instance) -> Result<(), String> {
+pub fn copy(dir: &Path, profiles: &[Profile], from: &str, to: &Instance) -> Result<(), String> {
     let cdir = lxcpath(dir).join(&to.name);
     if cdir.exists() {
         return Err(format!("Instance \"{}\" already exists", to.name));
@@ -402,7 +409,7 @@ pub fn copy(dir: &Path, db: &Db, from: &str, to: &Instance) -> Result<(), String
     .and_then(|_| {
         std::fs::write(
             cdir.join("config"),
-            lxc_config(dir, to, &expanded_devices(db, to)),
+            lxc_config(dir, to, &expanded_devices(profiles, to)),
         )
         .map_err(|e| e.to_string())
     });
@@ -421,7 +428,7 @@ fn status_of(state: &str) -> (&'static str, u16) {
 }
 
 /// The instance's `field` ("config" or "devices") with its profiles' (in order) under it.
-fn expanded(db: &Db, i: &Instance, field: &str) -> Value {
+fn expanded(profiles: &[Profile], i: &Instance, field: &str) -> Value {
     let mut out = serde_json::Map::new();
     for p in i
         .profiles
@@ -430,7 +437,7 @@ fn expanded(db: &Db, i: &Instance, field: &str) -> Value {
         .flatten()
         .filter_map(Value::as_str)
     {
-        if let Ok(Some(profile)) = db.profile(p) {
+        if let Some(profile) = profiles.iter().find(|x| x.name == p) {
             let v = if field == "config" {
                 &profile.config
             } else {
@@ -453,15 +460,17 @@ fn expanded(db: &Db, i: &Instance, field: &str) -> Value {
 }
 
 /// The instance's devices with its profiles' under them.
-pub fn expanded_devices(db: &Db, i: &Instance) -> Value {
-    expanded(db, i, "devices")
+pub fn expanded_devices(profiles: &[Profile], i: &Instance) -> Value {
+    expanded(profiles, i, "devices")
 }
 
 /// The instance object, with profiles' devices and config expanded.
-pub fn instance_json(dir: &Path, db: &Db, i: &Instance) -> Value {
+pub fn instance_json(dir: &Path, profiles: &[Profile], i: &Instance) -> Value {
     let (status, code) = status_of(&state(dir, &i.name));
-    let (expanded_config, expanded_devices) =
-        (expanded(db, i, "config"), expanded(db, i, "devices"));
+    let (expanded_config, expanded_devices) = (
+        expanded(profiles, i, "config"),
+        expanded(profiles, i, "devices"),
+    );
     json!({
         "architecture": i.architecture, "config": i.config, "devices": i.devices, "ephemeral": i.ephemeral,
         "profiles": i.profiles, "stateful": false, "description": i.description, "created_at": i.created_at,

@@ -12,6 +12,7 @@ pub mod images;
 pub mod instances;
 pub mod ops;
 pub mod routes;
+pub mod sftp;
 pub mod time;
 pub mod ws;
 
@@ -121,6 +122,14 @@ impl Daemon {
             {
                 return self.operation_websocket(writer, &req);
             }
+            Ok(req)
+                if req.path.ends_with("/sftp")
+                    && req
+                        .header("upgrade")
+                        .is_some_and(|u| u.eq_ignore_ascii_case("sftp")) =>
+            {
+                return self.sftp(writer, &req);
+            }
             Ok(req) => routes::handle(self, &req),
             Err(http::HttpError::TooLarge) => {
                 api::error(&api::ApiError::new(413, "The request body is too large"))
@@ -162,6 +171,38 @@ impl Daemon {
             s.connect(secret, stream);
         }
         Ok(())
+    }
+
+    /// `GET /1.0/instances/<name>/sftp`: the connection becomes an SFTP session in the container's
+    /// rootfs, with its id map.
+    fn sftp(&self, mut stream: UnixStream, req: &http::Request) -> std::io::Result<()> {
+        use std::io::Write;
+        let name = req
+            .path
+            .trim_start_matches("/1.0/instances/")
+            .trim_end_matches("/sftp")
+            .to_string();
+        let inst = self.db().instance(&name).ok().flatten();
+        let Some(inst) = inst else {
+            let msg = format!(
+                "Failed to fetch instance \"{name}\" in project \"default\": Instance not found"
+            );
+            return http::write_response(&mut stream, &api::error(&api::ApiError::not_found(msg)));
+        };
+        // the rootfs keeps the container's own ids on disk (an idmapped mount shifts them for an
+        // unprivileged container), so ids go to the disk as the container sees them
+        let root = sftp::Root::open(
+            &instances::lxcpath(&self.dir)
+                .join(&inst.name)
+                .join("rootfs"),
+            0,
+            u32::MAX,
+        )?;
+        stream.set_read_timeout(None)?;
+        stream.write_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: sftp\r\nConnection: Upgrade\r\n\r\n",
+        )?;
+        sftp::serve(stream, root)
     }
 
     /// The events websocket: every event from now on, a keepalive ping every 10 s, until the

@@ -37,8 +37,14 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         ("GET", [""]) | ("GET", []) => Ok(api::sync(json!(["/1.0"]))),
         ("GET", ["1.0"]) => Ok(api::sync_etag(server_info(d))),
         ("GET", ["1.0", "instances"]) => {
-            let db = d.db();
-            let list = db.instances().map_err(internal)?;
+            // rows and profiles under the lock; the states (warren-lxc per instance) outside it
+            let (list, profiles) = {
+                let db = d.db();
+                (
+                    db.instances().map_err(internal)?,
+                    db.profiles().map_err(internal)?,
+                )
+            };
             Ok(api::sync(match recursion(req) {
                 0 => json!(list
                     .iter()
@@ -46,12 +52,12 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     .collect::<Vec<_>>()),
                 1 => json!(list
                     .iter()
-                    .map(|i| instances::instance_json(&d.dir, &db, i))
+                    .map(|i| instances::instance_json(&d.dir, &profiles, i))
                     .collect::<Vec<_>>()),
                 _ => json!(list
                     .iter()
                     .map(|i| {
-                        let mut v = instances::instance_json(&d.dir, &db, i);
+                        let mut v = instances::instance_json(&d.dir, &profiles, i);
                         v["state"] = instances::state_json(&d.dir, &i.name);
                         v["snapshots"] = json!([]);
                         v["backups"] = json!([]);
@@ -62,12 +68,15 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         }
         ("POST", ["1.0", "instances"]) => create_instance(d, req),
         ("GET", ["1.0", "instances", name]) => {
-            let db = d.db();
-            let i = db
-                .instance(name)
-                .map_err(internal)?
-                .ok_or_else(|| instance_not_found(name))?;
-            let mut v = instances::instance_json(&d.dir, &db, &i);
+            let (i, profiles) = {
+                let db = d.db();
+                let i = db
+                    .instance(name)
+                    .map_err(internal)?
+                    .ok_or_else(|| instance_not_found(name))?;
+                (i, db.profiles().map_err(internal)?)
+            };
+            let mut v = instances::instance_json(&d.dir, &profiles, &i);
             if recursion(req) >= 1 {
                 v["state"] = instances::state_json(&d.dir, name);
                 v["snapshots"] = json!([]);
@@ -126,7 +135,11 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                         dd.db()
                             .update_instance(&restored)
                             .map_err(|e| e.to_string())?;
-                        instances::rewrite_config(&dd.dir, &dd.db(), &restored)?;
+                        instances::rewrite_config(
+                            &dd.dir,
+                            &dd.db().profiles().map_err(|e| e.to_string())?,
+                            &restored,
+                        )?;
                         Ok(Value::Null)
                     },
                 );
@@ -154,7 +167,11 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     crate::config::validate(&new.config).map_err(|e| e.to_string())?;
                     check_devices(&new.devices, &dd.db()).map_err(|e| e.message)?;
                     dd.db().update_instance(&new).map_err(|e| e.to_string())?;
-                    instances::rewrite_config(&dd.dir, &dd.db(), &new)?;
+                    instances::rewrite_config(
+                        &dd.dir,
+                        &dd.db().profiles().map_err(|e| e.to_string())?,
+                        &new,
+                    )?;
                     dd.hub.lifecycle(
                         "instance-updated",
                         &format!("/1.0/instances/{}", new.name),
@@ -871,7 +888,7 @@ fn spawn_create<F>(
     make: F,
 ) -> Result<Response, ApiError>
 where
-    F: FnOnce(&std::path::Path, &crate::db::Db, &crate::db::Instance) -> Result<(), String>
+    F: FnOnce(&std::path::Path, &[crate::db::Profile], &crate::db::Instance) -> Result<(), String>
         + Send
         + 'static,
 {
@@ -881,7 +898,9 @@ where
         "Creating instance",
         json!({"instances": [format!("/1.0/instances/{}", inst.name)]}),
         move || {
-            let made = make(&dd.dir, &dd.db(), &inst);
+            // the database lock is held for reading the profiles only, not while the rootfs is made
+            let profiles = dd.db().profiles().map_err(|e| e.to_string())?;
+            let made = make(&dd.dir, &profiles, &inst);
             if let Err(e) = made {
                 let _ = dd.db().delete_instance(&inst.name);
                 return Err(e);

@@ -680,3 +680,68 @@ fn fifty_clients_create_exec_in_and_delete_instances_at_once() {
         body["metadata"]["failure"]
     );
 }
+
+#[test]
+fn files_are_pushed_pulled_and_deleted_inside_the_container_only() {
+    if !require_root("files_are_pushed_pulled_and_deleted_inside_the_container_only")
+        || !have_incus()
+    {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    w.ok(&["launch", "bb", "f1"]);
+    let local = w.dir.path().join("local.txt");
+    std::fs::write(&local, "pushed content\n").expect("write");
+    w.ok(&[
+        "file",
+        "push",
+        &local.to_string_lossy(),
+        "f1/tmp/pushed.txt",
+        "--mode",
+        "0640",
+    ]);
+    assert_eq!(
+        w.ok(&["exec", "f1", "--", "cat", "/tmp/pushed.txt"]),
+        "pushed content\n"
+    );
+    let listing = w.ok(&["exec", "f1", "--", "ls", "-ln", "/tmp/pushed.txt"]);
+    assert!(
+        listing.starts_with("-rw-r-----") && listing.contains(" 0 "),
+        "owned by the container's root: {listing}"
+    );
+    assert_eq!(w.ok(&["file", "pull", "f1/etc/hostname", "-"]).trim(), "f1");
+    // a symlink inside the container to a host path reaches the container's file, never the host's
+    let host = w.dir.path().join("host-secret");
+    std::fs::write(&host, "host secret\n").expect("write");
+    w.ok(&[
+        "exec",
+        "f1",
+        "--",
+        "ln",
+        "-s",
+        &host.to_string_lossy(),
+        "/root/link",
+    ]);
+    let pulled = w.incus(&["file", "pull", "f1/root/link", "-"]);
+    assert!(
+        !String::from_utf8_lossy(&pulled.stdout).contains("host secret"),
+        "read the host's file through a symlink"
+    );
+    // .. can't climb out of the rootfs
+    let escape = w.dir.path().join("escape.txt");
+    let _ = w.incus(&[
+        "file",
+        "push",
+        &local.to_string_lossy(),
+        &format!("f1/../../../..{}", escape.display()),
+    ]);
+    assert!(!escape.exists(), "a push escaped the container");
+    w.ok(&["file", "delete", "f1/tmp/pushed.txt"]);
+    assert!(!w
+        .ok(&["exec", "f1", "--", "ls", "/tmp"])
+        .contains("pushed.txt"));
+    w.ok(&["delete", "-f", "f1"]);
+}
