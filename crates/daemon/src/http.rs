@@ -130,9 +130,9 @@ pub fn read_request<R: Read>(
     };
     let upload = req.method == "POST"
         && req.path.trim_end_matches('/') == "/1.0/images"
-        && req
-            .header("content-type")
-            .is_some_and(|c| c.starts_with("application/octet-stream"));
+        && req.header("content-type").is_some_and(|c| {
+            c.starts_with("application/octet-stream") || c.starts_with("multipart/form-data")
+        });
     if upload {
         std::fs::create_dir_all(upload_dir)?;
         let file = tempfile::Builder::new()
@@ -187,6 +187,62 @@ pub fn read_request<R: Read>(
         }
     }
     Ok(req)
+}
+
+/// The parts of a multipart/form-data body in `file` (the client's split image upload:
+/// `metadata` and `rootfs`), each written to a file beside it; (form name, path) pairs.
+pub fn split_multipart(
+    file: &std::path::Path,
+    content_type: &str,
+) -> Result<Vec<(String, std::path::PathBuf)>, String> {
+    let boundary = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+        .map(|b| format!("--{}", b.trim_matches('"')))
+        .ok_or("multipart upload without a boundary")?;
+    let data = std::fs::read(file).map_err(|e| e.to_string())?;
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay.get(from..)
+            .and_then(|h| h.windows(needle.len()).position(|w| w == needle))
+            .map(|i| i + from)
+    };
+    let mut parts = Vec::new();
+    let mut pos =
+        find(&data, boundary.as_bytes(), 0).ok_or("multipart upload without a first boundary")?;
+    loop {
+        pos += boundary.len();
+        if data.get(pos..pos + 2) == Some(b"--") {
+            break;
+        }
+        let head_end = find(&data, b"\r\n\r\n", pos).ok_or("a multipart part without headers")?;
+        let head = String::from_utf8_lossy(&data[pos..head_end]).to_string();
+        let name = head
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("name="))
+            .map(|n| {
+                n.split(['\r', '\n'])
+                    .next()
+                    .unwrap_or("")
+                    .trim_matches('"')
+                    .to_string()
+            })
+            .ok_or("a multipart part without a name")?;
+        let body_start = head_end + 4;
+        let next = find(&data, format!("\r\n{boundary}").as_bytes(), body_start)
+            .ok_or("a multipart part without an end")?;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+        {
+            return Err(format!("a multipart part named \"{name}\""));
+        }
+        let out = file.with_extension(format!("part-{name}"));
+        std::fs::write(&out, &data[body_start..next]).map_err(|e| e.to_string())?;
+        parts.push((name, out));
+        pos = next + 2;
+    }
+    Ok(parts)
 }
 
 /// Copies a chunked body into `out`.

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::Path;
 
 /// metadata.yaml's fields the store keeps.
-fn read_metadata(file: &Path) -> Result<(String, i64, Value), String> {
+fn read_metadata(file: &Path, split: bool) -> Result<(String, i64, Value), String> {
     let reader = warren_image::unpack::open_archive(file).map_err(|e| format!("{e:#}"))?;
     let mut ar = tar::Archive::new(reader);
     let mut metadata = None;
@@ -35,11 +35,8 @@ fn read_metadata(file: &Path) -> Result<(String, i64, Value), String> {
     let text = metadata.ok_or(
         "the image has no metadata.yaml (a unified image is metadata.yaml, templates/ and rootfs/)",
     )?;
-    if !has_rootfs {
-        return Err(
-            "the image has no rootfs/ (split images are uploaded as two files: not supported yet)"
-                .into(),
-        );
+    if !has_rootfs && !split {
+        return Err("the image has no rootfs/ (a split image is uploaded as two files: metadata and rootfs)".into());
     }
     let docs =
         yaml_rust2::YamlLoader::load_from_str(&text).map_err(|e| format!("metadata.yaml: {e}"))?;
@@ -68,18 +65,33 @@ fn read_metadata(file: &Path) -> Result<(String, i64, Value), String> {
     Ok((architecture, created, Value::Object(properties)))
 }
 
-/// Adds an uploaded file (already in the store's directory as `upload`) under its fingerprint.
-pub fn import(db: &Db, images_dir: &Path, upload: &Path, filename: &str) -> Result<Value, String> {
+/// Adds an uploaded image under its fingerprint: a unified tarball (`rootfs` None; the fingerprint
+/// is the file's sha256), or a split one (metadata tarball + squashfs; the fingerprint is the sha256
+/// of both, in that order, as Incus computes it). The files are in the store's directory already.
+pub fn import(
+    db: &Db,
+    images_dir: &Path,
+    upload: &Path,
+    rootfs: Option<&Path>,
+    filename: &str,
+) -> Result<Value, String> {
     use sha2::{Digest, Sha256};
     let cleanup = |e: String| {
         let _ = std::fs::remove_file(upload);
+        if let Some(r) = rootfs {
+            let _ = std::fs::remove_file(r);
+        }
         e
     };
-    let mut f = std::fs::File::open(upload).map_err(|e| cleanup(e.to_string()))?;
     let mut h = Sha256::new();
-    let size = std::io::copy(&mut f, &mut h).map_err(|e| cleanup(e.to_string()))?;
+    let mut size = 0;
+    for f in std::iter::once(upload).chain(rootfs) {
+        let mut file = std::fs::File::open(f).map_err(|e| cleanup(e.to_string()))?;
+        size += std::io::copy(&mut file, &mut h).map_err(|e| cleanup(e.to_string()))?;
+    }
     let fingerprint = hex::encode(h.finalize());
-    let (architecture, created, properties) = read_metadata(upload).map_err(cleanup)?;
+    let (architecture, created, properties) =
+        read_metadata(upload, rootfs.is_some()).map_err(cleanup)?;
     if db
         .images()
         .map_err(|e| cleanup(e.to_string()))?
@@ -92,6 +104,12 @@ pub fn import(db: &Db, images_dir: &Path, upload: &Path, filename: &str) -> Resu
     }
     let target = images_dir.join(&fingerprint);
     std::fs::rename(upload, &target).map_err(|e| cleanup(e.to_string()))?;
+    if let Some(r) = rootfs {
+        if let Err(e) = std::fs::rename(r, images_dir.join(format!("{fingerprint}.rootfs"))) {
+            let _ = std::fs::remove_file(&target);
+            return Err(cleanup(e.to_string()));
+        }
+    }
     let image = Image {
         fingerprint: fingerprint.clone(),
         filename: filename.to_string(),
@@ -103,6 +121,7 @@ pub fn import(db: &Db, images_dir: &Path, upload: &Path, filename: &str) -> Resu
     };
     if let Err(e) = db.add_image(&image) {
         let _ = std::fs::remove_file(&target);
+        let _ = std::fs::remove_file(images_dir.join(format!("{fingerprint}.rootfs")));
         return Err(e.to_string());
     }
     Ok(json!({"fingerprint": fingerprint, "size": size.to_string()}))

@@ -166,6 +166,22 @@ fn unpacked_image(dir: &Path, fingerprint: &str) -> Result<PathBuf, String> {
         .map_err(|e| e.to_string())?;
     warren_image::unpack::unpack_fstree(&images.join(fingerprint), staging.path(), true)
         .map_err(|e| format!("Failed to unpack the image: {e:#}"))?;
+    // a split image: its rootfs is the squashfs beside the metadata tarball
+    let squashfs = images.join(format!("{fingerprint}.rootfs"));
+    if squashfs.is_file() {
+        let out = Command::new("unsquashfs")
+            .args(["-f", "-n", "-d"])
+            .arg(staging.path().join("rootfs"))
+            .arg(&squashfs)
+            .output()
+            .map_err(|e| format!("unsquashfs: {e} (apt-get install squashfs-tools)"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "Failed to unpack the image's squashfs: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
     let staged = staging.keep();
     if std::fs::rename(&staged, &tree).is_err() {
         // another create unpacked it meanwhile

@@ -94,7 +94,15 @@ impl Daemon {
     /// Answers requests until the process ends, a thread per connection.
     pub fn serve(self: std::sync::Arc<Self>, listener: UnixListener) {
         for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
+            let stream = match stream {
+                Ok(s) => s,
+                Err(e) => {
+                    // out of descriptors: the connection waits in the backlog; don't spin meanwhile
+                    eprintln!("warrend: accept: {e}");
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                }
+            };
             let d = self.clone();
             std::thread::spawn(move || {
                 let _ = d.connection(stream);
@@ -165,12 +173,15 @@ impl Daemon {
         }
         let key = req.header("sec-websocket-key").unwrap_or("");
         stream.set_read_timeout(None)?;
-        stream.write_all(ws::handshake(key).as_bytes())?;
-        ws::send_ping(&mut stream)?;
+        // Registered even if the client has already gone: the stdin stream of a command whose
+        // stdin is /dev/null sends its end and closes at once, before our keepalive ping, and a
+        // stream left out would keep the command waiting for it.
+        let handshake = stream.write_all(ws::handshake(key).as_bytes());
+        let _ = ws::send_ping(&mut stream);
         if let Some(s) = session {
             s.connect(secret, stream);
         }
-        Ok(())
+        handshake
     }
 
     /// `GET /1.0/instances/<name>/sftp`: the connection becomes an SFTP session in the container's

@@ -445,6 +445,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             let Some(upload) = req.body_file.clone() else {
                 return Err(ApiError::bad_request("Only image uploads (a unified tarball, application/octet-stream) are supported so far"));
             };
+            let content_type = req.header("content-type").unwrap_or("").to_string();
             let filename = req
                 .header("x-incus-filename")
                 .unwrap_or("")
@@ -454,7 +455,34 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .to_string();
             let dd = d.clone();
             let op = d.hub.run("Downloading image", json!({}), move || {
-                let meta = images::import(&dd.db(), &dd.dir.join("images"), &upload, &filename)?;
+                let meta = if content_type.starts_with("multipart/form-data") {
+                    let parts = crate::http::split_multipart(&upload, &content_type);
+                    let _ = std::fs::remove_file(&upload);
+                    let parts = parts?;
+                    let part = |n: &str| {
+                        parts
+                            .iter()
+                            .find(|(name, _)| name == n)
+                            .map(|(_, p)| p.clone())
+                    };
+                    let (Some(metadata), Some(rootfs)) = (part("metadata"), part("rootfs")) else {
+                        for (_, p) in &parts {
+                            let _ = std::fs::remove_file(p);
+                        }
+                        return Err(
+                            "a split image upload needs a metadata and a rootfs part".into()
+                        );
+                    };
+                    images::import(
+                        &dd.db(),
+                        &dd.dir.join("images"),
+                        &metadata,
+                        Some(&rootfs),
+                        &filename,
+                    )?
+                } else {
+                    images::import(&dd.db(), &dd.dir.join("images"), &upload, None, &filename)?
+                };
                 let fp = meta["fingerprint"].as_str().unwrap_or("").to_string();
                 dd.hub.lifecycle(
                     "image-created",
@@ -550,6 +578,11 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                         .delete_image(&image.fingerprint)
                         .map_err(|e| e.to_string())?;
                     let _ = std::fs::remove_file(dd.dir.join("images").join(&image.fingerprint));
+                    let _ = std::fs::remove_file(
+                        dd.dir
+                            .join("images")
+                            .join(format!("{}.rootfs", image.fingerprint)),
+                    );
                     instances::forget_image(&dd.dir, &image.fingerprint);
                     dd.hub.lifecycle(
                         "image-deleted",

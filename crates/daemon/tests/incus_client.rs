@@ -745,3 +745,62 @@ fn files_are_pushed_pulled_and_deleted_inside_the_container_only() {
         .contains("pushed.txt"));
     w.ok(&["delete", "-f", "f1"]);
 }
+
+#[test]
+fn a_split_image_imports_with_incus_fingerprint_and_launches() {
+    if !require_root("a_split_image_imports_with_incus_fingerprint_and_launches") || !have_incus() {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let out = w.dir.path().join("split");
+    let o = Command::new(WARREN_BUILD)
+        .args(["build-incus", EXAMPLE, &out.to_string_lossy(), "--no-cache"])
+        .arg("--sources-dir")
+        .arg(w.dir.path().join("sources"))
+        .output()
+        .expect("warren-build");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (meta, rootfs) = (out.join("incus.tar.xz"), out.join("rootfs.squashfs"));
+    let imported = w.ok(&[
+        "image",
+        "import",
+        &meta.to_string_lossy(),
+        &rootfs.to_string_lossy(),
+        "--alias",
+        "sp",
+    ]);
+    // Incus's fingerprint of a split image: sha256 of the metadata tarball and the rootfs, in order
+    let mut both = std::fs::read(&meta).expect("meta");
+    both.extend(std::fs::read(&rootfs).expect("rootfs"));
+    let sum = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().expect("stdin").write_all(&both)?;
+            c.wait_with_output()
+        })
+        .expect("sha256sum");
+    let fingerprint = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        imported.contains(&fingerprint),
+        "{imported} / {fingerprint}"
+    );
+    w.ok(&["launch", "sp", "q1"]);
+    assert_eq!(
+        w.ok(&["exec", "q1", "--", "cat", "/etc/hostname"]).trim(),
+        "q1"
+    );
+    w.ok(&["delete", "-f", "q1"]);
+    w.ok(&["image", "delete", "sp"]);
+    let left: Vec<_> = std::fs::read_dir(w.dir.path().join("images"))
+        .expect("images")
+        .flatten()
+        .collect();
+    assert!(left.is_empty(), "the image's files outlived it: {left:?}");
+}

@@ -17,6 +17,14 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
+    // every exec holds several sockets and pipes: with many clients at once the usual soft limit
+    // of 1024 descriptors runs out, and connections would wait unaccepted
+    if let Ok((_, hard)) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    {
+        let _ =
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
+    }
     let dir = warren_daemon::warren_dir();
     let daemon = match warren_daemon::Daemon::open(&dir) {
         Ok(d) => std::sync::Arc::new(d),
