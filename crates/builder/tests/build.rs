@@ -473,12 +473,11 @@ fn real_lxc_creates_a_container_from_our_lxc_image() {
     if !require_root("real_lxc_creates_a_container_from_our_lxc_image") {
         return;
     }
-    if !Path::new("/usr/share/lxc/templates/lxc-local").exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "LXC is not installed: scripts/setup-host.sh installs it"
-        );
-        eprintln!("skipped: LXC is not installed (apt-get install lxc)");
+    if !warren_testutil::require_installed(
+        "/usr/share/lxc/templates/lxc-local",
+        "LXC",
+        "apt-get install lxc",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -375,12 +375,11 @@ fn real_lxc_downloads_from_our_server() {
     if !require_root("real_lxc_downloads_from_our_server") {
         return;
     }
-    if !Path::new("/usr/share/lxc/templates/lxc-download").exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "LXC is not installed: scripts/setup-host.sh installs it"
-        );
-        eprintln!("skipped: LXC is not installed");
+    if !warren_testutil::require_installed(
+        "/usr/share/lxc/templates/lxc-download",
+        "LXC",
+        "apt-get install lxc",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -560,12 +559,11 @@ fn the_real_incus_launches_from_our_server() {
     if !require_root("the_real_incus_launches_from_our_server") {
         return;
     }
-    if !Path::new("/usr/libexec/incus/incusd").exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "Incus is not installed: scripts/setup-host.sh installs it"
-        );
-        eprintln!("skipped: Incus is not installed (apt-get install -t bookworm-backports incus)");
+    if !warren_testutil::require_installed(
+        "/usr/libexec/incus/incusd",
+        "Incus",
+        "apt-get install -t bookworm-backports incus",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -772,3 +772,17 @@ impl Drop for HttpDir {
         let _ = self.child.wait();
     }
 }
+
+/// Whether `path` exists, for tests that need an installed tool: absent, the test says why it
+/// skips, except in CI, where scripts/setup-host.sh installs it and a skip would hide a failure.
+pub fn require_installed(path: &str, what: &str, install: &str) -> bool {
+    if Path::new(path).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} is not installed: scripts/setup-host.sh installs it"
+    );
+    eprintln!("skipped: {what} is not installed ({install})");
+    false
+}

@@ -1,6 +1,6 @@
 //! `warren-build build-all DEF [TARGET]`: the LXC and Incus images from one build.
 
-use super::common::{self, Common, IncusFlags, Packing, Sources, WorkDir};
+use super::common::{self, Common, IncusFlags, Packing, Sources};
 use clap::Args as ClapArgs;
 use std::path::PathBuf;
 use warren_builder::build::Outputs;
@@ -23,27 +23,17 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let loaded = common::load(&a.definition, &a.common)?;
-    common::enter_build_namespace()?;
-    let opts = common::options(
-        &a.common,
-        Some(&a.sources),
-        Some(&a.packing),
-        Some(&a.incus),
-        false,
-    )?;
-    let work = WorkDir::new(a.common.cache_dir.as_deref(), a.common.cleanup)?;
-    let r = warren_builder::build::build_image(
-        &loaded,
-        &work.path,
+    let outputs = Outputs {
+        lxc: true,
+        incus: true,
+    };
+    common::build_image(
+        &a.definition,
         &a.target,
-        Outputs {
-            lxc: true,
-            incus: true,
-        },
-        &opts,
-    );
-    common::finish_sources(&a.sources);
-    r?.print(Some(&a.target));
-    Ok(())
+        &a.common,
+        &a.sources,
+        &a.packing,
+        Some(&a.incus),
+        outputs,
+    )
 }

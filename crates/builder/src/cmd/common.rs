@@ -176,3 +176,24 @@ pub fn finish_sources(sources: &Sources) {
 pub fn load(def: &str, common: &Common) -> Result<warren_builder::load::Loaded> {
     Ok(warren_builder::load::load_path(def, &common.options)?)
 }
+
+/// build-lxc, build-incus and build-all: the definition built into a fresh work directory and
+/// packed as `outputs` into `target`, with the summary at the end.
+pub fn build_image(
+    definition: &str,
+    target: &Path,
+    common: &Common,
+    sources: &Sources,
+    packing: &Packing,
+    incus: Option<&IncusFlags>,
+    outputs: warren_builder::build::Outputs,
+) -> Result<()> {
+    let loaded = load(definition, common)?;
+    enter_build_namespace()?;
+    let opts = options(common, Some(sources), Some(packing), incus, false)?;
+    let work = WorkDir::new(common.cache_dir.as_deref(), common.cleanup)?;
+    let r = warren_builder::build::build_image(&loaded, &work.path, target, outputs, &opts);
+    finish_sources(sources);
+    r?.print(Some(target));
+    Ok(())
+}
