@@ -18,6 +18,10 @@ impl ApiError {
             message: message.into(),
         }
     }
+    pub fn forbidden(what: impl Into<String>) -> ApiError {
+        ApiError::new(403, what)
+    }
+
     pub fn not_found(what: impl Into<String>) -> ApiError {
         ApiError::new(404, what)
     }
@@ -35,6 +39,7 @@ fn json_response(status: u16, body: &Value, extra: Vec<(String, String)>) -> Res
         status,
         headers,
         body: bytes,
+        file: None,
     }
 }
 

@@ -368,6 +368,42 @@ impl Db {
         Ok(())
     }
 
+    /// Renames an instance and its snapshots' rows together.
+    pub fn rename_instance(&self, old: &str, new: &str) -> Result<(), DbError> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute_batch("PRAGMA defer_foreign_keys = ON")?;
+        tx.execute(
+            "UPDATE instances SET name = ?2 WHERE name = ?1",
+            params![old, new],
+        )?;
+        tx.execute(
+            "UPDATE snapshots SET instance = ?2 WHERE instance = ?1",
+            params![old, new],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn delete_profile(&self, name: &str) -> Result<(), DbError> {
+        self.conn
+            .execute("DELETE FROM profiles WHERE name = ?1", params![name])?;
+        Ok(())
+    }
+
+    pub fn rename_profile(&self, old: &str, new: &str) -> Result<(), DbError> {
+        self.conn.execute(
+            "UPDATE profiles SET name = ?2 WHERE name = ?1",
+            params![old, new],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_pool(&self, name: &str) -> Result<(), DbError> {
+        self.conn
+            .execute("DELETE FROM storage_pools WHERE name = ?1", params![name])?;
+        Ok(())
+    }
+
     pub fn delete_instance(&self, name: &str) -> Result<(), DbError> {
         self.conn
             .execute("DELETE FROM instances WHERE name = ?1", params![name])?;

@@ -18,6 +18,9 @@ pub struct Session {
     pub secrets: HashMap<String, String>,
     conns: Mutex<HashMap<String, UnixStream>>,
     ready: Condvar,
+    /// Clones of every stream connected, so that cancelling can shut them all.
+    held: Mutex<Vec<UnixStream>>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 fn secret() -> String {
@@ -39,6 +42,8 @@ impl Session {
             secrets: names.iter().map(|n| (n.to_string(), secret())).collect(),
             conns: Mutex::new(HashMap::new()),
             ready: Condvar::new(),
+            held: Mutex::new(Vec::new()),
+            closed: Default::default(),
         }
     }
 
@@ -52,6 +57,9 @@ impl Session {
         else {
             return false;
         };
+        if let (Ok(mut held), Ok(clone)) = (self.held.lock(), stream.try_clone()) {
+            held.push(clone);
+        }
         if let Ok(mut c) = self.conns.lock() {
             c.insert(fd, stream);
         }
@@ -59,12 +67,27 @@ impl Session {
         true
     }
 
+    /// Ends the session: every websocket is shut, and a wait for the rest gives up.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(held) = self.held.lock() {
+            for s in held.iter() {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        let _guard = self.conns.lock();
+        self.ready.notify_all();
+    }
+
     /// Waits (120 s at most: a loaded client can be slow to open them) until every fd is
     /// connected, and takes the streams.
-    fn streams(&self) -> Result<HashMap<String, UnixStream>, String> {
+    pub(crate) fn streams(&self) -> Result<HashMap<String, UnixStream>, String> {
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         let mut conns = self.conns.lock().map_err(|_| "lock")?;
         while conns.len() < self.secrets.len() {
+            if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("the session was closed".into());
+            }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return Err("the client did not connect the exec websockets".into());

@@ -268,6 +268,8 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A file sent after `body` (image export, file pull), streamed rather than held in memory.
+    pub file: Option<std::fs::File>,
 }
 
 fn reason(status: u16) -> &'static str {
@@ -291,7 +293,12 @@ pub fn write_response<W: Write>(w: &mut W, resp: &Response) -> std::io::Result<(
         "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: close\r\n",
         resp.status,
         reason(resp.status),
-        resp.body.len()
+        resp.body.len() as u64
+            + resp
+                .file
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .map_or(0, |m| m.len())
     );
     for (k, v) in &resp.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -299,5 +306,8 @@ pub fn write_response<W: Write>(w: &mut W, resp: &Response) -> std::io::Result<(
     head.push_str("\r\n");
     w.write_all(head.as_bytes())?;
     w.write_all(&resp.body)?;
+    if let Some(f) = &resp.file {
+        std::io::copy(&mut &*f, w)?;
+    }
     w.flush()
 }

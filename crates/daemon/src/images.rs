@@ -1,7 +1,9 @@
 //! Images in warrend's store: upload of a unified tarball (metadata.yaml + rootfs/), its
 //! fingerprint (the file's sha256), properties from metadata.yaml, aliases, and their JSON.
 
+use crate::api::ApiError;
 use crate::db::{Db, Image};
+use crate::http::Response;
 use serde_json::{json, Value};
 use std::io::Read;
 use std::path::Path;
@@ -150,4 +152,77 @@ pub fn find<'a>(images: &'a [Image], fp: &str) -> Option<&'a Image> {
         .filter(|i| i.fingerprint.starts_with(fp))
         .collect();
     (matches.len() == 1 && !fp.is_empty()).then(|| matches[0])
+}
+
+/// The extension a file's magic says it has (for an export's file name).
+fn extension(path: &Path) -> &'static str {
+    let mut magic = [0u8; 6];
+    let _ = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut magic));
+    match magic {
+        [0xfd, b'7', b'z', b'X', b'Z', 0] => ".tar.xz",
+        [0x1f, 0x8b, ..] => ".tar.gz",
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => ".tar.zst",
+        [b'B', b'Z', b'h', ..] => ".tar.bz2",
+        [b'h', b's', b'q', b's', ..] => ".squashfs",
+        _ => ".tar",
+    }
+}
+
+/// GET /1.0/images/<fp>/export: a unified image as its tarball; a split one as multipart
+/// (metadata, rootfs), which the client splits into its two files again.
+pub fn export(images_dir: &Path, image: &Image) -> Result<Response, ApiError> {
+    let meta = images_dir.join(&image.fingerprint);
+    let rootfs = images_dir.join(format!("{}.rootfs", image.fingerprint));
+    let open = |p: &Path| {
+        std::fs::File::open(p).map_err(|e| ApiError::new(500, format!("{}: {e}", p.display())))
+    };
+    if !rootfs.is_file() {
+        let name = format!("{}{}", image.fingerprint, extension(&meta));
+        return Ok(Response {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), "application/octet-stream".into()),
+                (
+                    "Content-Disposition".into(),
+                    format!("inline;filename={name}"),
+                ),
+            ],
+            body: Vec::new(),
+            file: Some(open(&meta)?),
+        });
+    }
+    // both parts in one unlinked temporary file, streamed like a single one
+    let boundary = format!(
+        "warren-{}",
+        &image.fingerprint[..16.min(image.fingerprint.len())]
+    );
+    let mut tmp = tempfile::tempfile_in(images_dir)
+        .map_err(|e| ApiError::new(500, format!("export: {e}")))?;
+    let write = |tmp: &mut std::fs::File| -> std::io::Result<()> {
+        use std::io::Write;
+        for (part, path, ext) in [
+            ("metadata", &meta, extension(&meta)),
+            ("rootfs", &rootfs, extension(&rootfs)),
+        ] {
+            write!(
+                tmp,
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{part}\"; filename=\"{}{ext}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+                if part == "metadata" { "meta-".to_string() + &image.fingerprint } else { image.fingerprint.clone() }
+            )?;
+            std::io::copy(&mut std::fs::File::open(path)?, tmp)?;
+            tmp.write_all(b"\r\n")?;
+        }
+        write!(tmp, "--{boundary}--\r\n")?;
+        std::io::Seek::rewind(tmp)
+    };
+    write(&mut tmp).map_err(|e| ApiError::new(500, format!("export: {e}")))?;
+    Ok(Response {
+        status: 200,
+        headers: vec![(
+            "Content-Type".into(),
+            format!("multipart/form-data; boundary={boundary}"),
+        )],
+        body: Vec::new(),
+        file: Some(tmp),
+    })
 }

@@ -6,6 +6,7 @@ use crate::db::{Image, Instance, Profile};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use warren_runtime::proto::{self, InitInfo};
 
 /// warrend's id range for unprivileged containers (Incus's default), distinct from warren-lxc's.
 pub const IDMAP_BASE: u64 = 1_000_000;
@@ -52,18 +53,21 @@ fn lxc(dir: &Path, args: &[&str]) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// RUNNING, STOPPED, FROZEN... as warren-lxc reports it.
-pub fn state(dir: &Path, name: &str) -> String {
-    lxc(dir, &["info", "-n", name, "-sH"])
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "STOPPED".into())
+/// What the container's monitor says about it (None: not running), asked over its socket
+/// directly: `list` asks this for every instance, and a process per question would cost more.
+pub fn live(dir: &Path, name: &str) -> Option<InitInfo> {
+    match proto::call(&lxcpath(dir), name, &proto::Request::Info) {
+        Ok(Some((resp, _))) if resp.ok => resp.info,
+        _ => None,
+    }
 }
 
-pub fn pid(dir: &Path, name: &str) -> i64 {
-    lxc(dir, &["info", "-n", name, "-pH"])
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(-1)
+/// RUNNING, STOPPED, FROZEN... as the monitor reports it.
+pub fn state(dir: &Path, name: &str) -> String {
+    live(dir, name)
+        .and_then(|i| i.state)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|| "STOPPED".into())
 }
 
 /// The console's ring buffer (empty when the container isn't running).
@@ -269,6 +273,10 @@ fn lxc_config(dir: &Path, inst: &Instance, devices: &Value) -> String {
             c.push_str(&format!("lxc.net.{i}.mtu = {}\n", get("mtu")));
         }
     }
+    for line in disk_mount_entries(devices, privileged) {
+        c.push_str(&line);
+        c.push('\n');
+    }
     c.push_str("lxc.signal.halt = SIGRTMIN+3\n");
     for line in crate::config::limit_lines(&inst.config) {
         c.push_str(&line);
@@ -279,6 +287,52 @@ fn lxc_config(dir: &Path, inst: &Instance, devices: &Value) -> String {
         c.push('\n');
     }
     c
+}
+
+/// Disk devices other than the root: bind mounts of host paths, in device-name order.
+/// `shift: true` maps the source's ids into an unprivileged container (an idmapped mount), as
+/// Incus's shift does; `readonly`, `recursive` and `required: false` as Incus has them.
+fn disk_mount_entries(devices: &Value, privileged: bool) -> Vec<String> {
+    let mut disks: Vec<(&String, &Value)> = devices
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, d)| {
+                    d.get("type").and_then(Value::as_str) == Some("disk")
+                        && d.get("path").and_then(Value::as_str) != Some("/")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    disks.sort_by_key(|(k, _)| k.as_str());
+    disks
+        .iter()
+        .map(|(_, d)| {
+            let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
+            let yes = |k: &str| matches!(get(k), "true" | "1" | "yes" | "on");
+            let source = get("source");
+            let mut opts = vec![if yes("recursive") { "rbind" } else { "bind" }];
+            opts.push(if Path::new(source).is_dir() {
+                "create=dir"
+            } else {
+                "create=file"
+            });
+            if yes("readonly") {
+                opts.push("ro");
+            }
+            if get("required") == "false" {
+                opts.push("optional");
+            }
+            if yes("shift") && !privileged {
+                opts.push("idmap=container");
+            }
+            format!(
+                "lxc.mount.entry = {source} {} none {} 0 0",
+                get("path").trim_start_matches('/'),
+                opts.join(",")
+            )
+        })
+        .collect()
 }
 
 /// metadata.yaml's templates whose `when` has `create`: `{{ container.name }}` (and
@@ -411,6 +465,30 @@ pub fn restore(dir: &Path, name: &str, snap: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Renames a stopped container: its directory and its snapshots' (the caller rewrites its config
+/// and renames the database rows).
+pub fn rename(dir: &Path, old: &str, new: &str) -> Result<(), String> {
+    let (from, to) = (lxcpath(dir).join(old), lxcpath(dir).join(new));
+    if to.exists() {
+        return Err(format!("Instance \"{new}\" already exists"));
+    }
+    std::fs::rename(&from, &to).map_err(|e| format!("rename {}: {e}", from.display()))?;
+    let snaps = snapshots_dir(dir, old);
+    if snaps.exists() {
+        if let Err(e) = std::fs::rename(&snaps, snapshots_dir(dir, new)) {
+            let _ = std::fs::rename(&to, &from);
+            return Err(format!("rename {}: {e}", snaps.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Freezes or thaws a running container.
+pub fn freeze(dir: &Path, name: &str, freeze: bool) -> Result<(), String> {
+    let verb = if freeze { "freeze" } else { "unfreeze" };
+    lxc(dir, &[verb, "-n", name]).map(|_| ())
+}
+
 /// A new container `to` as a copy of `from` (rootfs and its own config).
 pub fn copy(dir: &Path, profiles: &[Profile], from: &str, to: &Instance) -> Result<(), String> {
     let cdir = lxcpath(dir).join(&to.name);
@@ -497,8 +575,9 @@ pub fn instance_json(dir: &Path, profiles: &[Profile], i: &Instance) -> Value {
 }
 
 /// The container's interfaces with their addresses, read over netlink from a thread that joins
-/// its network namespace (setns changes only the calling thread's).
-fn network_state(pid: i64) -> Value {
+/// its network namespace (setns changes only the calling thread's), and their counters.
+fn network_state(pid: i32) -> Value {
+    let counters = proc_net_dev(pid);
     let handle = std::thread::spawn(move || -> Option<Value> {
         let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).ok()?;
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
@@ -531,10 +610,20 @@ fn network_state(pid: i64) -> Value {
                     .trim()
                     .to_string()
             };
+            // a veth's peer index (iflink) names its host side
+            let iflink = read("iflink");
+            let host_name = if name == "lo" || iflink.is_empty() || iflink == read("ifindex") {
+                String::new()
+            } else {
+                host_link_by_index(&iflink)
+            };
+            let c = counters.get(&name).copied().unwrap_or_default();
             out.insert(
                 name.clone(),
-                json!({"addresses": addresses, "counters": {"bytes_received": 0, "bytes_sent": 0, "packets_received": 0, "packets_sent": 0},
-                       "hwaddr": read("address"), "host_name": "", "mtu": read("mtu").parse::<u64>().unwrap_or(0),
+                json!({"addresses": addresses,
+                       "counters": {"bytes_received": c[0], "bytes_sent": c[2], "packets_received": c[1], "packets_sent": c[3],
+                                    "errors_received": 0, "errors_sent": 0, "packets_dropped_inbound": 0, "packets_dropped_outbound": 0},
+                       "hwaddr": read("address"), "host_name": host_name, "mtu": read("mtu").parse::<u64>().unwrap_or(0),
                        "state": if read("operstate") == "down" { "down" } else { "up" }, "type": kind}),
             );
         }
@@ -543,12 +632,123 @@ fn network_state(pid: i64) -> Value {
     handle.join().ok().flatten().unwrap_or_else(|| json!({}))
 }
 
+/// The host's link whose ifindex is `index`.
+fn host_link_by_index(index: &str) -> String {
+    std::fs::read_dir("/sys/class/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find(|e| {
+            std::fs::read_to_string(e.path().join("ifindex")).is_ok_and(|i| i.trim() == index)
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// /proc/<pid>/net/dev: per interface [rx bytes, rx packets, tx bytes, tx packets].
+fn proc_net_dev(pid: i32) -> std::collections::HashMap<String, [u64; 4]> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
+    text.lines()
+        .skip(2)
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(':')?;
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            Some((
+                name.trim().to_string(),
+                [*f.first()?, *f.get(1)?, *f.get(8)?, *f.get(9)?],
+            ))
+        })
+        .collect()
+}
+
+/// Memory, CPU and process figures from the container's payload cgroup.
+fn usage(info: &InitInfo) -> (Value, Value, u64) {
+    use warren_runtime::cgroup::Hierarchies;
+    // init lives in a child of the payload cgroup
+    let payload: Vec<PathBuf> = info
+        .cgroup_paths
+        .iter()
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect();
+    let read_u64 = |p: PathBuf| {
+        std::fs::read_to_string(p)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+    };
+    let Some(cg) = Hierarchies::detect()
+        .ok()
+        .and_then(|h| h.open_paths(&payload).ok())
+    else {
+        return (json!({}), json!({"usage": 0}), 0);
+    };
+    let s = cg.stats();
+    let memory_dir = cg.v1_path("memory").or_else(|| cg.unified_path());
+    let peak = memory_dir.as_ref().and_then(|d| {
+        read_u64(d.join("memory.max_usage_in_bytes")).or_else(|| read_u64(d.join("memory.peak")))
+    });
+    let limit = memory_dir
+        .as_ref()
+        .and_then(|d| {
+            read_u64(d.join("memory.limit_in_bytes")).or_else(|| read_u64(d.join("memory.max")))
+        })
+        .filter(|l| *l < (1 << 60));
+    let total = limit.unwrap_or_else(host_memory);
+    // processes: every pid in the payload's subtree (one hierarchy is enough)
+    let processes = payload.first().map(|p| count_procs(p)).unwrap_or(0);
+    (
+        json!({"usage": s.memory_bytes.unwrap_or(0), "usage_peak": peak.unwrap_or(0), "total": total,
+               "swap_usage": s.swap_bytes.unwrap_or(0), "swap_usage_peak": 0}),
+        json!({"usage": s.cpu_ns.unwrap_or(0)}),
+        processes,
+    )
+}
+
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+fn count_procs(cgroup: &Path) -> u64 {
+    let here = std::fs::read_to_string(cgroup.join("cgroup.procs"))
+        .map(|t| t.lines().filter(|l| !l.is_empty()).count() as u64)
+        .unwrap_or(0);
+    let below: u64 = std::fs::read_dir(cgroup)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| count_procs(&e.path()))
+        .sum();
+    here + below
+}
+
 pub fn state_json(dir: &Path, name: &str) -> Value {
-    let st = state(dir, name);
+    let info = live(dir, name);
+    let st = info
+        .as_ref()
+        .and_then(|i| i.state)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|| "STOPPED".into());
     let (status, code) = status_of(&st);
-    let pid = if st == "RUNNING" { pid(dir, name) } else { 0 };
+    let Some(info) = info.filter(|_| st != "STOPPED") else {
+        return json!({
+            "status": status, "status_code": code, "disk": {}, "memory": {"usage": 0, "usage_peak": 0, "total": 0, "swap_usage": 0, "swap_usage_peak": 0},
+            "network": {}, "pid": 0, "processes": 0, "cpu": {"usage": 0},
+        });
+    };
+    let (memory, cpu, processes) = usage(&info);
     json!({
-        "status": status, "status_code": code, "disk": {}, "memory": {"usage": 0, "usage_peak": 0, "total": 0, "swap_usage": 0, "swap_usage_peak": 0},
-        "network": if pid > 0 { network_state(pid) } else { json!({}) }, "pid": pid, "processes": if st == "RUNNING" { 1 } else { 0 }, "cpu": {"usage": 0},
+        "status": status, "status_code": code, "disk": {}, "memory": memory,
+        "network": network_state(info.pid), "pid": info.pid, "processes": processes, "cpu": cpu,
     })
 }

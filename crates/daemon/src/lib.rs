@@ -5,12 +5,15 @@
 
 pub mod api;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod exec;
+pub mod files;
 pub mod http;
 pub mod images;
 pub mod instances;
 pub mod ops;
+pub mod resources;
 pub mod routes;
 pub mod sftp;
 pub mod time;

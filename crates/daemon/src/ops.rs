@@ -18,7 +18,16 @@ pub struct Operation {
     pub resources: Value,
     pub metadata: Value,
     pub err: String,
+    pub may_cancel: bool,
+    /// When it reached a final state (finished operations are forgotten a while after).
+    finished: Option<std::time::Instant>,
 }
+
+/// How long a finished operation can still be read.
+const KEEP_FINISHED: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What cancelling a running operation does.
+pub type Canceller = Box<dyn FnOnce() + Send>;
 
 pub fn status_text(code: u16) -> &'static str {
     match code {
@@ -39,7 +48,7 @@ impl Operation {
             "created_at": self.created_at, "updated_at": self.updated_at,
             "status": status_text(self.status_code), "status_code": self.status_code,
             "resources": self.resources, "metadata": self.metadata,
-            "may_cancel": false, "err": self.err, "location": "none",
+            "may_cancel": self.may_cancel, "err": self.err, "location": "none",
         })
     }
 }
@@ -49,6 +58,7 @@ pub struct Hub {
     ops: Mutex<HashMap<String, Operation>>,
     changed: Condvar,
     listeners: Mutex<Vec<Sender<String>>>,
+    cancellers: Mutex<HashMap<String, Canceller>>,
 }
 
 fn new_id() -> String {
@@ -104,6 +114,9 @@ impl Hub {
             let Some(op) = ops.get_mut(id) else { return };
             f(op);
             op.updated_at = crate::time::now();
+            if op.status_code >= 200 {
+                op.finished = Some(std::time::Instant::now());
+            }
             op.clone()
         };
         self.changed.notify_all();
@@ -147,15 +160,30 @@ impl Hub {
             resources,
             metadata,
             err: String::new(),
+            may_cancel: false,
+            finished: None,
         };
         if let Ok(mut ops) = self.ops.lock() {
+            ops.retain(|_, o| o.finished.map_or(true, |t| t.elapsed() < KEEP_FINISHED));
             ops.insert(op.id.clone(), op.clone());
         }
         let hub = self.clone();
         let id = op.id.clone();
         std::thread::spawn(move || {
             let result = work();
+            let cancelled = hub
+                .cancellers
+                .lock()
+                .map(|mut c| c.remove(&id).is_none() && c.contains_key(&format!("{id}!")))
+                .unwrap_or(false);
+            if let Ok(mut c) = hub.cancellers.lock() {
+                c.remove(&format!("{id}!"));
+            }
             hub.update(&id, |op| match result {
+                _ if cancelled => {
+                    op.status_code = 401;
+                    op.err = "Operation cancelled".into();
+                }
                 Ok(meta) => {
                     op.status_code = 200;
                     op.metadata = meta;
@@ -167,6 +195,43 @@ impl Hub {
             });
         });
         op
+    }
+
+    /// Makes a running operation cancellable: `cancel` ends its work early.
+    pub fn cancellable(&self, id: &str, cancel: Canceller) {
+        if let Ok(mut ops) = self.ops.lock() {
+            if let Some(op) = ops.get_mut(id).filter(|o| o.status_code < 200) {
+                op.may_cancel = true;
+            } else {
+                return;
+            }
+        }
+        if let Ok(mut c) = self.cancellers.lock() {
+            c.insert(id.to_string(), cancel);
+        }
+    }
+
+    /// DELETE /1.0/operations/<id>: Err(status, message) when it can't be cancelled.
+    pub fn cancel(&self, id: &str) -> Result<(), (u16, String)> {
+        let op = self
+            .get(id)
+            .ok_or((404, "Operation not found".to_string()))?;
+        if op.status_code >= 200 {
+            return Err((400, "The operation has already finished".into()));
+        }
+        let cancel = self.cancellers.lock().ok().and_then(|mut c| {
+            let f = c.remove(id)?;
+            // marks it: the work's end is reported as Cancelled
+            c.insert(format!("{id}!"), Box::new(|| {}));
+            Some(f)
+        });
+        match cancel {
+            Some(f) => {
+                f();
+                Ok(())
+            }
+            None => Err((400, "This operation can't be cancelled".into())),
+        }
     }
 
     pub fn get(&self, id: &str) -> Option<Operation> {

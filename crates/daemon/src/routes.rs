@@ -1,6 +1,7 @@
-//! The /1.0 endpoints warrend answers so far: server info, instances (none yet: list and lookup),
-//! profiles, storage pools (dir), projects (default), networks (the host's interfaces), images
-//! (none yet), operations; anything else is a 404 in Incus's error envelope.
+//! The /1.0 endpoints warrend answers: server info, instances (state, exec, console, files,
+//! snapshots, rename, copy), images and aliases (import, export), profiles, storage pools (dir)
+//! and their volumes, projects (default), networks (the host's interfaces), resources,
+//! operations; anything else is a 404 in Incus's error envelope.
 
 use crate::api::{self, ApiError};
 use crate::db::{Pool, Profile};
@@ -304,6 +305,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 status: 200,
                 headers: vec![("Content-Type".into(), "application/json".into())],
                 body: instances::console_log(&d.dir, name),
+                file: None,
             })
         }
         ("GET", ["1.0", "instances", name, "state"]) => {
@@ -330,6 +332,8 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 "start" => "Starting instance",
                 "stop" => "Stopping instance",
                 "restart" => "Restarting instance",
+                "freeze" => "Freezing instance",
+                "unfreeze" => "Unfreezing instance",
                 other => {
                     return Err(ApiError::bad_request(format!(
                         "Unknown state action \"{other}\""
@@ -344,6 +348,8 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     match action.as_str() {
                         "start" => instances::start(&dd.dir, &n)?,
                         "stop" => instances::stop(&dd.dir, &n, force, timeout)?,
+                        "freeze" => instances::freeze(&dd.dir, &n, true)?,
+                        "unfreeze" => instances::freeze(&dd.dir, &n, false)?,
                         _ => {
                             instances::stop(&dd.dir, &n, force, timeout)?;
                             instances::start(&dd.dir, &n)?;
@@ -352,6 +358,8 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     let verb = match action.as_str() {
                         "start" => "started",
                         "stop" => "stopped",
+                        "freeze" => "paused",
+                        "unfreeze" => "resumed",
                         _ => "restarted",
                     };
                     dd.hub.lifecycle(
@@ -422,6 +430,29 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             );
             Ok(api::async_op(&op))
         }
+        ("POST", ["1.0", "instances", name, "console"]) => console(d, req, name),
+        ("GET", ["1.0", "instances", name, "files"])
+        | ("HEAD", ["1.0", "instances", name, "files"])
+        | ("POST", ["1.0", "instances", name, "files"])
+        | ("DELETE", ["1.0", "instances", name, "files"]) => {
+            d.db()
+                .instance(name)
+                .map_err(internal)?
+                .ok_or_else(|| instance_not_found(name))?;
+            let root = crate::sftp::Root::open(
+                &instances::lxcpath(&d.dir).join(name).join("rootfs"),
+                0,
+                u32::MAX,
+            )
+            .map_err(internal)?;
+            match m {
+                "GET" => crate::files::get(&root, req, false),
+                "HEAD" => crate::files::get(&root, req, true),
+                "POST" => crate::files::post(&root, req),
+                _ => crate::files::delete(&root, req),
+            }
+        }
+        ("POST", ["1.0", "instances", name]) => rename_instance(d, req, name),
         ("GET", ["1.0", "instances", name, ..]) => Err(instance_not_found(name)),
         ("GET", ["1.0", "images"]) => {
             let db = d.db();
@@ -554,6 +585,13 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             }
             Ok(api::sync(Value::Null))
         }
+        ("GET", ["1.0", "images", fp, "export"]) => {
+            let images_list = d.db().images().map_err(internal)?;
+            let image = images::find(&images_list, fp)
+                .ok_or_else(|| ApiError::not_found("Image not found"))?
+                .clone();
+            images::export(&d.dir.join("images"), &image)
+        }
         ("GET", ["1.0", "images", fp]) => {
             let db = d.db();
             let (images_list, aliases) = (
@@ -622,6 +660,11 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             .get(id)
             .map(|op| api::sync(op.json()))
             .ok_or_else(|| ApiError::not_found("Operation not found")),
+        ("DELETE", ["1.0", "operations", id]) => d
+            .hub
+            .cancel(id)
+            .map(|_| api::sync(Value::Null))
+            .map_err(|(status, msg)| ApiError::new(status, msg)),
         ("GET", ["1.0", "operations", id, "wait"]) => {
             let timeout = req
                 .query("timeout")
@@ -633,14 +676,19 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .ok_or_else(|| ApiError::not_found("Operation not found"))
         }
         ("GET", ["1.0", "profiles"]) => {
-            let profiles = d.db().profiles().map_err(internal)?;
+            let db = d.db();
+            let profiles = db.profiles().map_err(internal)?;
             Ok(api::sync(if recursion(req) == 0 {
                 json!(profiles
                     .iter()
                     .map(|p| format!("/1.0/profiles/{}", p.name))
                     .collect::<Vec<_>>())
             } else {
-                json!(profiles.iter().map(profile_json).collect::<Vec<_>>())
+                let mut out = Vec::new();
+                for p in &profiles {
+                    out.push(profile_json(p, profile_users(&db, &p.name)?));
+                }
+                json!(out)
             }))
         }
         ("GET", ["1.0", "profiles", name]) => {
@@ -649,7 +697,14 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .profile(name)
                 .map_err(internal)?
                 .ok_or_else(|| ApiError::not_found("Profile not found"))?;
-            Ok(api::sync_etag(profile_json(&p)))
+            let users = profile_users(&d.db(), name)?;
+            // the ETag covers what PUT can change (not used_by)
+            let tag = api::etag(&profile_json(&p, Vec::new()));
+            Ok(api::sync_with(
+                200,
+                profile_json(&p, users),
+                vec![("ETag".into(), format!("\"{tag}\""))],
+            ))
         }
         ("PUT", ["1.0", "profiles", name]) | ("PATCH", ["1.0", "profiles", name]) => {
             let body = json_body(req)?;
@@ -659,7 +714,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .map_err(internal)?
                 .ok_or_else(|| ApiError::not_found("Profile not found"))?;
             if let Some(tag) = req.header("if-match") {
-                if tag.trim_matches('"') != api::etag(&profile_json(&old)) {
+                if tag.trim_matches('"') != api::etag(&profile_json(&old, Vec::new())) {
                     return Err(ApiError::new(
                         412,
                         "ETag doesn't match: the profile changed since it was read",
@@ -684,6 +739,73 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             check_devices(&new.devices, &db)?;
             db.put_profile(&new).map_err(internal)?;
             Ok(api::sync(Value::Null))
+        }
+        ("DELETE", ["1.0", "profiles", name]) => {
+            if *name == "default" {
+                return Err(ApiError::forbidden(
+                    "The \"default\" profile cannot be deleted",
+                ));
+            }
+            let db = d.db();
+            db.profile(name)
+                .map_err(internal)?
+                .ok_or_else(|| ApiError::not_found("Profile not found"))?;
+            let users = profile_users(&db, name)?;
+            if !users.is_empty() {
+                return Err(ApiError::bad_request(format!(
+                    "Profile is currently in use by: {}",
+                    users.join(", ")
+                )));
+            }
+            db.delete_profile(name).map_err(internal)?;
+            d.hub.lifecycle(
+                "profile-deleted",
+                &format!("/1.0/profiles/{name}"),
+                json!({}),
+            );
+            Ok(api::sync(Value::Null))
+        }
+        ("POST", ["1.0", "profiles", name]) => {
+            let body = json_body(req)?;
+            let new = body.get("name").and_then(Value::as_str).unwrap_or("");
+            if *name == "default" {
+                return Err(ApiError::forbidden(
+                    "The \"default\" profile cannot be renamed",
+                ));
+            }
+            check_name(new, "profile")?;
+            let db = d.db();
+            db.profile(name)
+                .map_err(internal)?
+                .ok_or_else(|| ApiError::not_found("Profile not found"))?;
+            if db.profile_exists(new).map_err(internal)? {
+                return Err(ApiError::new(
+                    409,
+                    format!("Profile \"{new}\" already exists"),
+                ));
+            }
+            db.rename_profile(name, new).map_err(internal)?;
+            // instances name their profiles: they follow the rename
+            for mut i in db.instances().map_err(internal)? {
+                if let Some(list) = i.profiles.as_array_mut() {
+                    if list.iter().any(|p| p == *name) {
+                        for p in list.iter_mut().filter(|p| *p == *name) {
+                            *p = json!(new);
+                        }
+                        db.update_instance(&i).map_err(internal)?;
+                    }
+                }
+            }
+            d.hub.lifecycle(
+                "profile-renamed",
+                &format!("/1.0/profiles/{new}"),
+                json!({"old_name": name}),
+            );
+            Ok(api::sync_with(
+                201,
+                Value::Null,
+                vec![("Location".into(), format!("/1.0/profiles/{new}"))],
+            ))
         }
         ("POST", ["1.0", "profiles"]) => {
             let body = json_body(req)?;
@@ -732,6 +854,63 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .find(|p| p.name == *name)
                 .ok_or_else(|| ApiError::not_found("Storage pool not found"))?;
             Ok(api::sync_etag(pool_json(d, p)))
+        }
+        ("GET", ["1.0", "storage-pools", pool, "volumes"])
+        | ("GET", ["1.0", "storage-pools", pool, "volumes", "container"]) => {
+            let db = d.db();
+            let profiles = pool_and_profiles(&db, pool)?;
+            let vols: Vec<Value> = db
+                .instances()
+                .map_err(internal)?
+                .iter()
+                .filter(|i| root_pool(&profiles, i).as_deref() == Some(*pool))
+                .map(|i| {
+                    json!({"name": i.name, "type": "container", "content_type": "filesystem",
+                           "config": {}, "description": "", "location": "none", "project": "default",
+                           "created_at": i.created_at,
+                           "used_by": [format!("/1.0/instances/{}", i.name)]})
+                })
+                .collect();
+            Ok(api::sync(if recursion(req) == 0 {
+                json!(vols
+                    .iter()
+                    .map(|v| format!(
+                        "/1.0/storage-pools/{pool}/volumes/container/{}",
+                        v["name"].as_str().unwrap_or("")
+                    ))
+                    .collect::<Vec<_>>())
+            } else {
+                json!(vols)
+            }))
+        }
+        ("DELETE", ["1.0", "storage-pools", name]) => {
+            let db = d.db();
+            let profiles = pool_and_profiles(&db, name)?;
+            let mut users: Vec<String> = profiles
+                .iter()
+                .filter(|p| {
+                    p.devices.as_object().is_some_and(|m| {
+                        m.values()
+                            .any(|dev| dev.get("pool").and_then(Value::as_str) == Some(*name))
+                    })
+                })
+                .map(|p| format!("profile {}", p.name))
+                .collect();
+            users.extend(
+                db.instances()
+                    .map_err(internal)?
+                    .iter()
+                    .filter(|i| root_pool(&profiles, i).as_deref() == Some(*name))
+                    .map(|i| format!("instance {}", i.name)),
+            );
+            if !users.is_empty() {
+                return Err(ApiError::bad_request(format!(
+                    "The storage pool is currently in use by: {}",
+                    users.join(", ")
+                )));
+            }
+            db.delete_pool(name).map_err(internal)?;
+            Ok(api::sync(Value::Null))
         }
         ("POST", ["1.0", "storage-pools"]) => {
             let body = json_body(req)?;
@@ -787,6 +966,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         ("GET", ["1.0", "projects", name]) => {
             Err(ApiError::not_found(format!("Project \"{name}\" not found")))
         }
+        ("GET", ["1.0", "resources"]) => Ok(api::sync(crate::resources::host())),
         ("GET", ["1.0", "networks"]) => {
             let nets = host_networks();
             Ok(api::sync(if recursion(req) == 0 {
@@ -997,6 +1177,147 @@ fn copy_instance(
     })
 }
 
+/// POST /1.0/instances/<name>/console: the console bridged to websocket `0` (class websocket,
+/// cancellable: cancelling detaches).
+fn console(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Response, ApiError> {
+    d.db()
+        .instance(name)
+        .map_err(internal)?
+        .ok_or_else(|| instance_not_found(name))?;
+    if instances::state(&d.dir, name) != "RUNNING" {
+        return Err(ApiError::bad_request("Instance is not running"));
+    }
+    let body = json_body(req)?;
+    match body
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("console")
+    {
+        "console" => {}
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Console type \"{other}\" is not supported by containers (console)"
+            )))
+        }
+    }
+    let size = |k: &str| body.get(k).and_then(Value::as_u64).unwrap_or(0) as u16;
+    let (rows, cols) = (size("height"), size("width"));
+    let session = Arc::new(crate::exec::Session::new(true));
+    let id = crate::ops::Hub::new_id();
+    if let Ok(mut m) = d.execs.lock() {
+        m.insert(id.clone(), session.clone());
+    }
+    let (dd, n, opid, s) = (d.clone(), name.to_string(), id.clone(), session.clone());
+    let op = d.hub.run_with(
+        id.clone(),
+        "websocket",
+        json!({"fds": session.secrets}),
+        "Showing console",
+        json!({"instances": [format!("/1.0/instances/{name}")]}),
+        move || {
+            let r = crate::console::run(&dd.dir, &n, rows, cols, &s);
+            if let Ok(mut m) = dd.execs.lock() {
+                m.remove(&opid);
+            }
+            r.map(|_| Value::Null)
+        },
+    );
+    d.hub.cancellable(&id, Box::new(move || session.close()));
+    let op = d.hub.get(&id).unwrap_or(op);
+    d.hub.lifecycle(
+        "instance-console",
+        &format!("/1.0/instances/{name}"),
+        json!({"type": "console"}),
+    );
+    Ok(api::async_op(&op))
+}
+
+/// POST /1.0/instances/<name> with a new `name`: renames a stopped instance.
+fn rename_instance(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Response, ApiError> {
+    let body = json_body(req)?;
+    if body.get("migration").and_then(Value::as_bool) == Some(true) {
+        return Err(ApiError::bad_request(
+            "Migrating instances between servers is not supported",
+        ));
+    }
+    let new = body
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    instances::check_name(&new).map_err(ApiError::bad_request)?;
+    let db = d.db();
+    let mut inst = db
+        .instance(name)
+        .map_err(internal)?
+        .ok_or_else(|| instance_not_found(name))?;
+    if db.instance(&new).map_err(internal)?.is_some() {
+        return Err(ApiError::new(409, format!("Name \"{new}\" already in use")));
+    }
+    if instances::state(&d.dir, name) != "STOPPED" {
+        return Err(ApiError::bad_request(
+            "Renaming of running instance not allowed",
+        ));
+    }
+    drop(db);
+    let (dd, old) = (d.clone(), name.to_string());
+    let op = d.hub.run(
+        "Renaming instance",
+        json!({"instances": [format!("/1.0/instances/{name}")]}),
+        move || {
+            instances::rename(&dd.dir, &old, &new)?;
+            let db = dd.db();
+            if let Err(e) = db.rename_instance(&old, &new) {
+                let _ = instances::rename(&dd.dir, &new, &old);
+                return Err(e.to_string());
+            }
+            inst.name = new.clone();
+            instances::rewrite_config(&dd.dir, &db.profiles().map_err(|e| e.to_string())?, &inst)?;
+            drop(db);
+            dd.hub.lifecycle(
+                "instance-renamed",
+                &format!("/1.0/instances/{new}"),
+                json!({"old_name": old}),
+            );
+            Ok(Value::Null)
+        },
+    );
+    Ok(api::async_op(&op))
+}
+
+/// The profiles, once pool `name` is known to exist (else: not found).
+fn pool_and_profiles(db: &crate::db::Db, name: &str) -> Result<Vec<Profile>, ApiError> {
+    if !db.pools().map_err(internal)?.iter().any(|p| p.name == name) {
+        return Err(ApiError::not_found("Storage pool not found"));
+    }
+    db.profiles().map_err(internal)
+}
+
+/// The instances that use profile `name`, as API paths.
+fn profile_users(db: &crate::db::Db, name: &str) -> Result<Vec<String>, ApiError> {
+    Ok(db
+        .instances()
+        .map_err(internal)?
+        .iter()
+        .filter(|i| {
+            i.profiles
+                .as_array()
+                .is_some_and(|l| l.iter().any(|p| p == name))
+        })
+        .map(|i| format!("/1.0/instances/{}", i.name))
+        .collect())
+}
+
+/// The pool of an instance's root disk (its own device, else its profiles').
+fn root_pool(profiles: &[Profile], i: &crate::db::Instance) -> Option<String> {
+    let devices = instances::expanded_devices(profiles, i);
+    devices.as_object()?.values().find_map(|dev| {
+        (dev.get("type").and_then(Value::as_str) == Some("disk")
+            && dev.get("path").and_then(Value::as_str) == Some("/"))
+        .then(|| dev.get("pool").and_then(Value::as_str).map(str::to_string))?
+    })
+}
+
 fn snapshot_json(inst: &crate::db::Instance, s: &crate::db::Snapshot) -> Value {
     json!({
         "expires_at": "0001-01-01T00:00:00Z", "architecture": inst.architecture, "config": s.config,
@@ -1058,14 +1379,17 @@ fn check_devices(devices: &Value, db: &crate::db::Db) -> Result<(), ApiError> {
         let kind = dev.get("type").and_then(Value::as_str).unwrap_or("");
         match kind {
             "disk" => {
-                if dev.get("path").and_then(Value::as_str) == Some("/") {
-                    let pool = dev.get("pool").and_then(Value::as_str).unwrap_or("");
+                let get = |k: &str| dev.get(k).and_then(Value::as_str).unwrap_or("");
+                if get("path") == "/" {
+                    let pool = get("pool");
                     if !db.pools().map_err(internal)?.iter().any(|p| p.name == pool) {
                         return Err(ApiError::bad_request(format!(
                             "Device \"{name}\": storage pool \"{pool}\" doesn't exist"
                         )));
                     }
+                    continue;
                 }
+                check_disk(name, dev)?;
             }
             "nic" => {
                 let nictype = dev.get("nictype").and_then(Value::as_str).unwrap_or("");
@@ -1104,8 +1428,67 @@ fn check_devices(devices: &Value, db: &crate::db::Db) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn profile_json(p: &Profile) -> Value {
-    json!({"config": p.config, "description": p.description, "devices": p.devices, "name": p.name, "used_by": [], "project": "default"})
+/// A disk device that binds a host path: `path` and `source` absolute and plain (LXC's mount
+/// entries can't carry whitespace), the source there, the flags booleans.
+fn check_disk(name: &str, dev: &Value) -> Result<(), ApiError> {
+    const KEYS: &[&str] = &[
+        "type",
+        "path",
+        "source",
+        "readonly",
+        "shift",
+        "recursive",
+        "required",
+        "propagation",
+    ];
+    let bad = |why: String| Err(ApiError::bad_request(format!("Device \"{name}\": {why}")));
+    if let Some(m) = dev.as_object() {
+        if let Some(k) = m.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return bad(if k == "pool" {
+                "disks from storage volumes (pool) are not supported; bind a host path with source"
+                    .into()
+            } else {
+                format!(
+                    "unknown disk option \"{k}\" (warren has: {})",
+                    KEYS[1..].join(", ")
+                )
+            });
+        }
+        if let Some((k, _)) = m.iter().find(|(_, v)| !v.is_string()) {
+            return bad(format!("{k} must be a string"));
+        }
+    }
+    let get = |k: &str| dev.get(k).and_then(Value::as_str).unwrap_or("");
+    for k in ["path", "source"] {
+        let v = get(k);
+        if !v.starts_with('/') {
+            return bad(format!("{k} must be an absolute path, not \"{v}\""));
+        }
+        if v.chars().any(|c| c.is_whitespace() || c.is_control())
+            || v.split('/').any(|part| part == "..")
+        {
+            return bad(format!("{k} \"{v}\" has whitespace or \"..\""));
+        }
+    }
+    for k in ["readonly", "shift", "recursive", "required"] {
+        if !matches!(
+            get(k),
+            "" | "true" | "false" | "1" | "0" | "yes" | "no" | "on" | "off"
+        ) {
+            return bad(format!("{k} must be true or false, not \"{}\"", get(k)));
+        }
+    }
+    if get("required") != "false" && !std::path::Path::new(get("source")).exists() {
+        return bad(format!(
+            "missing source path \"{}\" on the host",
+            get("source")
+        ));
+    }
+    Ok(())
+}
+
+fn profile_json(p: &Profile, used_by: Vec<String>) -> Value {
+    json!({"config": p.config, "description": p.description, "devices": p.devices, "name": p.name, "used_by": used_by, "project": "default"})
 }
 
 fn pool_json(d: &Daemon, p: &Pool) -> Value {

@@ -47,7 +47,7 @@ impl Root {
         }
     }
 
-    fn resolve(&self, path: &str, flags: OFlag, mode: u32) -> nix::Result<OwnedFd> {
+    pub(crate) fn resolve(&self, path: &str, flags: OFlag, mode: u32) -> nix::Result<OwnedFd> {
         let rel = path.trim_start_matches('/');
         let rel = if rel.is_empty() { "." } else { rel };
         let mut how = OpenHow::new()
@@ -61,7 +61,7 @@ impl Root {
     }
 
     /// The parent directory (resolved in the root) and the last component.
-    fn parent(&self, path: &str) -> nix::Result<(OwnedFd, String)> {
+    pub(crate) fn parent(&self, path: &str) -> nix::Result<(OwnedFd, String)> {
         let p = path.trim_end_matches('/');
         let (dir, name) = match p.rsplit_once('/') {
             Some((d, n)) => (if d.is_empty() { "/" } else { d }, n),
@@ -132,11 +132,11 @@ impl Packet {
 }
 
 #[derive(Default)]
-struct Attrs {
-    size: Option<u64>,
-    uidgid: Option<(u32, u32)>,
-    perms: Option<u32>,
-    times: Option<(u32, u32)>,
+pub(crate) struct Attrs {
+    pub(crate) size: Option<u64>,
+    pub(crate) uidgid: Option<(u32, u32)>,
+    pub(crate) perms: Option<u32>,
+    pub(crate) times: Option<(u32, u32)>,
 }
 
 struct Out(Vec<u8>);
@@ -194,13 +194,13 @@ fn errno_status(id: u32, e: nix::errno::Errno, what: &str) -> Vec<u8> {
 }
 
 /// What SFTP reports of a file.
-struct St {
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    size: u64,
-    atime: i64,
-    mtime: i64,
+pub(crate) struct St {
+    pub(crate) mode: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) size: u64,
+    pub(crate) atime: i64,
+    pub(crate) mtime: i64,
 }
 
 impl St {
@@ -233,7 +233,7 @@ enum Handle {
 }
 
 /// `path` itself (a symlink is not followed): fstat of an O_PATH descriptor of it.
-fn lstat(root: &Root, path: &str) -> nix::Result<St> {
+pub(crate) fn lstat(root: &Root, path: &str) -> nix::Result<St> {
     let fd = match root.parent(path) {
         Ok((dir, name)) => {
             let how = OpenHow::new()
@@ -246,7 +246,7 @@ fn lstat(root: &Root, path: &str) -> nix::Result<St> {
     St::of_fd(&fd)
 }
 
-fn set_attrs(root: &Root, fd: &OwnedFd, a: &Attrs) -> nix::Result<()> {
+pub(crate) fn set_attrs(root: &Root, fd: &OwnedFd, a: &Attrs) -> nix::Result<()> {
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
     if let Some((uid, gid)) = a.uidgid {
         let (u, g) = (

@@ -2,143 +2,13 @@
 //! starts with its own WARREN_DIR), and bad requests answered in Incus's error envelope with
 //! nothing changed.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
-use warren_testutil::{require_root, wait_until};
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use warren_testutil::require_root;
 
-const WARREND: &str = env!("CARGO_BIN_EXE_warrend");
-const WARREN: &str = env!("CARGO_BIN_EXE_warren");
-
-/// A warrend on a directory of its own, stopped on drop.
-struct Warrend {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Warrend {
-    fn start() -> Warrend {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut w = Warrend { dir, child: None };
-        w.restart();
-        w
-    }
-
-    fn restart(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_file(self.socket());
-        self.child = Some(
-            Command::new(WARREND)
-                .env("WARREN_DIR", self.dir.path())
-                .spawn()
-                .expect("warrend"),
-        );
-        let socket = self.socket();
-        assert!(
-            wait_until(10, || std::os::unix::net::UnixStream::connect(&socket)
-                .is_ok()),
-            "warrend did not listen"
-        );
-    }
-
-    /// The init pid `incus info` shows.
-    fn pid(&self, name: &str) -> String {
-        let info = self.ok(&["info", name]);
-        info.lines()
-            .find_map(|l| l.strip_prefix("PID: "))
-            .expect("a pid")
-            .trim()
-            .to_string()
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("unix.socket")
-    }
-
-    fn incus(&self, args: &[&str]) -> Output {
-        Command::new("incus")
-            .args(args)
-            .env("INCUS_SOCKET", self.socket())
-            .env("INCUS_CONF", self.dir.path().join("client"))
-            .output()
-            .expect("incus")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.incus(args);
-        assert!(
-            o.status.success(),
-            "incus {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// A raw request; (status, body).
-    fn raw(&self, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
-        let mut s = std::os::unix::net::UnixStream::connect(self.socket()).expect("connect");
-        let head = format!("{method} {path} HTTP/1.1\r\nHost: unix.socket\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-        s.write_all(head.as_bytes()).expect("write");
-        let _ = s.write_all(body);
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        let status = out
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let json = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        (
-            status,
-            serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
-        )
-    }
-}
-
-impl Drop for Warrend {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        // containers outlive warrend by design: the test's go with it, also after a failure
-        let lxcpath = self.dir.path().join("containers");
-        for e in std::fs::read_dir(&lxcpath).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            for sub in [&["stop", "-k"][..], &["destroy", "-f"][..]] {
-                let _ = Command::new(LXC)
-                    .arg(sub[0])
-                    .arg("-P")
-                    .arg(&lxcpath)
-                    .args(["-n", &name])
-                    .args(&sub[1..])
-                    .output();
-            }
-        }
-    }
-}
-
-const LXC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/warren-lxc");
-
-fn have_incus() -> bool {
-    warren_testutil::require_installed(
-        "/usr/bin/incus",
-        "the incus client",
-        "apt-get install -t bookworm-backports incus-client",
-    )
-}
-
-fn admin_init(w: &Warrend) {
-    let o = Command::new(WARREN)
-        .args(["admin", "init", "--minimal"])
-        .env("WARREN_DIR", w.dir.path())
-        .output()
-        .expect("warren");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
+mod common;
+use common::*;
 
 #[test]
 fn the_incus_client_reads_server_profiles_pools_projects_and_networks() {
@@ -325,37 +195,6 @@ fn the_socket_is_only_for_root_and_warren_admin() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-}
-
-const WARREN_BUILD: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../target/debug/warren-build"
-);
-const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/busybox.yaml");
-
-/// The example busybox image as a unified Incus tarball.
-fn unified_image(dir: &Path) -> PathBuf {
-    let out = dir.join("image");
-    let o = Command::new(WARREN_BUILD)
-        .args([
-            "build-incus",
-            EXAMPLE,
-            &out.to_string_lossy(),
-            "--type",
-            "unified",
-            "--no-cache",
-        ])
-        .arg("--sources-dir")
-        .arg(dir.join("sources"))
-        .output()
-        .expect("warren-build");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    std::fs::read_dir(&out)
-        .expect("outputs")
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with(".tar.xz"))
-        .expect("a unified tarball")
 }
 
 #[test]

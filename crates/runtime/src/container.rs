@@ -61,7 +61,9 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
     let mut go_received = false;
     // with a user namespace the monitor sends the idmapped rootfs mount along with "go"
     let mut idmapped_rootfs: Option<std::os::fd::OwnedFd> = None;
-    let mut wait_go = |fds_out: &mut Option<std::os::fd::OwnedFd>| -> Result<(), String> {
+    // and after it the idmapped copies of `idmap=container` mount entries' sources, in order
+    let mut idmapped_entries: std::collections::VecDeque<std::os::fd::OwnedFd> = Default::default();
+    let mut wait_go = |fds_out: &mut Vec<std::os::fd::OwnedFd>| -> Result<(), String> {
         if !go_received {
             let mut go = [0u8; 1];
             let mut fds = Vec::new();
@@ -70,13 +72,17 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
             if n == 0 {
                 return Err("the monitor went away".into());
             }
-            *fds_out = fds.pop();
+            *fds_out = fds;
             go_received = true;
         }
         Ok(())
     };
     if has(NsKind::User) {
-        wait_go(&mut idmapped_rootfs)?;
+        let mut fds = Vec::new();
+        wait_go(&mut fds)?;
+        let mut fds = fds.into_iter();
+        idmapped_rootfs = fds.next();
+        idmapped_entries.extend(fds);
         // become the namespace's root (the monitor has written the maps)
         nix::unistd::setresgid(0.into(), 0.into(), 0.into())
             .map_err(|e| format!("become root in the user namespace (gid): {e}"))?;
@@ -133,7 +139,7 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
             sys_fresh = mounts::mount_sys(&root, mode, own_netns).map_err(|e| e.to_string())?;
             crate::debug!("sys mounted ({mode:?})");
         }
-        wait_go(&mut idmapped_rootfs)?;
+        wait_go(&mut Vec::new())?;
         unshare_cgroupns(spec)?;
         if let Some(cg) = spec.mount_auto.cgroup {
             if spec.mount_auto.sys.is_some() && (has(NsKind::Cgroup) || cg.full || cg.force) {
@@ -148,7 +154,12 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
             }
         }
         for entry in &spec.mounts {
-            mounts::mount_entry(&root, spec, entry).map_err(|e| e.to_string())?;
+            let idmapped = if mounts::parse_options(&entry.options).idmap {
+                idmapped_entries.pop_front()
+            } else {
+                None
+            };
+            mounts::mount_entry(&root, spec, entry, idmapped).map_err(|e| e.to_string())?;
             crate::debug!(
                 "mounted entry {} -> {}",
                 entry.source,
@@ -210,7 +221,7 @@ fn setup_and_exec(setup: &ChildSetup<'_>, sync: &UnixStream) -> Result<Never, St
         crate::debug!("pivoted into the rootfs");
     }
     if !has(NsKind::Mount) {
-        wait_go(&mut idmapped_rootfs)?;
+        wait_go(&mut Vec::new())?;
         unshare_cgroupns(spec)?;
     }
     if has(NsKind::Net) {

@@ -451,6 +451,13 @@ impl Monitor {
                 Ok(fd) => go_fds.extend(fd),
                 Err(msg) => return Err(fail(msg, &payload)),
             }
+            match idmapped_entry_sources(spec, pid, !go_fds.is_empty()) {
+                Ok(fds) => go_fds.extend(fds),
+                Err(msg) => {
+                    give_back(&ifaces);
+                    return Err(fail(msg, &payload));
+                }
+            }
         }
         if send_go(&parent_sync, &go_fds).is_err() {
             give_back(&ifaces);
@@ -1309,6 +1316,48 @@ fn peer_allowed(stream: &UnixStream) -> Result<(), String> {
             cred.uid()
         ))
     }
+}
+
+/// For each `idmap=container` bind entry, in order: a detached copy of its source mapped through
+/// the container's user namespace. `can_idmap`: this monitor made the rootfs's idmapped mount
+/// (a regular user's can't make any).
+fn idmapped_entry_sources(
+    spec: &ContainerSpec,
+    pid: i32,
+    can_idmap: bool,
+) -> Result<Vec<OwnedFd>, String> {
+    let entries: Vec<&crate::spec::MountEntry> = spec
+        .mounts
+        .iter()
+        .filter(|e| crate::mounts::parse_options(&e.options).idmap)
+        .collect();
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !can_idmap {
+        return Err(
+            "lxc.mount.entry with idmap=container: idmapped mounts need the container started by root".into(),
+        );
+    }
+    let userns = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+        .map_err(|e| format!("open the container's user namespace: {e}"))?;
+    let mut out = Vec::new();
+    for e in entries {
+        let opts = crate::mounts::parse_options(&e.options);
+        if !opts.flags.contains(nix::mount::MsFlags::MS_BIND) || opts.relative {
+            return Err(format!(
+                "lxc.mount.entry {} {}: idmap=container needs a bind mount of a host path",
+                e.source,
+                e.target.display()
+            ));
+        }
+        let tree = warren_sys::open_tree_clone(std::path::Path::new(&e.source))
+            .map_err(|err| format!("clone the mount of {}: {err}", e.source))?;
+        warren_sys::idmap_mount(tree.as_fd(), userns.as_fd())
+            .map_err(|err| format!("idmapped mount of {}: {err}", e.source))?;
+        out.push(tree);
+    }
+    Ok(out)
 }
 
 /// Send the child its "go" byte, with descriptors (the idmapped rootfs) when there are any.

@@ -238,6 +238,9 @@ pub struct ParsedOptions {
     pub create_file: bool,
     pub optional: bool,
     pub relative: bool,
+    /// `idmap=container`: a bind whose files show with the container's ids (an idmapped mount the
+    /// monitor makes, as LXC's option does).
+    pub idmap: bool,
 }
 
 /// Split mount options as LXC does.
@@ -250,6 +253,7 @@ pub fn parse_options(options: &[String]) -> ParsedOptions {
         create_file: false,
         optional: false,
         relative: false,
+        idmap: false,
     };
     for opt in options.iter().flat_map(|o| o.split(',')) {
         let opt = opt.trim();
@@ -298,6 +302,10 @@ pub fn parse_options(options: &[String]) -> ParsedOptions {
                 p.create_file = true;
                 continue;
             }
+            "idmap=container" => {
+                p.idmap = true;
+                continue;
+            }
             "private" | "slave" | "shared" | "unbindable" | "rprivate" | "rslave" | "rshared"
             | "runbindable" => {
                 let rec = opt.starts_with('r');
@@ -340,10 +348,13 @@ pub fn entry_target(
 }
 
 /// Apply one `lxc.mount.entry`.
+/// `idmapped`: for an `idmap=container` bind, the monitor's idmapped copy of its source, attached
+/// at the target instead of a plain bind.
 pub fn mount_entry(
     root: &Rootfs,
     spec: &ContainerSpec,
     entry: &MountEntry,
+    idmapped: Option<OwnedFd>,
 ) -> Result<(), MountError> {
     let opts = parse_options(&entry.options);
     let line = format!(
@@ -397,9 +408,22 @@ pub fn mount_entry(
             Some(fd) => format!("/proc/self/fd/{}", fd.as_raw_fd()),
             None => entry.source.clone(),
         };
-        if is_bind {
+        if let Some(tree) = idmapped.as_ref().filter(|_| is_bind) {
+            let target = root.open_in(&rel, OFlag::O_PATH).map_err(sys_err(format!(
+                "resolve mount target /{} in rootfs",
+                rel.display()
+            )))?;
+            use std::os::fd::AsFd;
+            warren_sys::move_mount_onto(tree.as_fd(), target.as_fd()).map_err(io_err(format!(
+                "attach the idmapped {} on /{}",
+                entry.source,
+                rel.display()
+            )))?;
+        } else if is_bind {
             let base = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
             root.mount_at(Some(&source), &rel, None, base, None)?;
+        }
+        if is_bind {
             let rest = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
             if !rest.is_empty() {
                 // bind mounts ignore other flags on the first call; they need a remount

@@ -396,6 +396,7 @@ pub fn set_signal_ignored(sig: nix::sys::signal::Signal, ignored: bool) -> nix::
 
 const OPEN_TREE_CLONE: libc::c_uint = 1;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
 /// `struct mount_attr` of mount_setattr(2) (version 0, 32 bytes).
@@ -458,6 +459,28 @@ fn set_mount_attr(mount_fd: BorrowedFd<'_>, userns: Option<BorrowedFd<'_>>) -> i
             libc::AT_EMPTY_PATH as libc::c_uint,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// move_mount(2): attach the detached mount `mount_fd` on the file or directory `target_fd` refers
+/// to (an O_PATH descriptor, resolved safely by the caller; move_mount follows no magic link).
+pub fn move_mount_onto(mount_fd: BorrowedFd<'_>, target_fd: BorrowedFd<'_>) -> io::Result<()> {
+    let empty = c"";
+    // SAFETY: the empty string is NUL-terminated and static; both descriptors are valid borrowed
+    // descriptors for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mount_fd.as_raw_fd(),
+            empty.as_ptr(),
+            target_fd.as_raw_fd(),
+            empty.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
         )
     };
     if ret < 0 {

@@ -1,0 +1,207 @@
+//! What the daemon's end-to-end tests share: a warrend of their own, the real incus client
+//! pointed at it, and the example busybox image.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use warren_testutil::wait_until;
+
+const WARREND: &str = env!("CARGO_BIN_EXE_warrend");
+pub const WARREN: &str = env!("CARGO_BIN_EXE_warren");
+
+/// A warrend on a directory of its own, stopped on drop.
+pub struct Warrend {
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Warrend {
+    pub fn start() -> Warrend {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut w = Warrend { dir, child: None };
+        w.restart();
+        w
+    }
+
+    pub fn restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(self.socket());
+        self.child = Some(
+            Command::new(WARREND)
+                .env("WARREN_DIR", self.dir.path())
+                .spawn()
+                .expect("warrend"),
+        );
+        let socket = self.socket();
+        assert!(
+            wait_until(10, || std::os::unix::net::UnixStream::connect(&socket)
+                .is_ok()),
+            "warrend did not listen"
+        );
+    }
+
+    /// The init pid `incus info` shows.
+    pub fn pid(&self, name: &str) -> String {
+        let info = self.ok(&["info", name]);
+        info.lines()
+            .find_map(|l| l.strip_prefix("PID: "))
+            .expect("a pid")
+            .trim()
+            .to_string()
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("unix.socket")
+    }
+
+    pub fn incus(&self, args: &[&str]) -> Output {
+        Command::new("incus")
+            .args(args)
+            .env("INCUS_SOCKET", self.socket())
+            .env("INCUS_CONF", self.dir.path().join("client"))
+            .output()
+            .expect("incus")
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.incus(args);
+        assert!(
+            o.status.success(),
+            "incus {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// A raw request with extra headers; (status, response head, body bytes).
+    pub fn raw_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String, Vec<u8>) {
+        let mut s = std::os::unix::net::UnixStream::connect(self.socket()).expect("connect");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: unix.socket\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).expect("write");
+        let _ = s.write_all(body);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let split = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(out.len());
+        let head = String::from_utf8_lossy(&out[..split]).into_owned();
+        let body = out.get(split + 4..).unwrap_or_default().to_vec();
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, head, body)
+    }
+
+    /// A raw request; (status, body).
+    pub fn raw(&self, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
+        let mut s = std::os::unix::net::UnixStream::connect(self.socket()).expect("connect");
+        let head = format!("{method} {path} HTTP/1.1\r\nHost: unix.socket\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        s.write_all(head.as_bytes()).expect("write");
+        let _ = s.write_all(body);
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        let status = out
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let json = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        (
+            status,
+            serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+impl Drop for Warrend {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // containers outlive warrend by design: the test's go with it, also after a failure
+        let lxcpath = self.dir.path().join("containers");
+        for e in std::fs::read_dir(&lxcpath).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            for sub in [&["stop", "-k"][..], &["destroy", "-f"][..]] {
+                let _ = Command::new(LXC)
+                    .arg(sub[0])
+                    .arg("-P")
+                    .arg(&lxcpath)
+                    .args(["-n", &name])
+                    .args(&sub[1..])
+                    .output();
+            }
+        }
+    }
+}
+
+pub const LXC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/warren-lxc");
+
+pub fn have_incus() -> bool {
+    warren_testutil::require_installed(
+        "/usr/bin/incus",
+        "the incus client",
+        "apt-get install -t bookworm-backports incus-client",
+    )
+}
+
+pub fn admin_init(w: &Warrend) {
+    let o = Command::new(WARREN)
+        .args(["admin", "init", "--minimal"])
+        .env("WARREN_DIR", w.dir.path())
+        .output()
+        .expect("warren");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+pub const WARREN_BUILD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../target/debug/warren-build"
+);
+pub const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/busybox.yaml");
+
+/// The example busybox image as a unified Incus tarball.
+pub fn unified_image(dir: &Path) -> PathBuf {
+    let out = dir.join("image");
+    let o = Command::new(WARREN_BUILD)
+        .args([
+            "build-incus",
+            EXAMPLE,
+            &out.to_string_lossy(),
+            "--type",
+            "unified",
+            "--no-cache",
+        ])
+        .arg("--sources-dir")
+        .arg(dir.join("sources"))
+        .output()
+        .expect("warren-build");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read_dir(&out)
+        .expect("outputs")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.xz"))
+        .expect("a unified tarball")
+}

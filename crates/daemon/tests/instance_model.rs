@@ -1,0 +1,363 @@
+//! The rest of the instance model through the real incus client: the console (attach, detach,
+//! cancel), freeze, rename, profiles in use, disk devices (bind, shifted, read-only), image
+//! export, the /files API, storage volumes, resources and `admin init --preseed`.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use warren_testutil::require_root;
+
+mod common;
+use common::*;
+
+/// `incus console NAME` on a pseudo-terminal (`script`), with `input` written to it step by step;
+/// what the console showed, and whether the client exited by itself.
+fn console_session(w: &Warrend, name: &str, steps: &[(u64, &str)]) -> (String, bool) {
+    let cmd = format!(
+        "INCUS_SOCKET={} INCUS_CONF={} incus console {name}",
+        w.socket().display(),
+        w.dir.path().join("client").display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for (wait_ms, text) in steps {
+        std::thread::sleep(std::time::Duration::from_millis(*wait_ms));
+        if let Some(script) = text.strip_prefix("exec:") {
+            w.ok(&["exec", name, "--", "sh", "-c", script]);
+        } else {
+            // the client reads its raw terminal a byte at a time: the escape and `q` apart
+            let _ = stdin.write_all(text.as_bytes());
+            let _ = stdin.flush();
+        }
+    }
+    let exited = warren_testutil::wait_until(10, || matches!(child.try_wait(), Ok(Some(_))));
+    if !exited {
+        let _ = child.kill();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), exited)
+}
+
+#[test]
+fn console_freeze_rename_profiles_and_resources() {
+    if !require_root("console_freeze_rename_profiles_and_resources") || !have_incus() {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    w.ok(&["launch", "bb", "m1"]);
+    // state: processes, memory and CPU from the container's cgroup
+    let info = w.ok(&["info", "m1"]);
+    assert!(
+        info.contains("Processes: ") && info.contains("Memory (current): "),
+        "{info}"
+    );
+    assert!(!info.contains("Processes: 0"), "{info}");
+    // the console: what the container writes to it arrives; ctrl-a q detaches
+    let (shown, exited) = console_session(
+        &w,
+        "m1",
+        &[
+            (1500, "exec:echo written-to-the-console > /dev/console"),
+            (1000, "\u{1}"),
+            (300, "q"),
+        ],
+    );
+    assert!(shown.contains("written-to-the-console"), "{shown}");
+    assert!(exited, "ctrl-a q did not detach: {shown}");
+    assert!(w
+        .ok(&["console", "m1", "--show-log"])
+        .contains("written-to-the-console"));
+    // a console operation can be cancelled
+    let (status, op) = w.raw(
+        "POST",
+        "/1.0/instances/m1/console",
+        br#"{"width":80,"height":24,"type":"console"}"#,
+    );
+    assert_eq!(status, 202, "{op}");
+    let id = op["metadata"]["id"].as_str().expect("op id").to_string();
+    assert_eq!(op["metadata"]["may_cancel"], true, "{op}");
+    let (status, body) = w.raw("DELETE", &format!("/1.0/operations/{id}"), b"");
+    assert_eq!(status, 200, "{body}");
+    let (_, done) = w.raw("GET", &format!("/1.0/operations/{id}/wait?timeout=10"), b"");
+    assert_eq!(done["metadata"]["status"], "Cancelled", "{done}");
+    // a finished task can't be cancelled
+    let (status, body) = w.raw("DELETE", &format!("/1.0/operations/{id}"), b"");
+    assert_eq!(status, 400, "{body}");
+    // freeze and thaw
+    w.ok(&["pause", "m1"]);
+    assert!(w.ok(&["list", "-f", "csv"]).starts_with("m1,FROZEN,"));
+    w.ok(&["resume", "m1"]);
+    assert!(w.ok(&["list", "-f", "csv"]).starts_with("m1,RUNNING,"));
+    // rename: refused while running; a stopped one takes its snapshots along
+    w.ok(&["snapshot", "create", "m1", "s0"]);
+    let running = w.incus(&["rename", "m1", "m2"]);
+    assert!(String::from_utf8_lossy(&running.stderr)
+        .contains("Renaming of running instance not allowed"));
+    w.ok(&["stop", "-f", "m1"]);
+    w.ok(&["rename", "m1", "m2"]);
+    assert!(w.ok(&["list", "-f", "csv"]).starts_with("m2,STOPPED,"));
+    assert!(w
+        .ok(&["snapshot", "list", "m2", "-f", "csv"])
+        .starts_with("s0,"));
+    w.ok(&["start", "m2"]);
+    assert_eq!(w.ok(&["exec", "m2", "--", "hostname"]).trim(), "m2");
+    // profiles: used_by, in use can't go, default can't go, renames follow into instances
+    assert!(w
+        .ok(&["profile", "show", "default"])
+        .contains("- /1.0/instances/m2"));
+    w.ok(&["profile", "create", "extra"]);
+    w.ok(&["profile", "add", "m2", "extra"]);
+    let in_use = w.incus(&["profile", "delete", "extra"]);
+    assert!(
+        String::from_utf8_lossy(&in_use.stderr).contains("currently in use"),
+        "{}",
+        String::from_utf8_lossy(&in_use.stderr)
+    );
+    let default = w.incus(&["profile", "delete", "default"]);
+    assert!(String::from_utf8_lossy(&default.stderr).contains("cannot be deleted"));
+    w.ok(&["profile", "rename", "extra", "more"]);
+    assert!(w.ok(&["config", "show", "m2"]).contains("- more"));
+    w.ok(&["profile", "remove", "m2", "more"]);
+    w.ok(&["profile", "delete", "more"]);
+    // storage volumes, resources
+    assert!(w
+        .ok(&["storage", "volume", "list", "default", "-f", "csv"])
+        .contains("container,m2,"));
+    let res = w.ok(&["info", "--resources"]);
+    assert!(res.contains("CPU:") && res.contains("Memory:"), "{res}");
+    // image export gives back the very file imported
+    let export = w.dir.path().join("export");
+    std::fs::create_dir(&export).expect("mkdir");
+    w.ok(&["image", "export", "bb", &format!("{}/", export.display())]);
+    let exported = std::fs::read_dir(&export)
+        .expect("export dir")
+        .flatten()
+        .map(|e| e.path())
+        .next()
+        .expect("an exported file");
+    assert_eq!(
+        std::fs::read(&exported).expect("exported"),
+        std::fs::read(&image).expect("image")
+    );
+    w.ok(&["delete", "-f", "m2"]);
+}
+
+#[test]
+fn disk_devices_bind_host_paths_shifted_or_read_only() {
+    if !require_root("disk_devices_bind_host_paths_shifted_or_read_only") || !have_incus() {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    let shared = w.dir.path().join("shared");
+    std::fs::create_dir(&shared).expect("mkdir");
+    std::fs::write(shared.join("from-host"), "hello\n").expect("write");
+    w.ok(&["init", "bb", "d1"]);
+    let src = format!("source={}", shared.display());
+    w.ok(&[
+        "config",
+        "device",
+        "add",
+        "d1",
+        "shifted",
+        "disk",
+        &src,
+        "path=/mnt/shifted",
+        "shift=true",
+    ]);
+    w.ok(&[
+        "config",
+        "device",
+        "add",
+        "d1",
+        "plain",
+        "disk",
+        &src,
+        "path=/mnt/ro",
+        "readonly=true",
+    ]);
+    // bad disks are refused, nothing changes
+    let before = w.ok(&["config", "show", "d1"]);
+    for bad in [
+        &["source=relative/path", "path=/mnt/x"][..],
+        &["source=/nonexistent/warren", "path=/mnt/x"][..],
+        &[&src, "path=/mnt/x", "readonly=maybe"][..],
+        &[&src, "path=/mnt/x", "pool=default"][..],
+    ] {
+        let mut args = vec!["config", "device", "add", "d1", "bad", "disk"];
+        args.extend_from_slice(bad);
+        let o = w.incus(&args);
+        assert!(!o.status.success(), "{bad:?} was accepted");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("Device \"bad\""),
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    assert_eq!(w.ok(&["config", "show", "d1"]), before);
+    w.ok(&["start", "d1"]);
+    // shifted: the host's root-owned file is the container's root's, and what the container's
+    // root writes is the host's root's; read-only can't be written
+    let ls = w.ok(&["exec", "d1", "--", "ls", "-ln", "/mnt/shifted/from-host"]);
+    assert!(ls.contains(" 0 ") && !ls.contains("65534"), "{ls}");
+    w.ok(&["exec", "d1", "--", "touch", "/mnt/shifted/from-container"]);
+    let md = std::fs::metadata(shared.join("from-container")).expect("written through the bind");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&md), 0);
+    assert_eq!(
+        w.ok(&["exec", "d1", "--", "cat", "/mnt/ro/from-host"]),
+        "hello\n"
+    );
+    let ro = w.incus(&["exec", "d1", "--", "touch", "/mnt/ro/nope"]);
+    assert!(!ro.status.success());
+    assert!(!shared.join("nope").exists());
+    // removing a device takes effect at the next start
+    w.ok(&["config", "device", "remove", "d1", "plain"]);
+    w.ok(&["restart", "-f", "d1"]);
+    let gone = w.incus(&["exec", "d1", "--", "ls", "/mnt/ro/from-host"]);
+    assert!(!gone.status.success());
+    w.ok(&["delete", "-f", "d1"]);
+}
+
+#[test]
+fn the_files_api_stays_inside_the_container() {
+    if !require_root("the_files_api_stays_inside_the_container") || !have_incus() {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    w.ok(&["launch", "bb", "f2"]);
+    let (status, _, body) = w.raw_bytes(
+        "POST",
+        "/1.0/instances/f2/files?path=/tmp/new.txt",
+        &[("X-Incus-uid", "5"), ("X-Incus-mode", "0600")],
+        b"via the files API\n",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(w
+        .ok(&["exec", "f2", "--", "ls", "-ln", "/tmp/new.txt"])
+        .starts_with("-rw-------    1 5 "));
+    let (status, head, body) =
+        w.raw_bytes("GET", "/1.0/instances/f2/files?path=/tmp/new.txt", &[], b"");
+    assert_eq!(status, 200);
+    assert_eq!(body, b"via the files API\n");
+    assert!(
+        head.contains("X-Incus-uid: 5") && head.contains("X-Incus-mode: 0600"),
+        "{head}"
+    );
+    let (_, head, body) = w.raw_bytes("GET", "/1.0/instances/f2/files?path=/etc", &[], b"");
+    assert!(head.contains("X-Incus-type: directory"), "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("\"hostname\""));
+    // a symlink to a host path, written through: the container's file changes, the host's doesn't
+    let host = w.dir.path().join("host-file");
+    std::fs::write(&host, "host\n").expect("write");
+    w.ok(&[
+        "exec",
+        "f2",
+        "--",
+        "ln",
+        "-s",
+        &host.to_string_lossy(),
+        "/tmp/link",
+    ]);
+    let (status, _, _) = w.raw_bytes(
+        "POST",
+        "/1.0/instances/f2/files?path=/tmp/link",
+        &[],
+        b"container\n",
+    );
+    // the link's target directory exists on the host only
+    assert_eq!(status, 404);
+    assert_eq!(std::fs::read_to_string(&host).expect("host"), "host\n");
+    let (status, _, _) = w.raw_bytes(
+        "POST",
+        "/1.0/instances/f2/files?path=/../../../../tmp/warren-files-escape",
+        &[],
+        b"x",
+    );
+    assert_eq!(status, 200, "resolved inside the container");
+    assert!(!std::path::Path::new("/tmp/warren-files-escape").exists());
+    // bad headers, missing path
+    let (status, _, _) = w.raw_bytes(
+        "POST",
+        "/1.0/instances/f2/files?path=/tmp/x",
+        &[("X-Incus-mode", "rwx")],
+        b"",
+    );
+    assert_eq!(status, 400);
+    let (status, _, _) = w.raw_bytes("GET", "/1.0/instances/f2/files", &[], b"");
+    assert_eq!(status, 400);
+    let (status, _, _) = w.raw_bytes(
+        "DELETE",
+        "/1.0/instances/f2/files?path=/tmp/new.txt",
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200);
+    let (status, _, _) = w.raw_bytes("GET", "/1.0/instances/f2/files?path=/tmp/new.txt", &[], b"");
+    assert_eq!(status, 404);
+    w.ok(&["delete", "-f", "f2"]);
+}
+
+#[test]
+fn admin_init_takes_incus_preseed_yaml() {
+    if !require_root("admin_init_takes_incus_preseed_yaml") {
+        return;
+    }
+    let w = Warrend::start();
+    let preseed = |yaml: &str| {
+        let mut child = Command::new(WARREN)
+            .args(["admin", "init", "--preseed"])
+            .env("WARREN_DIR", w.dir.path())
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("warren");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(yaml.as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("wait")
+    };
+    let o = preseed(
+        "storage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root: {path: /, pool: default, type: disk}\n- name: small\n  config:\n    limits.cpu: 1\n    limits.memory: 128MiB\n",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, small) = w.raw("GET", "/1.0/profiles/small", b"");
+    assert_eq!(small["metadata"]["config"]["limits.cpu"], "1", "{small}");
+    let (_, default) = w.raw("GET", "/1.0/profiles/default", b"");
+    assert_eq!(
+        default["metadata"]["devices"]["root"]["pool"], "default",
+        "{default}"
+    );
+    // applied again: nothing to do, no error
+    let o = preseed("storage_pools:\n- name: default\n  driver: dir\n");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (yaml, says) in [
+        ("profiles: [\n", "line "),
+        ("networks:\n- name: br0\n", "networks"),
+        ("nonsense: 1\n", "nonsense"),
+        (
+            "storage_pools:\n- name: z\n  driver: zfs\n",
+            "driver \"zfs\" is not supported",
+        ),
+    ] {
+        let o = preseed(yaml);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(says), "{yaml}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+}
