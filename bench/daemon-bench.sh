@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # warrend against the real incusd (Incus 6.0.4), the same incus client driving both, the same
 # busybox image (examples/busybox.yaml as a unified tarball), in the same run:
-#   launch, exec -- /bin/true, stop -f, start, delete -f, list (one container)
+#   launch, exec -- /bin/true, stop -f, start, delete -f, list (one container), then with 21
+#   running: list, daemon RSS, and the memory each container costs beyond its own processes
+#   (warren's monitor; Incus's LXC monitor)
 # Prints medians of N runs (default 10) in ms and the ratio warren/incus. Run as root. Starts
 # incusd (dir pool) if it isn't running; warrend gets a WARREN_DIR of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 N=${N:-10}
-cargo build --release --locked -p warren-builder -p warren-lxc -p warren-daemon >/dev/null 2>&1
+# warren-lxc static and its monitor size-optimised, as installed (scripts/build.sh), then warrend
+./scripts/build.sh >/dev/null 2>&1
+cargo build --release --locked -p warren-daemon >/dev/null 2>&1
 R=$PWD/target/release
 if ! incus info >/dev/null 2>&1; then
   mkdir -p /var/log/incus
@@ -22,6 +26,10 @@ wpid=
 cleanup() {
   INCUS_SOCKET=$work/w/unix.socket incus delete -f wb >/dev/null 2>&1 || true
   incus delete -f ib >/dev/null 2>&1 || true
+  for ((k = 0; k < 21; k++)); do
+    INCUS_SOCKET=$work/w/unix.socket incus delete -f "wm$k" >/dev/null 2>&1 || true
+    incus delete -f "im$k" >/dev/null 2>&1 || true
+  done
   incus image delete wbench-bb >/dev/null 2>&1 || true
   [ -n "$wpid" ] && kill "$wpid" 2>/dev/null || true
   rm -rf "$work"
@@ -59,4 +67,23 @@ for step in launch exec list stop-f start delete-f; do
   i=$(awk -v s=$step '$1 == s {print $2}' "$work/i.txt" | median_of)
   row "$step" "$w" "$i"
 done
-echo "warrend RSS idle: $(awk '/VmRSS/ {print $2}' /proc/$wpid/status) KiB; incusd: $(awk '/VmRSS/ {print $2}' /proc/$(pgrep -f '/usr/libexec/incus/incusd' | head -1)/status) KiB"
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+ipid=$(pgrep -f '/usr/libexec/incus/incusd' | head -1)
+w_idle=$(rss "$wpid"); i_idle=$(rss "$ipid")
+# 21 running containers each
+for ((k = 0; k < 21; k++)); do
+  W launch wbench-bb "wm$k" >/dev/null 2>&1
+  I launch wbench-bb "im$k" >/dev/null 2>&1
+done
+w_list=$(median_ms W list --format csv); i_list=$(median_ms I list --format csv)
+row "list (21 running)" "$w_list" "$i_list"
+echo
+w_busy=$(rss "$wpid"); i_busy=$(rss "$ipid")
+# per container: its monitor (warren-monitor; Incus: the "[lxc monitor]" process) in KiB
+w_mon=0; for p in $(pgrep -f "warren-monitor.*$work/w/containers" || true); do w_mon=$(( w_mon + $(rss "$p") )); done
+i_mon=0; for p in $(pgrep -f "\[lxc monitor\] /var/lib/incus/containers im" || true); do i_mon=$(( i_mon + $(rss "$p") )); done
+printf '%-30s %10s %10s %8s\n' "(KiB)" "warrend" "incusd" "ratio"
+row "daemon RSS, idle" "$w_idle" "$i_idle"
+row "daemon RSS, 21 running" "$w_busy" "$i_busy"
+row "per container (monitor)" "$(( w_mon / 21 ))" "$(( i_mon / 21 ))"
+row "per container (monitor+daemon)" "$(( (w_mon + (w_busy - w_idle)) / 21 ))" "$(( (i_mon + (i_busy - i_idle)) / 21 ))"

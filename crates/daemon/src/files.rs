@@ -32,10 +32,10 @@ const fn libc_s_ifmt() -> u32 {
     0o170000
 }
 
-fn headers(st: &sftp::St) -> Vec<(String, String)> {
+fn headers(root: &Root, st: &sftp::St) -> Vec<(String, String)> {
     vec![
-        ("X-Incus-uid".into(), st.uid.to_string()),
-        ("X-Incus-gid".into(), st.gid.to_string()),
+        ("X-Incus-uid".into(), root.to_container(st.uid).to_string()),
+        ("X-Incus-gid".into(), root.to_container(st.gid).to_string()),
         ("X-Incus-mode".into(), format!("{:04o}", st.mode & 0o7777)),
         ("X-Incus-type".into(), file_type(st.mode).into()),
         ("X-Incus-modified".into(), crate::time::from_unix(st.mtime)),
@@ -55,7 +55,7 @@ fn path_of(req: &Request) -> Result<String, ApiError> {
 pub fn get(root: &Root, req: &Request, head: bool) -> Result<Response, ApiError> {
     let path = path_of(req)?;
     let st = sftp::lstat(root, &path).map_err(|e| errno(e, &path))?;
-    let mut headers = headers(&st);
+    let mut headers = headers(root, &st);
     let body_kind = file_type(st.mode);
     if head {
         return Ok(Response {

@@ -86,7 +86,19 @@ pub fn console_log(dir: &Path, name: &str) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-pub fn start(dir: &Path, name: &str) -> Result<(), String> {
+/// `security.privileged`, from the instance or its profiles.
+pub fn is_privileged(profiles: &[Profile], inst: &Instance) -> bool {
+    expanded(profiles, inst, "config")
+        .get("security.privileged")
+        .and_then(Value::as_str)
+        == Some("true")
+}
+
+pub fn start(dir: &Path, profiles: &[Profile], inst: &Instance) -> Result<(), String> {
+    let name = inst.name.as_str();
+    let cdir = lxcpath(dir).join(name);
+    crate::rootfs::ensure(&cdir)?;
+    crate::rootfs::reconcile(&cdir, is_privileged(profiles, inst))?;
     lxc(dir, &["start", "-n", name]).map(|_| ())
 }
 
@@ -132,11 +144,27 @@ pub fn create(
     std::fs::create_dir_all(&cdir).map_err(|e| e.to_string())?;
     let made = (|| -> Result<(), String> {
         // a unified image is the container directory (rootfs/, metadata.yaml, templates/): it is
-        // unpacked once, and each container starts as a copy of that tree
+        // unpacked once, and each container's rootfs is an overlay on that tree's (a copy where
+        // overlayfs can't be used)
         let tree = unpacked_image(dir, &image.fingerprint)?;
-        copy_tree(&tree, &cdir)?;
-        if !cdir.join("rootfs").is_dir() {
+        if !tree.join("rootfs").is_dir() {
             return Err("The image has no rootfs".into());
+        }
+        copy_metadata(&tree, &cdir)?;
+        // an overlay can't be idmapped: an unprivileged container stands on a shifted copy
+        let privileged = is_privileged(profiles, inst);
+        let lower = if privileged {
+            tree.join("rootfs")
+        } else {
+            crate::rootfs::shifted_image(
+                &dir.join("images"),
+                &image.fingerprint,
+                &tree.join("rootfs"),
+            )?
+        };
+        if !crate::rootfs::make_overlay(&cdir, &lower, &image.fingerprint, !privileged)? {
+            std::fs::create_dir_all(cdir.join("rootfs")).map_err(|e| e.to_string())?;
+            copy_tree(&tree.join("rootfs"), &cdir.join("rootfs"))?;
         }
         render_templates(&cdir, &inst.name)?;
         let _ = warren_lxc_config::install_shipped_configs(Path::new(
@@ -144,14 +172,42 @@ pub fn create(
         ));
         std::fs::write(
             cdir.join("config"),
-            lxc_config(dir, inst, &expanded_devices(profiles, inst)),
+            lxc_config(
+                dir,
+                inst,
+                &expanded_devices(profiles, inst),
+                is_privileged(profiles, inst),
+            ),
         )
         .map_err(|e| e.to_string())?;
         Ok(())
     })();
     if let Err(e) = made {
+        crate::rootfs::unmount(&cdir);
         let _ = std::fs::remove_dir_all(&cdir);
         return Err(e);
+    }
+    Ok(())
+}
+
+/// The image's metadata.yaml and templates/ (flat files) into the container's directory.
+fn copy_metadata(tree: &Path, cdir: &Path) -> Result<(), String> {
+    let meta = tree.join("metadata.yaml");
+    if meta.is_file() {
+        std::fs::copy(&meta, cdir.join("metadata.yaml")).map_err(|e| e.to_string())?;
+    }
+    let templates = tree.join("templates");
+    if templates.is_dir() {
+        let to = cdir.join("templates");
+        std::fs::create_dir_all(&to).map_err(|e| e.to_string())?;
+        for e in std::fs::read_dir(&templates)
+            .map_err(|e| e.to_string())?
+            .flatten()
+        {
+            if e.file_type().is_ok_and(|t| t.is_file()) {
+                std::fs::copy(e.path(), to.join(e.file_name())).map_err(|e| e.to_string())?;
+            }
+        }
     }
     Ok(())
 }
@@ -195,7 +251,7 @@ fn unpacked_image(dir: &Path, fingerprint: &str) -> Result<PathBuf, String> {
 }
 
 /// `cp -a` (reflinks where the filesystem has them): owners, modes, times, xattrs, links.
-fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
     let out = Command::new("cp")
         .arg("-a")
         .arg("--reflink=auto")
@@ -215,15 +271,11 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
 /// Removes an image's unpacked tree (when the image goes).
 pub fn forget_image(dir: &Path, fingerprint: &str) {
     let _ = std::fs::remove_dir_all(dir.join("images").join(format!("{fingerprint}.tree")));
+    let _ = std::fs::remove_dir_all(dir.join("images").join(format!("{fingerprint}.shifted")));
 }
 
-fn lxc_config(dir: &Path, inst: &Instance, devices: &Value) -> String {
+fn lxc_config(dir: &Path, inst: &Instance, devices: &Value, privileged: bool) -> String {
     let conf = warren_lxc_config::WARREN_CONFIG_DIR;
-    let privileged = inst
-        .config
-        .get("security.privileged")
-        .and_then(Value::as_str)
-        == Some("true");
     let mut c = format!(
         "# made by warrend for instance {}\nlxc.include = {conf}/common.conf\n",
         inst.name
@@ -364,12 +416,18 @@ fn render_templates(cdir: &Path, name: &str) -> Result<(), String> {
         let out = tpl
             .replace("{{ container.name }}", name)
             .replace("{{ instance.name }}", name);
-        write_in_root(&cdir.join("rootfs"), path, out.as_bytes())?;
+        write_in_root(
+            &cdir.join("rootfs"),
+            path,
+            out.as_bytes(),
+            crate::rootfs::id_base(cdir),
+        )?;
     }
     Ok(())
 }
 
-fn write_in_root(root: &Path, path: &str, data: &[u8]) -> Result<(), String> {
+/// Writes `data` at `path` inside `root`, owned by the container's root (host id `owner`).
+fn write_in_root(root: &Path, path: &str, data: &[u8], owner: u32) -> Result<(), String> {
     use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
     use std::io::Write;
     let rootfd = nix::fcntl::open(
@@ -390,8 +448,10 @@ fn write_in_root(root: &Path, path: &str, data: &[u8]) -> Result<(), String> {
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     let fd = openat2(&rootfd, path.trim_start_matches('/'), how)
         .map_err(|e| format!("template {path}: {e}"))?;
-    std::fs::File::from(fd)
-        .write_all(data)
+    let mut file = std::fs::File::from(fd);
+    file.write_all(data)
+        .map_err(|e| format!("template {path}: {e}"))?;
+    std::os::unix::fs::fchown(&file, Some(owner), Some(owner))
         .map_err(|e| format!("template {path}: {e}"))
 }
 
@@ -401,7 +461,12 @@ pub fn rewrite_config(dir: &Path, profiles: &[Profile], inst: &Instance) -> Resu
     let tmp = path.with_extension("new");
     std::fs::write(
         &tmp,
-        lxc_config(dir, inst, &expanded_devices(profiles, inst)),
+        lxc_config(
+            dir,
+            inst,
+            &expanded_devices(profiles, inst),
+            is_privileged(profiles, inst),
+        ),
     )
     .map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
@@ -414,6 +479,7 @@ pub fn writable_json(i: &Instance) -> Value {
 }
 
 pub fn destroy(dir: &Path, name: &str) -> Result<(), String> {
+    crate::rootfs::unmount(&lxcpath(dir).join(name));
     lxc(dir, &["destroy", "-n", name]).map(|_| ())?;
     let _ = std::fs::remove_dir_all(snapshots_dir(dir, name));
     Ok(())
@@ -435,11 +501,10 @@ pub fn snapshot(dir: &Path, name: &str, snap: &str) -> Result<(), String> {
     let staged = parent.join(format!(".{snap}.tmp"));
     let _ = std::fs::remove_dir_all(&staged);
     std::fs::create_dir_all(staged.join("rootfs")).map_err(|e| e.to_string())?;
-    let r = copy_tree(
-        &lxcpath(dir).join(name).join("rootfs"),
-        &staged.join("rootfs"),
-    )
-    .and_then(|_| std::fs::rename(&staged, &target).map_err(|e| e.to_string()));
+    let source = crate::rootfs::ensure(&lxcpath(dir).join(name))?;
+    let r = copy_tree(&source, &staged.join("rootfs"))
+        .and_then(|_| crate::rootfs::copy_shift_state(&lxcpath(dir).join(name), &staged))
+        .and_then(|_| std::fs::rename(&staged, &target).map_err(|e| e.to_string()));
     if r.is_err() {
         let _ = std::fs::remove_dir_all(&staged);
     }
@@ -459,10 +524,14 @@ pub fn restore(dir: &Path, name: &str, snap: &str) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&fresh);
     std::fs::create_dir_all(&fresh).map_err(|e| e.to_string())?;
     copy_tree(&snapshots_dir(dir, name).join(snap).join("rootfs"), &fresh)?;
+    // an overlay rootfs becomes the plain directory restored
+    let cdir = lxcpath(dir).join(name);
+    crate::rootfs::unmount(&cdir);
     std::fs::rename(&rootfs, &old).map_err(|e| e.to_string())?;
     std::fs::rename(&fresh, &rootfs).map_err(|e| e.to_string())?;
+    crate::rootfs::forget_layers(&cdir);
     let _ = std::fs::remove_dir_all(&old);
-    Ok(())
+    crate::rootfs::copy_shift_state(&snapshots_dir(dir, name).join(snap), &cdir)
 }
 
 /// Renames a stopped container: its directory and its snapshots' (the caller rewrites its config
@@ -472,6 +541,8 @@ pub fn rename(dir: &Path, old: &str, new: &str) -> Result<(), String> {
     if to.exists() {
         return Err(format!("Instance \"{new}\" already exists"));
     }
+    // the overlay is mounted again under the new name at the next use
+    crate::rootfs::unmount(&from);
     std::fs::rename(&from, &to).map_err(|e| format!("rename {}: {e}", from.display()))?;
     let snaps = snapshots_dir(dir, old);
     if snaps.exists() {
@@ -496,17 +567,21 @@ pub fn copy(dir: &Path, profiles: &[Profile], from: &str, to: &Instance) -> Resu
         return Err(format!("Instance \"{}\" already exists", to.name));
     }
     std::fs::create_dir_all(cdir.join("rootfs")).map_err(|e| e.to_string())?;
-    let r = copy_tree(
-        &lxcpath(dir).join(from).join("rootfs"),
-        &cdir.join("rootfs"),
-    )
-    .and_then(|_| {
-        std::fs::write(
-            cdir.join("config"),
-            lxc_config(dir, to, &expanded_devices(profiles, to)),
-        )
-        .map_err(|e| e.to_string())
-    });
+    let r = crate::rootfs::ensure(&lxcpath(dir).join(from))
+        .and_then(|source| copy_tree(&source, &cdir.join("rootfs")))
+        .and_then(|_| crate::rootfs::copy_shift_state(&lxcpath(dir).join(from), &cdir))
+        .and_then(|_| {
+            std::fs::write(
+                cdir.join("config"),
+                lxc_config(
+                    dir,
+                    to,
+                    &expanded_devices(profiles, to),
+                    is_privileged(profiles, to),
+                ),
+            )
+            .map_err(|e| e.to_string())
+        });
     if r.is_err() {
         let _ = std::fs::remove_dir_all(&cdir);
     }

@@ -14,6 +14,7 @@ pub mod images;
 pub mod instances;
 pub mod ops;
 pub mod resources;
+pub mod rootfs;
 pub mod routes;
 pub mod sftp;
 pub mod time;
@@ -203,15 +204,9 @@ impl Daemon {
             );
             return http::write_response(&mut stream, &api::error(&api::ApiError::not_found(msg)));
         };
-        // the rootfs keeps the container's own ids on disk (an idmapped mount shifts them for an
-        // unprivileged container), so ids go to the disk as the container sees them
-        let root = sftp::Root::open(
-            &instances::lxcpath(&self.dir)
-                .join(&inst.name)
-                .join("rootfs"),
-            0,
-            u32::MAX,
-        )?;
+        // ids on disk are the container's own (an idmapped mount shifts them at start) or shifted
+        // through warrend's map (an overlay rootfs): the SFTP server maps them either way
+        let root = sftp::Root::of_container(&instances::lxcpath(&self.dir).join(&inst.name))?;
         stream.set_read_timeout(None)?;
         stream.write_all(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: sftp\r\nConnection: Upgrade\r\n\r\n",

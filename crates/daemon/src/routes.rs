@@ -346,13 +346,13 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 json!({"instances": [format!("/1.0/instances/{name}")]}),
                 move || {
                     match action.as_str() {
-                        "start" => instances::start(&dd.dir, &n)?,
+                        "start" => start_instance(&dd, &n)?,
                         "stop" => instances::stop(&dd.dir, &n, force, timeout)?,
                         "freeze" => instances::freeze(&dd.dir, &n, true)?,
                         "unfreeze" => instances::freeze(&dd.dir, &n, false)?,
                         _ => {
                             instances::stop(&dd.dir, &n, force, timeout)?;
-                            instances::start(&dd.dir, &n)?;
+                            start_instance(&dd, &n)?;
                         }
                     }
                     let verb = match action.as_str() {
@@ -385,8 +385,24 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 "Deleting instance",
                 json!({"instances": [format!("/1.0/instances/{name}")]}),
                 move || {
+                    let base = dd.db().instance(&n).ok().flatten().and_then(|i| {
+                        i.config
+                            .get("volatile.base_image")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    });
                     instances::destroy(&dd.dir, &n)?;
                     dd.db().delete_instance(&n).map_err(|e| e.to_string())?;
+                    // the tree of an image deleted meanwhile goes with its last container
+                    if let Some(fp) = base {
+                        let gone = dd
+                            .db()
+                            .images()
+                            .is_ok_and(|l| !l.iter().any(|i| i.fingerprint == fp));
+                        if gone && !crate::rootfs::image_in_use(&instances::lxcpath(&dd.dir), &fp) {
+                            instances::forget_image(&dd.dir, &fp);
+                        }
+                    }
                     dd.hub.lifecycle(
                         "instance-deleted",
                         &format!("/1.0/instances/{n}"),
@@ -439,12 +455,8 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .instance(name)
                 .map_err(internal)?
                 .ok_or_else(|| instance_not_found(name))?;
-            let root = crate::sftp::Root::open(
-                &instances::lxcpath(&d.dir).join(name).join("rootfs"),
-                0,
-                u32::MAX,
-            )
-            .map_err(internal)?;
+            let root = crate::sftp::Root::of_container(&instances::lxcpath(&d.dir).join(name))
+                .map_err(internal)?;
             match m {
                 "GET" => crate::files::get(&root, req, false),
                 "HEAD" => crate::files::get(&root, req, true),
@@ -621,7 +633,13 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                             .join("images")
                             .join(format!("{}.rootfs", image.fingerprint)),
                     );
-                    instances::forget_image(&dd.dir, &image.fingerprint);
+                    // containers standing on its tree keep it until the last goes
+                    if !crate::rootfs::image_in_use(
+                        &instances::lxcpath(&dd.dir),
+                        &image.fingerprint,
+                    ) {
+                        instances::forget_image(&dd.dir, &image.fingerprint);
+                    }
                     dd.hub.lifecycle(
                         "image-deleted",
                         &format!("/1.0/images/{}", image.fingerprint),
@@ -1121,7 +1139,7 @@ where
             let source = format!("/1.0/instances/{}", inst.name);
             dd.hub.lifecycle("instance-created", &source, json!({}));
             if start {
-                instances::start(&dd.dir, &inst.name)?;
+                instances::start(&dd.dir, &profiles, &inst)?;
                 dd.hub.lifecycle("instance-started", &source, json!({}));
             }
             Ok(Value::Null)
@@ -1291,6 +1309,20 @@ fn pool_and_profiles(db: &crate::db::Db, name: &str) -> Result<Vec<Profile>, Api
         return Err(ApiError::not_found("Storage pool not found"));
     }
     db.profiles().map_err(internal)
+}
+
+/// Starts instance `name` as its record and profiles say now.
+fn start_instance(d: &Daemon, name: &str) -> Result<(), String> {
+    let (inst, profiles) = {
+        let db = d.db();
+        (
+            db.instance(name)
+                .map_err(|e| e.to_string())?
+                .ok_or("Instance not found")?,
+            db.profiles().map_err(|e| e.to_string())?,
+        )
+    };
+    instances::start(&d.dir, &profiles, &inst)
 }
 
 /// The instances that use profile `name`, as API paths.

@@ -26,6 +26,19 @@ pub struct Root {
 }
 
 impl Root {
+    /// The rootfs of the container whose directory is `cdir` (its overlay mounted when missing),
+    /// with the ids its files carry on disk.
+    pub fn of_container(cdir: &std::path::Path) -> std::io::Result<Root> {
+        let rootfs = crate::rootfs::ensure(cdir).map_err(std::io::Error::other)?;
+        let base = crate::rootfs::id_base(cdir);
+        let size = if base == 0 {
+            u32::MAX
+        } else {
+            crate::instances::IDMAP_SIZE as u32
+        };
+        Root::open(&rootfs, base, size)
+    }
+
     pub fn open(rootfs: &std::path::Path, base: u32, size: u32) -> std::io::Result<Root> {
         let fd = nix::fcntl::open(
             rootfs,
@@ -39,7 +52,7 @@ impl Root {
         (id < self.size).then(|| self.base + id)
     }
 
-    fn to_container(&self, id: u32) -> u32 {
+    pub(crate) fn to_container(&self, id: u32) -> u32 {
         if id >= self.base && id - self.base < self.size {
             id - self.base
         } else {

@@ -361,3 +361,103 @@ fn admin_init_takes_incus_preseed_yaml() {
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     }
 }
+
+#[test]
+fn containers_stand_on_one_shared_image_layer() {
+    if !require_root("containers_stand_on_one_shared_image_layer") || !have_incus() {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    w.ok(&["launch", "bb", "o1"]);
+    w.ok(&["launch", "bb", "o2"]);
+    let c1 = w.dir.path().join("containers/o1");
+    // the container's writes go to its own layer; the image's tree is never written
+    w.ok(&[
+        "exec",
+        "o1",
+        "--",
+        "sh",
+        "-c",
+        "echo mine > /root/note; rm /etc/motd",
+    ]);
+    assert!(c1.join("overlay/upper/root/note").is_file());
+    assert!(w.ok(&["exec", "o2", "--", "ls", "/etc"]).contains("motd"));
+    assert!(!w
+        .incus(&["exec", "o2", "--", "ls", "/root/note"])
+        .status
+        .success());
+    // the container's root owns what it sees, as in a copied rootfs
+    let ls = w.ok(&[
+        "exec",
+        "o1",
+        "--",
+        "ls",
+        "-lnd",
+        "/",
+        "/etc/passwd",
+        "/root/note",
+    ]);
+    assert_eq!(ls.matches(" 0        0 ").count(), 3, "{ls}");
+    // after a reboot the overlay isn't mounted: the next start mounts it again
+    w.ok(&["stop", "-f", "o1"]);
+    let umount = Command::new("umount")
+        .arg(c1.join("rootfs"))
+        .status()
+        .expect("umount");
+    assert!(umount.success());
+    w.ok(&["start", "o1"]);
+    assert_eq!(w.ok(&["exec", "o1", "--", "cat", "/root/note"]), "mine\n");
+    // privileged and back: the rootfs is shifted to match, files keep their owners
+    w.ok(&["config", "set", "o1", "security.privileged=true"]);
+    w.ok(&["restart", "-f", "o1"]);
+    let pid = w.ok(&["info", "o1"]);
+    assert!(pid.contains("Status: RUNNING"), "{pid}");
+    assert!(!c1.join("rootfs.shifted").exists());
+    assert_eq!(
+        w.ok(&["exec", "o1", "--", "ls", "-lnd", "/root/note"])
+            .matches(" 0        0 ")
+            .count(),
+        1
+    );
+    w.ok(&["config", "set", "o1", "security.privileged=false"]);
+    w.ok(&["restart", "-f", "o1"]);
+    assert!(c1.join("rootfs.shifted").exists());
+    assert_eq!(
+        w.ok(&["exec", "o1", "--", "ls", "-lnd", "/root/note"])
+            .matches(" 0        0 ")
+            .count(),
+        1
+    );
+    // a snapshot restored makes the rootfs a plain directory with the same content
+    w.ok(&["snapshot", "create", "o1", "s0"]);
+    w.ok(&["exec", "o1", "--", "rm", "/root/note"]);
+    w.ok(&["stop", "-f", "o1"]);
+    w.ok(&["snapshot", "restore", "o1", "s0"]);
+    assert!(!c1.join("overlay").exists());
+    w.ok(&["start", "o1"]);
+    assert_eq!(w.ok(&["exec", "o1", "--", "cat", "/root/note"]), "mine\n");
+    // the image can go while containers stand on it: its tree goes with the last of them
+    let fp = w
+        .ok(&["image", "list", "-f", "csv", "-c", "F"])
+        .trim()
+        .to_string();
+    w.ok(&["image", "delete", "bb"]);
+    let trees: Vec<_> = std::fs::read_dir(w.dir.path().join("images"))
+        .expect("images")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tree"))
+        .collect();
+    assert_eq!(trees.len(), 1, "o2 still needs the tree");
+    w.ok(&["restart", "-f", "o2"]);
+    w.ok(&["delete", "-f", "o1", "o2"]);
+    assert!(
+        std::fs::read_dir(w.dir.path().join("images"))
+            .expect("images")
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().starts_with(&fp[..12])),
+        "the image's trees are gone"
+    );
+}

@@ -143,6 +143,11 @@ impl Drop for Warrend {
         let lxcpath = self.dir.path().join("containers");
         for e in std::fs::read_dir(&lxcpath).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
+            // an overlay rootfs is warrend's mount
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(e.path().join("rootfs"))
+                .output();
             for sub in [&["stop", "-k"][..], &["destroy", "-f"][..]] {
                 let _ = Command::new(LXC)
                     .arg(sub[0])
