@@ -79,11 +79,20 @@ w_list=$(median_ms W list --format csv); i_list=$(median_ms I list --format csv)
 row "list (21 running)" "$w_list" "$i_list"
 echo
 w_busy=$(rss "$wpid"); i_busy=$(rss "$ipid")
-# per container: its monitor (warren-monitor; Incus: the "[lxc monitor]" process) in KiB
-w_mon=0; for p in $(pgrep -f "warren-monitor.*$work/w/containers" || true); do w_mon=$(( w_mon + $(rss "$p") )); done
-i_mon=0; for p in $(pgrep -f "\[lxc monitor\] /var/lib/incus/containers im" || true); do i_mon=$(( i_mon + $(rss "$p") )); done
+# per container: its monitor (warren: "[warren monitor]"; Incus: "[lxc monitor]"), RSS and PSS
+# (PSS shares the monitor's code pages out among the monitors that map them) in KiB
+pss() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
+w_mon=0; w_pss=0
+for p in $(pgrep -f "\\[warren monitor\\] $work/w/containers" || true); do
+  w_mon=$(( w_mon + $(rss "$p") )); w_pss=$(( w_pss + $(pss "$p") ))
+done
+i_mon=0; i_pss=0
+for p in $(pgrep -f "\\[lxc monitor\\] /var/lib/incus/containers im" || true); do
+  i_mon=$(( i_mon + $(rss "$p") )); i_pss=$(( i_pss + $(pss "$p") ))
+done
 printf '%-30s %10s %10s %8s\n' "(KiB)" "warrend" "incusd" "ratio"
 row "daemon RSS, idle" "$w_idle" "$i_idle"
 row "daemon RSS, 21 running" "$w_busy" "$i_busy"
-row "per container (monitor)" "$(( w_mon / 21 ))" "$(( i_mon / 21 ))"
-row "per container (monitor+daemon)" "$(( (w_mon + (w_busy - w_idle)) / 21 ))" "$(( (i_mon + (i_busy - i_idle)) / 21 ))"
+row "per container: monitor RSS" "$(( w_mon / 21 ))" "$(( i_mon / 21 ))"
+row "per container: monitor PSS" "$(( w_pss / 21 ))" "$(( i_pss / 21 ))"
+row "per container: PSS + daemon" "$(( (w_pss + (w_busy - w_idle)) / 21 ))" "$(( (i_pss + (i_busy - i_idle)) / 21 ))"

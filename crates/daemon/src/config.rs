@@ -12,10 +12,18 @@ pub fn validate(config: &Value) -> Result<(), String> {
         let value = v
             .as_str()
             .ok_or_else(|| format!("Invalid config: {k}: values are strings"))?;
-        let free = k.starts_with("user.")
-            || k.starts_with("environment.")
-            || k.starts_with("image.")
-            || k.starts_with("volatile.");
+        if let Some(name) = k.strip_prefix("environment.") {
+            // they become lxc.environment lines: one line, a plain variable name
+            let name_ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
+            if !name_ok || value.contains(['\n', '\r', '\0']) {
+                return Err(format!("Invalid config: Invalid value for {k}: {value:?}"));
+            }
+            continue;
+        }
+        let free = k.starts_with("user.") || k.starts_with("image.") || k.starts_with("volatile.");
         if free {
             continue;
         }
@@ -142,5 +150,8 @@ mod tests {
             .contains("Unknown configuration key: nope"));
         assert!(validate(&json!({"security.privileged": "maybe"})).is_err());
         assert!(validate(&json!({"raw.lxc": "lxc.bogus.key = 1"})).is_err());
+        assert!(validate(&json!({"environment.FOO": "bar baz"})).is_ok());
+        assert!(validate(&json!({"environment.FOO": "x\nlxc.rootfs.path = /"})).is_err());
+        assert!(validate(&json!({"environment.A=B": "x"})).is_err());
     }
 }

@@ -111,7 +111,9 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn parse(body: &Value) -> Result<Request, String> {
+    /// `instance_env`: the instance's environment.* keys, over the defaults and under the
+    /// client's.
+    pub fn parse(body: &Value, instance_env: &[(String, String)]) -> Result<Request, String> {
         let command: Vec<String> = body
             .get("command")
             .and_then(Value::as_array)
@@ -133,6 +135,10 @@ impl Request {
             ("USER".into(), "root".into()),
             ("LANG".into(), "C.UTF-8".into()),
         ];
+        for (k, v) in instance_env {
+            environment.retain(|(ek, _)| ek != k);
+            environment.push((k.clone(), v.clone()));
+        }
         if let Some(env) = body.get("environment").and_then(Value::as_object) {
             for (k, v) in env {
                 environment.retain(|(ek, _)| ek != k);

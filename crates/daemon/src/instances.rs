@@ -329,6 +329,17 @@ fn lxc_config(dir: &Path, inst: &Instance, devices: &Value, privileged: bool) ->
         c.push_str(&line);
         c.push('\n');
     }
+    // environment.* for init (exec adds them too)
+    for (k, v) in environment(&inst.config) {
+        c.push_str(&format!("lxc.environment = {k}={v}\n"));
+    }
+    if inst.config.get("security.nesting").and_then(Value::as_str) == Some("true") {
+        // a runtime inside needs /sys writable and uncovered proc and sysfs mounts to show the
+        // kernel before it may mount its own (LXC's nesting.conf)
+        c.push_str("lxc.mount.auto = sys:rw cgroup:rw\n");
+        c.push_str("lxc.mount.entry = proc dev/.lxc/proc proc create=dir,optional 0 0\n");
+        c.push_str("lxc.mount.entry = sys dev/.lxc/sys sysfs create=dir,optional 0 0\n");
+    }
     c.push_str("lxc.signal.halt = SIGRTMIN+3\n");
     for line in crate::config::limit_lines(&inst.config) {
         c.push_str(&line);
@@ -339,6 +350,23 @@ fn lxc_config(dir: &Path, inst: &Instance, devices: &Value, privileged: bool) ->
         c.push('\n');
     }
     c
+}
+
+/// The `environment.NAME` keys of a config, as (NAME, value).
+pub fn environment(config: &Value) -> Vec<(String, String)> {
+    config
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| {
+                    Some((
+                        k.strip_prefix("environment.")?.to_string(),
+                        v.as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Disk devices other than the root: bind mounts of host paths, in device-name order.

@@ -414,15 +414,19 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             Ok(api::async_op(&op))
         }
         ("POST", ["1.0", "instances", name, "exec"]) => {
-            d.db()
+            let inst = d
+                .db()
                 .instance(name)
                 .map_err(internal)?
                 .ok_or_else(|| instance_not_found(name))?;
             if instances::state(&d.dir, name) != "RUNNING" {
                 return Err(ApiError::bad_request("Instance is not running"));
             }
-            let exec_req =
-                crate::exec::Request::parse(&json_body(req)?).map_err(ApiError::bad_request)?;
+            let exec_req = crate::exec::Request::parse(
+                &json_body(req)?,
+                &instances::environment(&inst.config),
+            )
+            .map_err(ApiError::bad_request)?;
             let session = Arc::new(crate::exec::Session::new(exec_req.interactive));
             let id = crate::ops::Hub::new_id();
             if let Ok(mut m) = d.execs.lock() {

@@ -461,3 +461,83 @@ fn containers_stand_on_one_shared_image_layer() {
         "the image's trees are gone"
     );
 }
+
+#[test]
+fn environment_keys_and_nesting() {
+    if !require_root("environment_keys_and_nesting") || !have_incus() {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    w.ok(&[
+        "launch",
+        "bb",
+        "e1",
+        "-c",
+        "environment.GREETING=hello there",
+        "-c",
+        "security.nesting=true",
+    ]);
+    // exec gets the instance's environment, under the client's own --env
+    assert_eq!(
+        w.ok(&["exec", "e1", "--", "sh", "-c", "echo $GREETING"]),
+        "hello there\n"
+    );
+    assert_eq!(
+        w.ok(&[
+            "exec",
+            "e1",
+            "--env",
+            "GREETING=from the client",
+            "--",
+            "sh",
+            "-c",
+            "echo $GREETING"
+        ]),
+        "from the client\n"
+    );
+    // and so does init
+    assert!(w
+        .ok(&["exec", "e1", "--", "cat", "/proc/1/environ"])
+        .contains("GREETING=hello there"));
+    // nesting: /sys writable, uncovered proc and sysfs, and a nested container's own proc mounts
+    let mounts = w.ok(&["exec", "e1", "--", "cat", "/proc/self/mountinfo"]);
+    let sys = mounts
+        .lines()
+        .find(|l| l.split_whitespace().nth(4) == Some("/sys"))
+        .expect("/sys");
+    assert!(
+        sys.split_whitespace()
+            .nth(5)
+            .is_some_and(|o| o.starts_with("rw")),
+        "{sys}"
+    );
+    assert!(mounts.contains(" /dev/.lxc/proc "), "{mounts}");
+    let nested = w.incus(&[
+        "exec",
+        "e1",
+        "--",
+        "unshare",
+        "-U",
+        "-r",
+        "-m",
+        "-p",
+        "-f",
+        "--mount-proc",
+        "sh",
+        "-c",
+        "echo $$",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&nested.stdout).trim(),
+        "1",
+        "{}",
+        String::from_utf8_lossy(&nested.stderr)
+    );
+    // a bad environment key or value is refused
+    let bad = w.incus(&["config", "set", "e1", "environment.A=B", "x"]);
+    assert!(!bad.status.success());
+    w.ok(&["delete", "-f", "e1"]);
+}
