@@ -30,6 +30,14 @@ impl ApiError {
     }
 }
 
+/// A string field of a request body ("" when missing or not a string).
+pub fn text(body: &Value, key: &str) -> String {
+    body.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
 fn json_response(status: u16, body: &Value, extra: Vec<(String, String)>) -> Response {
     let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
     headers.extend(extra);

@@ -26,7 +26,19 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE snapshots (instance TEXT NOT NULL REFERENCES instances(name) ON DELETE CASCADE, name TEXT NOT NULL,
         created_at TEXT NOT NULL, config TEXT NOT NULL, devices TEXT NOT NULL, profiles TEXT NOT NULL,
         PRIMARY KEY (instance, name));",
+    "CREATE TABLE volumes (pool TEXT NOT NULL REFERENCES storage_pools(name) ON DELETE CASCADE, name TEXT NOT NULL,
+        description TEXT NOT NULL, config TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (pool, name));",
 ];
+
+/// A custom storage volume.
+#[derive(Debug, Clone)]
+pub struct Volume {
+    pub pool: String,
+    pub name: String,
+    pub description: String,
+    pub config: Value,
+    pub created_at: String,
+}
 
 /// A snapshot row: the instance's config as it was, beside a copy of its rootfs.
 #[derive(Debug, Clone)]
@@ -381,6 +393,69 @@ impl Db {
             params![old, new],
         )?;
         tx.commit()?;
+        Ok(())
+    }
+
+    pub fn volumes(&self, pool: &str) -> Result<Vec<Volume>, DbError> {
+        let mut st = self.conn.prepare(
+            "SELECT name, description, config, created_at FROM volumes WHERE pool = ?1 ORDER BY name",
+        )?;
+        let rows = st.query_map(params![pool], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, description, config, created_at) = row?;
+            out.push(Volume {
+                pool: pool.to_string(),
+                name,
+                description,
+                config: serde_json::from_str(&config)?,
+                created_at,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn add_volume(&self, v: &Volume) -> Result<(), DbError> {
+        self.conn.execute(
+            "INSERT INTO volumes (pool, name, description, config, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![v.pool, v.name, v.description, serde_json::to_string(&v.config)?, v.created_at],
+        )?;
+        Ok(())
+    }
+
+    pub fn update_volume(&self, v: &Volume) -> Result<(), DbError> {
+        self.conn.execute(
+            "UPDATE volumes SET description = ?3, config = ?4 WHERE pool = ?1 AND name = ?2",
+            params![
+                v.pool,
+                v.name,
+                v.description,
+                serde_json::to_string(&v.config)?
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn rename_volume(&self, pool: &str, old: &str, new: &str) -> Result<(), DbError> {
+        self.conn.execute(
+            "UPDATE volumes SET name = ?3 WHERE pool = ?1 AND name = ?2",
+            params![pool, old, new],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_volume(&self, pool: &str, name: &str) -> Result<(), DbError> {
+        self.conn.execute(
+            "DELETE FROM volumes WHERE pool = ?1 AND name = ?2",
+            params![pool, name],
+        )?;
         Ok(())
     }
 

@@ -325,7 +325,7 @@ fn lxc_config(dir: &Path, inst: &Instance, devices: &Value, privileged: bool) ->
             c.push_str(&format!("lxc.net.{i}.mtu = {}\n", get("mtu")));
         }
     }
-    for line in disk_mount_entries(devices, privileged) {
+    for line in disk_mount_entries(dir, devices, privileged) {
         c.push_str(&line);
         c.push('\n');
     }
@@ -372,7 +372,7 @@ pub fn environment(config: &Value) -> Vec<(String, String)> {
 /// Disk devices other than the root: bind mounts of host paths, in device-name order.
 /// `shift: true` maps the source's ids into an unprivileged container (an idmapped mount), as
 /// Incus's shift does; `readonly`, `recursive` and `required: false` as Incus has them.
-fn disk_mount_entries(devices: &Value, privileged: bool) -> Vec<String> {
+fn disk_mount_entries(dir: &Path, devices: &Value, privileged: bool) -> Vec<String> {
     let mut disks: Vec<(&String, &Value)> = devices
         .as_object()
         .map(|m| {
@@ -390,9 +390,17 @@ fn disk_mount_entries(devices: &Value, privileged: bool) -> Vec<String> {
         .map(|(_, d)| {
             let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
             let yes = |k: &str| matches!(get(k), "true" | "1" | "yes" | "on");
-            let source = get("source");
+            // a custom volume (pool + its name) is a directory of the pool, always shifted
+            let volume = !get("pool").is_empty();
+            let source = if volume {
+                crate::volumes::volume_path(dir, get("pool"), get("source"))
+                    .display()
+                    .to_string()
+            } else {
+                get("source").to_string()
+            };
             let mut opts = vec![if yes("recursive") { "rbind" } else { "bind" }];
-            opts.push(if Path::new(source).is_dir() {
+            opts.push(if Path::new(&source).is_dir() {
                 "create=dir"
             } else {
                 "create=file"
@@ -403,7 +411,7 @@ fn disk_mount_entries(devices: &Value, privileged: bool) -> Vec<String> {
             if get("required") == "false" {
                 opts.push("optional");
             }
-            if yes("shift") && !privileged {
+            if (volume || yes("shift")) && !privileged {
                 opts.push("idmap=container");
             }
             format!(

@@ -18,6 +18,7 @@ pub mod rootfs;
 pub mod routes;
 pub mod sftp;
 pub mod time;
+pub mod volumes;
 pub mod ws;
 
 use std::os::unix::net::{UnixListener, UnixStream};

@@ -321,11 +321,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .map_err(internal)?
                 .ok_or_else(|| instance_not_found(name))?;
             let body = json_body(req)?;
-            let action = body
-                .get("action")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
+            let action = api::text(&body, "action");
             let force = body.get("force").and_then(Value::as_bool).unwrap_or(false);
             let timeout = body.get("timeout").and_then(Value::as_i64).unwrap_or(-1);
             let description = match action.as_str() {
@@ -842,11 +838,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             }
             let p = Profile {
                 name: name.to_string(),
-                description: body
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
+                description: api::text(&body, "description"),
                 config: object_or_empty(body.get("config"))?,
                 devices: object_or_empty(body.get("devices"))?,
             };
@@ -877,33 +869,8 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .ok_or_else(|| ApiError::not_found("Storage pool not found"))?;
             Ok(api::sync_etag(pool_json(d, p)))
         }
-        ("GET", ["1.0", "storage-pools", pool, "volumes"])
-        | ("GET", ["1.0", "storage-pools", pool, "volumes", "container"]) => {
-            let db = d.db();
-            let profiles = pool_and_profiles(&db, pool)?;
-            let vols: Vec<Value> = db
-                .instances()
-                .map_err(internal)?
-                .iter()
-                .filter(|i| root_pool(&profiles, i).as_deref() == Some(*pool))
-                .map(|i| {
-                    json!({"name": i.name, "type": "container", "content_type": "filesystem",
-                           "config": {}, "description": "", "location": "none", "project": "default",
-                           "created_at": i.created_at,
-                           "used_by": [format!("/1.0/instances/{}", i.name)]})
-                })
-                .collect();
-            Ok(api::sync(if recursion(req) == 0 {
-                json!(vols
-                    .iter()
-                    .map(|v| format!(
-                        "/1.0/storage-pools/{pool}/volumes/container/{}",
-                        v["name"].as_str().unwrap_or("")
-                    ))
-                    .collect::<Vec<_>>())
-            } else {
-                json!(vols)
-            }))
+        (_, ["1.0", "storage-pools", pool, "volumes", rest @ ..]) => {
+            crate::volumes::handle(d, req, pool, rest)
         }
         ("DELETE", ["1.0", "storage-pools", name]) => {
             let db = d.db();
@@ -922,8 +889,14 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 db.instances()
                     .map_err(internal)?
                     .iter()
-                    .filter(|i| root_pool(&profiles, i).as_deref() == Some(*name))
+                    .filter(|i| crate::volumes::root_pool(&profiles, i).as_deref() == Some(*name))
                     .map(|i| format!("instance {}", i.name)),
+            );
+            users.extend(
+                db.volumes(name)
+                    .map_err(internal)?
+                    .iter()
+                    .map(|v| format!("volume {}", v.name)),
             );
             if !users.is_empty() {
                 return Err(ApiError::bad_request(format!(
@@ -932,6 +905,13 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 )));
             }
             db.delete_pool(name).map_err(internal)?;
+            // its place under WARREN_DIR goes; a source elsewhere is the admin's and stays
+            let home = d.dir.join("storage-pools").join(name);
+            if home.is_symlink() {
+                let _ = std::fs::remove_file(&home);
+            } else {
+                let _ = std::fs::remove_dir_all(&home);
+            }
             Ok(api::sync(Value::Null))
         }
         ("POST", ["1.0", "storage-pools"]) => {
@@ -959,17 +939,21 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             std::fs::create_dir_all(&source).map_err(|e| {
                 ApiError::new(500, format!("Failed to create {}: {e}", source.display()))
             })?;
+            // the pool's place under WARREN_DIR leads to its source wherever that is
+            let home = d.dir.join("storage-pools").join(name);
+            if source != home && !home.exists() {
+                let _ = std::fs::create_dir_all(d.dir.join("storage-pools"));
+                std::os::unix::fs::symlink(&source, &home).map_err(|e| {
+                    ApiError::new(500, format!("Failed to link {}: {e}", home.display()))
+                })?;
+            }
             if let Some(obj) = config.as_object_mut() {
                 obj.insert("source".into(), json!(source.display().to_string()));
             }
             let pool = Pool {
                 name: name.to_string(),
                 driver: driver.to_string(),
-                description: body
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
+                description: api::text(&body, "description"),
                 config,
             };
             db.add_pool(&pool).map_err(internal)?;
@@ -1024,11 +1008,7 @@ fn instance_not_found(name: &str) -> ApiError {
 /// POST /1.0/instances: from an image (alias or fingerprint), `start: true` for launch.
 fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     let body = json_body(req)?;
-    let name = body
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let name = api::text(&body, "name");
     instances::check_name(&name).map_err(ApiError::bad_request)?;
     let source = body.get("source").cloned().unwrap_or(Value::Null);
     if source.get("type").and_then(Value::as_str) == Some("copy") {
@@ -1091,11 +1071,7 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
     };
     let inst = crate::db::Instance {
         name: name.clone(),
-        description: body
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+        description: api::text(&body, "description"),
         config,
         devices: object_or_empty(body.get("devices"))?,
         profiles,
@@ -1180,11 +1156,7 @@ fn copy_instance(
     }
     let inst = crate::db::Instance {
         name: name.to_string(),
-        description: body
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+        description: api::text(body, "description"),
         config,
         devices: src.devices.clone(),
         profiles: src.profiles.clone(),
@@ -1262,11 +1234,7 @@ fn rename_instance(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Respons
             "Migrating instances between servers is not supported",
         ));
     }
-    let new = body
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let new = api::text(&body, "name");
     instances::check_name(&new).map_err(ApiError::bad_request)?;
     let db = d.db();
     let mut inst = db
@@ -1344,16 +1312,6 @@ fn profile_users(db: &crate::db::Db, name: &str) -> Result<Vec<String>, ApiError
         .collect())
 }
 
-/// The pool of an instance's root disk (its own device, else its profiles').
-fn root_pool(profiles: &[Profile], i: &crate::db::Instance) -> Option<String> {
-    let devices = instances::expanded_devices(profiles, i);
-    devices.as_object()?.values().find_map(|dev| {
-        (dev.get("type").and_then(Value::as_str) == Some("disk")
-            && dev.get("path").and_then(Value::as_str) == Some("/"))
-        .then(|| dev.get("pool").and_then(Value::as_str).map(str::to_string))?
-    })
-}
-
 fn snapshot_json(inst: &crate::db::Instance, s: &crate::db::Snapshot) -> Value {
     json!({
         "expires_at": "0001-01-01T00:00:00Z", "architecture": inst.architecture, "config": s.config,
@@ -1367,7 +1325,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(500, e.to_string())
 }
 
-fn check_name(name: &str, what: &str) -> Result<(), ApiError> {
+pub(crate) fn check_name(name: &str, what: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name
@@ -1425,6 +1383,10 @@ fn check_devices(devices: &Value, db: &crate::db::Db) -> Result<(), ApiError> {
                     }
                     continue;
                 }
+                if dev.get("pool").is_some() {
+                    check_volume_disk(name, dev, db)?;
+                    continue;
+                }
                 check_disk(name, dev)?;
             }
             "nic" => {
@@ -1462,6 +1424,41 @@ fn check_devices(devices: &Value, db: &crate::db::Db) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// A disk device that binds a custom storage volume (`pool`, `source` = the volume's name).
+fn check_volume_disk(name: &str, dev: &Value, db: &crate::db::Db) -> Result<(), ApiError> {
+    const KEYS: &[&str] = &["type", "path", "pool", "source", "readonly", "required"];
+    let bad = |why: String| Err(ApiError::bad_request(format!("Device \"{name}\": {why}")));
+    if let Some(k) = dev
+        .as_object()
+        .and_then(|m| m.keys().find(|k| !KEYS.contains(&k.as_str())))
+    {
+        return bad(format!(
+            "unknown option \"{k}\" for a volume disk (warren has: {})",
+            KEYS[1..].join(", ")
+        ));
+    }
+    let get = |k: &str| dev.get(k).and_then(Value::as_str).unwrap_or("");
+    let path = get("path");
+    if !path.starts_with('/')
+        || path.chars().any(|c| c.is_whitespace() || c.is_control())
+        || path.split('/').any(|p| p == "..")
+    {
+        return bad(format!(
+            "path must be a plain absolute path, not \"{path}\""
+        ));
+    }
+    for k in ["readonly", "required"] {
+        if !matches!(
+            get(k),
+            "" | "true" | "false" | "1" | "0" | "yes" | "no" | "on" | "off"
+        ) {
+            return bad(format!("{k} must be true or false, not \"{}\"", get(k)));
+        }
+    }
+    crate::volumes::check_custom_volume(db, get("pool"), get("source"))
+        .map_err(|e| ApiError::bad_request(format!("Device \"{name}\": {e}")))
 }
 
 /// A disk device that binds a host path: `path` and `source` absolute and plain (LXC's mount

@@ -541,3 +541,70 @@ fn environment_keys_and_nesting() {
     assert!(!bad.status.success());
     w.ok(&["delete", "-f", "e1"]);
 }
+
+#[test]
+fn custom_storage_volumes_are_created_attached_and_deleted() {
+    if !require_root("custom_storage_volumes_are_created_attached_and_deleted") || !have_incus() {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    // a second pool whose source is elsewhere
+    let elsewhere = w.dir.path().join("elsewhere");
+    w.ok(&[
+        "storage",
+        "create",
+        "p2",
+        "dir",
+        &format!("source={}", elsewhere.display()),
+    ]);
+    w.ok(&["storage", "volume", "create", "p2", "data"]);
+    assert!(elsewhere.join("custom/data").is_dir());
+    let dup = w.incus(&["storage", "volume", "create", "p2", "data"]);
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    let bad = w.incus(&["storage", "volume", "create", "p2", "v2", "size=1GiB"]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("Unknown configuration key: size"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    w.ok(&["launch", "bb", "v1"]);
+    w.ok(&["storage", "volume", "attach", "p2", "data", "v1", "/data"]);
+    let missing = w.incus(&[
+        "config",
+        "device",
+        "add",
+        "v1",
+        "x",
+        "disk",
+        "pool=p2",
+        "source=nosuch",
+        "path=/x",
+    ]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("doesn't exist in pool"));
+    w.ok(&["restart", "-f", "v1"]);
+    // the container's root owns the volume and what it writes there
+    let ls = w.ok(&["exec", "v1", "--", "ls", "-lnd", "/data"]);
+    assert!(ls.contains(" 0        0 "), "{ls}");
+    w.ok(&["exec", "v1", "--", "sh", "-c", "echo kept > /data/file"]);
+    let list = w.ok(&["storage", "volume", "list", "p2", "-f", "csv"]);
+    assert!(list.contains("custom,data,,filesystem,1"), "{list}");
+    // in use: it can't go, nor can its pool
+    assert!(!w
+        .incus(&["storage", "volume", "delete", "p2", "data"])
+        .status
+        .success());
+    assert!(!w.incus(&["storage", "delete", "p2"]).status.success());
+    w.ok(&["storage", "volume", "detach", "p2", "data", "v1"]);
+    w.ok(&["storage", "volume", "rename", "p2", "data", "kept"]);
+    assert_eq!(
+        std::fs::read_to_string(elsewhere.join("custom/kept/file")).expect("file"),
+        "kept\n"
+    );
+    w.ok(&["storage", "volume", "delete", "p2", "kept"]);
+    assert!(!elsewhere.join("custom/kept").exists());
+    w.ok(&["delete", "-f", "v1"]);
+    w.ok(&["storage", "delete", "p2"]);
+}
