@@ -3,6 +3,7 @@
 //! (LXC's download index and simplestreams) with their signing key.
 
 pub mod compression;
+pub mod fetch;
 pub mod incus;
 pub mod info;
 pub mod lxc;

@@ -13,7 +13,6 @@ use super::{TemplateContext, TemplateOutput};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 const COMPAT_LEVEL: u32 = 7;
 const MAX_META_FILE: u64 = 1 << 20;
@@ -181,95 +180,20 @@ fn trust(o: &Options) -> Result<(Option<String>, Option<Vec<u8>>)> {
         keep(c, &cert_path)?;
     }
     let key = std::fs::read_to_string(&key_path).ok();
-    let cert = std::fs::read_to_string(&cert_path).ok().map(|pem| {
-        use rustls::pki_types::pem::PemObject;
-        rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
-            .next()
-            .and_then(|c| c.ok())
-            .map(|c| c.to_vec())
-            .unwrap_or_default()
-    });
+    let cert = std::fs::read_to_string(&cert_path)
+        .ok()
+        .map(|pem| warren_image::fetch::pem_to_der(&pem).unwrap_or_default());
     Ok((key, cert))
 }
 
-/// Accepts exactly the pinned certificate (the server's self-signed one), with real signature checks.
-#[derive(Debug)]
-struct Pinned {
-    cert: Vec<u8>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.cert.as_slice() {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(
-                "the server's certificate is not the pinned one (--server-cert)".into(),
-            ))
-        }
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 fn agent(pinned: Option<Vec<u8>>) -> ureq::Agent {
-    let mut b = ureq::AgentBuilder::new()
-        .user_agent(&format!(
+    warren_image::fetch::agent(
+        &format!(
             "lxc/5.0.2 compat:{COMPAT_LEVEL} warren/{}",
             env!("CARGO_PKG_VERSION")
-        ))
-        .timeout_connect(std::time::Duration::from_secs(30))
-        .timeout_read(std::time::Duration::from_secs(60));
-    if let Some(cert) = pinned {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        if let Ok(builder) = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-        {
-            let cfg = builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Pinned { cert, provider }))
-                .with_no_client_auth();
-            b = b.tls_config(Arc::new(cfg));
-        }
-    }
-    b.build()
+        ),
+        pinned,
+    )
 }
 
 struct Client {
