@@ -40,7 +40,8 @@ img=$(ls "$work"/img/*.tar.xz)
 WARREN_DIR=$work/w $R/warrend >/dev/null 2>&1 &
 wpid=$!
 sleep 0.3
-WARREN_DIR=$work/w $R/warren admin init --minimal
+# no network: the incusd it is compared with has none in its default profile
+WARREN_DIR=$work/w $R/warren admin init --minimal --network none
 export INCUS_CONF=$work/client
 W() { INCUS_SOCKET=$work/w/unix.socket incus "$@"; }
 I() { incus "$@"; }

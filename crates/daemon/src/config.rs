@@ -31,6 +31,10 @@ pub fn validate(config: &Value) -> Result<(), String> {
             "security.privileged" | "security.nesting" | "boot.autostart" => {
                 matches!(value, "true" | "false" | "")
             }
+            "boot.autostart.delay"
+            | "boot.autostart.priority"
+            | "boot.host_shutdown_timeout"
+            | "boot.stop.priority" => value.is_empty() || value.parse::<u32>().is_ok(),
             "limits.memory" => value.is_empty() || memory_bytes(value).is_some(),
             "limits.processes" => value.is_empty() || value.parse::<u64>().is_ok_and(|n| n > 0),
             "limits.cpu" => value.is_empty() || cpuset(value).is_some(),

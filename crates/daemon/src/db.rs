@@ -28,7 +28,19 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (instance, name));",
     "CREATE TABLE volumes (pool TEXT NOT NULL REFERENCES storage_pools(name) ON DELETE CASCADE, name TEXT NOT NULL,
         description TEXT NOT NULL, config TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (pool, name));",
+    "ALTER TABLE images ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE images ADD COLUMN update_source TEXT NOT NULL DEFAULT 'null';",
+    "CREATE TABLE networks (name TEXT PRIMARY KEY, description TEXT NOT NULL, type TEXT NOT NULL, config TEXT NOT NULL);",
 ];
+
+/// A managed network.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub name: String,
+    pub description: String,
+    pub kind: String,
+    pub config: Value,
+}
 
 /// A custom storage volume.
 #[derive(Debug, Clone)]
@@ -74,6 +86,10 @@ pub struct Image {
     pub properties: Value,
     pub created_at: String,
     pub uploaded_at: String,
+    /// Downloaded for an instance (not copied or imported by the user).
+    pub cached: bool,
+    /// Where it came from (server, protocol, alias, certificate), null for an upload.
+    pub update_source: Value,
 }
 
 pub struct Db {
@@ -189,23 +205,22 @@ impl Db {
 
     pub fn images(&self) -> Result<Vec<Image>, DbError> {
         let mut st = self.conn.prepare(
-            "SELECT fingerprint, filename, size, architecture, properties, created_at, uploaded_at FROM images ORDER BY uploaded_at",
+            "SELECT fingerprint, filename, size, architecture, properties, created_at, uploaded_at, cached, update_source FROM images ORDER BY uploaded_at",
         )?;
         let rows = st.query_map([], |r| {
             Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get::<_, String>(4)?,
-                r.get(5)?,
-                r.get(6)?,
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
+                (r.get::<_, String>(4)?, r.get(5)?, r.get(6)?),
+                (r.get::<_, i64>(7)?, r.get::<_, String>(8)?),
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (fingerprint, filename, size, architecture, properties, created_at, uploaded_at) =
-                row?;
+            let (
+                (fingerprint, filename, size, architecture),
+                (properties, created_at, uploaded_at),
+                (cached, update_source),
+            ) = row?;
             out.push(Image {
                 fingerprint,
                 filename,
@@ -214,6 +229,8 @@ impl Db {
                 properties: serde_json::from_str(&properties)?,
                 created_at,
                 uploaded_at,
+                cached: cached != 0,
+                update_source: serde_json::from_str(&update_source)?,
             });
         }
         Ok(out)
@@ -221,8 +238,26 @@ impl Db {
 
     pub fn add_image(&self, i: &Image) -> Result<(), DbError> {
         self.conn.execute(
-            "INSERT INTO images (fingerprint, filename, size, architecture, properties, created_at, uploaded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![i.fingerprint, i.filename, i.size, i.architecture, serde_json::to_string(&i.properties)?, i.created_at, i.uploaded_at],
+            "INSERT INTO images (fingerprint, filename, size, architecture, properties, created_at, uploaded_at, cached, update_source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![i.fingerprint, i.filename, i.size, i.architecture, serde_json::to_string(&i.properties)?, i.created_at, i.uploaded_at, i.cached as i64, serde_json::to_string(&i.update_source)?],
+        )?;
+        Ok(())
+    }
+
+    /// Records where an image came from, and whether it is only a cache.
+    pub fn set_image_origin(
+        &self,
+        fingerprint: &str,
+        cached: bool,
+        update_source: &Value,
+    ) -> Result<(), DbError> {
+        self.conn.execute(
+            "UPDATE images SET cached = ?2, update_source = ?3 WHERE fingerprint = ?1",
+            params![
+                fingerprint,
+                cached as i64,
+                serde_json::to_string(update_source)?
+            ],
         )?;
         Ok(())
     }
@@ -396,21 +431,58 @@ impl Db {
         Ok(())
     }
 
-    pub fn volumes(&self, pool: &str) -> Result<Vec<Volume>, DbError> {
-        let mut st = self.conn.prepare(
-            "SELECT name, description, config, created_at FROM volumes WHERE pool = ?1 ORDER BY name",
-        )?;
-        let rows = st.query_map(params![pool], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
+    pub fn networks(&self) -> Result<Vec<Network>, DbError> {
+        let mut out = Vec::new();
+        for [name, description, kind, config] in self.rows_of_four(
+            "SELECT name, description, type, config FROM networks ORDER BY name",
+            [],
+        )? {
+            out.push(Network {
+                name,
+                description,
+                kind,
+                config: serde_json::from_str(&config)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The rows of a query of four text columns.
+    fn rows_of_four(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<[String; 4]>, DbError> {
+        let mut st = self.conn.prepare(sql)?;
+        let rows = st.query_map(params, |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]))?;
         let mut out = Vec::new();
         for row in rows {
-            let (name, description, config, created_at) = row?;
+            out.push(row?);
+        }
+        Ok(out)
+    }
+
+    /// Adds or replaces a network.
+    pub fn put_network(&self, n: &Network) -> Result<(), DbError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO networks (name, description, type, config) VALUES (?1, ?2, ?3, ?4)",
+            params![n.name, n.description, n.kind, serde_json::to_string(&n.config)?],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_network(&self, name: &str) -> Result<(), DbError> {
+        self.conn
+            .execute("DELETE FROM networks WHERE name = ?1", params![name])?;
+        Ok(())
+    }
+
+    pub fn volumes(&self, pool: &str) -> Result<Vec<Volume>, DbError> {
+        let mut out = Vec::new();
+        for [name, description, config, created_at] in self.rows_of_four(
+            "SELECT name, description, config, created_at FROM volumes WHERE pool = ?1 ORDER BY name",
+            params![pool],
+        )? {
             out.push(Volume {
                 pool: pool.to_string(),
                 name,

@@ -120,6 +120,8 @@ pub fn import(
         properties,
         created_at: crate::time::from_unix(created),
         uploaded_at: crate::time::now(),
+        cached: false,
+        update_source: Value::Null,
     };
     if let Err(e) = db.add_image(&image) {
         let _ = std::fs::remove_file(&target);
@@ -135,14 +137,18 @@ pub fn image_json(i: &Image, aliases: &[(String, String, String)]) -> Value {
         .filter(|(_, t, _)| *t == i.fingerprint)
         .map(|(n, _, d)| json!({"name": n, "description": d}))
         .collect();
-    json!({
+    let mut v = json!({
         "auto_update": false, "properties": i.properties, "public": false,
         "expires_at": "0001-01-01T00:00:00Z", "profiles": ["default"], "aliases": names,
-        "architecture": i.architecture, "cached": false, "filename": i.filename,
+        "architecture": i.architecture, "cached": i.cached, "filename": i.filename,
         "fingerprint": i.fingerprint, "size": i.size, "type": "container",
         "created_at": i.created_at, "last_used_at": "0001-01-01T00:00:00Z",
         "uploaded_at": i.uploaded_at, "project": "default",
-    })
+    });
+    if !i.update_source.is_null() {
+        v["update_source"] = i.update_source.clone();
+    }
+    v
 }
 
 /// An image by fingerprint or unique fingerprint prefix.

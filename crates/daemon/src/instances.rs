@@ -305,9 +305,14 @@ fn lxc_config(dir: &Path, inst: &Instance, devices: &Value, privileged: bool) ->
     }
     for (i, (devname, nic)) in nics.iter().enumerate() {
         let get = |k: &str| nic.get(k).and_then(Value::as_str).unwrap_or("");
-        c.push_str(&format!(
-            "lxc.net.{i}.type = veth\nlxc.net.{i}.link = {}\nlxc.net.{i}.flags = up\n",
+        // a managed network is a bridge of the same name
+        let link = if get("network").is_empty() {
             get("parent")
+        } else {
+            get("network")
+        };
+        c.push_str(&format!(
+            "lxc.net.{i}.type = veth\nlxc.net.{i}.link = {link}\nlxc.net.{i}.flags = up\n"
         ));
         let ifname = if get("name").is_empty() {
             devname.as_str()
@@ -315,12 +320,10 @@ fn lxc_config(dir: &Path, inst: &Instance, devices: &Value, privileged: bool) ->
             get("name")
         };
         c.push_str(&format!("lxc.net.{i}.name = {ifname}\n"));
-        let hwaddr = if get("hwaddr").is_empty() {
-            "00:16:3e:xx:xx:xx"
-        } else {
-            get("hwaddr")
-        };
-        c.push_str(&format!("lxc.net.{i}.hwaddr = {hwaddr}\n"));
+        c.push_str(&format!(
+            "lxc.net.{i}.hwaddr = {}\n",
+            nic_hwaddr(inst, devname, nic)
+        ));
         if !get("mtu").is_empty() {
             c.push_str(&format!("lxc.net.{i}.mtu = {}\n", get("mtu")));
         }
@@ -340,7 +343,10 @@ fn lxc_config(dir: &Path, inst: &Instance, devices: &Value, privileged: bool) ->
         c.push_str("lxc.mount.entry = proc dev/.lxc/proc proc create=dir,optional 0 0\n");
         c.push_str("lxc.mount.entry = sys dev/.lxc/sys sysfs create=dir,optional 0 0\n");
     }
-    c.push_str("lxc.signal.halt = SIGRTMIN+3\n");
+    // systemd halts on SIGRTMIN+3; other inits (busybox, sysvinit) on LXC's default, SIGPWR
+    if init_is_systemd(&lxcpath(dir).join(&inst.name).join("rootfs")) {
+        c.push_str("lxc.signal.halt = SIGRTMIN+3\n");
+    }
     for line in crate::config::limit_lines(&inst.config) {
         c.push_str(&line);
         c.push('\n');
@@ -350,6 +356,50 @@ fn lxc_config(dir: &Path, inst: &Instance, devices: &Value, privileged: bool) ->
         c.push('\n');
     }
     c
+}
+
+/// A nic's MAC address: its own `hwaddr`, else the one warrend gave it
+/// (`volatile.<device>.hwaddr`), else a random one at each start.
+pub fn nic_hwaddr(inst: &Instance, device: &str, nic: &Value) -> String {
+    nic.get("hwaddr")
+        .and_then(Value::as_str)
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            inst.config
+                .get(format!("volatile.{device}.hwaddr"))
+                .and_then(Value::as_str)
+        })
+        .unwrap_or("00:16:3e:xx:xx:xx")
+        .to_string()
+}
+
+/// Gives every nic of the instance (its profiles' too) without a MAC address a stable one in
+/// `volatile.<device>.hwaddr`, as Incus does (a DHCP lease then survives restarts).
+pub fn fill_volatile_hwaddrs(profiles: &[Profile], inst: &mut Instance) {
+    let devices = expanded_devices(profiles, inst);
+    let Some(map) = devices.as_object() else {
+        return;
+    };
+    for (name, d) in map {
+        let key = format!("volatile.{name}.hwaddr");
+        let is_nic = d.get("type").and_then(Value::as_str) == Some("nic");
+        let has_own = d
+            .get("hwaddr")
+            .and_then(Value::as_str)
+            .is_some_and(|h| !h.is_empty());
+        if is_nic && !has_own && inst.config.get(&key).is_none() {
+            let mut b = [0u8; 3];
+            if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+                let _ = std::io::Read::read_exact(&mut f, &mut b);
+            }
+            if let Some(c) = inst.config.as_object_mut() {
+                c.insert(
+                    key,
+                    json!(format!("00:16:3e:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])),
+                );
+            }
+        }
+    }
 }
 
 /// The `environment.NAME` keys of a config, as (NAME, value).
@@ -367,6 +417,18 @@ pub fn environment(config: &Value) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Whether the rootfs's /sbin/init is systemd (a link to it), resolved inside the rootfs.
+fn init_is_systemd(rootfs: &Path) -> bool {
+    let Ok(root) = crate::sftp::Root::open(rootfs, 0, u32::MAX) else {
+        return false;
+    };
+    let Ok((dir, name)) = root.parent("/sbin/init") else {
+        return false;
+    };
+    nix::fcntl::readlinkat(&dir, name.as_str())
+        .is_ok_and(|target| target.to_string_lossy().contains("systemd"))
 }
 
 /// Disk devices other than the root: bind mounts of host paths, in device-name order.

@@ -4,18 +4,24 @@
 //! images, operations and events follow (issue 7).
 
 pub mod api;
+pub mod boot;
 pub mod config;
 pub mod console;
 pub mod db;
 pub mod exec;
 pub mod files;
+pub mod filter;
 pub mod http;
 pub mod images;
 pub mod instances;
+pub mod log;
+pub mod networks;
 pub mod ops;
+pub mod remote;
 pub mod resources;
 pub mod rootfs;
 pub mod routes;
+pub mod routes_networks;
 pub mod sftp;
 pub mod time;
 pub mod volumes;
@@ -98,12 +104,15 @@ impl Daemon {
 
     /// Answers requests until the process ends, a thread per connection.
     pub fn serve(self: std::sync::Arc<Self>, listener: UnixListener) {
+        // managed bridges first (after a reboot they are gone): instances stand on them
+        routes_networks::ensure_all(&self);
+        boot::autostart(&self);
         for stream in listener.incoming() {
             let stream = match stream {
                 Ok(s) => s,
                 Err(e) => {
                     // out of descriptors: the connection waits in the backlog; don't spin meanwhile
-                    eprintln!("warrend: accept: {e}");
+                    log::warn(&format!("accept: {e}"));
                     std::thread::sleep(std::time::Duration::from_millis(20));
                     continue;
                 }
@@ -143,7 +152,31 @@ impl Daemon {
             {
                 return self.sftp(writer, &req);
             }
-            Ok(req) => routes::handle(self, &req),
+            Ok(req)
+                if req.method == "PUT"
+                    && req.path.trim_end_matches('/') == "/internal/shutdown" =>
+            {
+                // `warrend shutdown` / `incus admin shutdown`: stop every instance cleanly, answer,
+                // then end
+                boot::shutdown(self);
+                let _ = http::write_response(&mut writer, &api::sync(serde_json::Value::Null));
+                log::info("shut down");
+                std::process::exit(0);
+            }
+            Ok(req) => {
+                let started = std::time::Instant::now();
+                let r = routes::handle(self, &req);
+                if log::enabled(log::Level::Debug) {
+                    log::debug(&format!(
+                        "{} {} -> {} ({} ms)",
+                        req.method,
+                        req.path,
+                        r.status,
+                        started.elapsed().as_millis()
+                    ));
+                }
+                r
+            }
             Err(http::HttpError::TooLarge) => {
                 api::error(&api::ApiError::new(413, "The request body is too large"))
             }

@@ -167,6 +167,7 @@ impl Hub {
             ops.retain(|_, o| o.finished.map_or(true, |t| t.elapsed() < KEEP_FINISHED));
             ops.insert(op.id.clone(), op.clone());
         }
+        crate::log::info(&format!("operation {} started: {description}", op.id));
         let hub = self.clone();
         let id = op.id.clone();
         std::thread::spawn(move || {
@@ -178,6 +179,11 @@ impl Hub {
                 .unwrap_or(false);
             if let Ok(mut c) = hub.cancellers.lock() {
                 c.remove(&format!("{id}!"));
+            }
+            match &result {
+                _ if cancelled => crate::log::info(&format!("operation {id} cancelled")),
+                Ok(_) => crate::log::info(&format!("operation {id} done")),
+                Err(e) => crate::log::warn(&format!("operation {id} failed: {e}")),
             }
             hub.update(&id, |op| match result {
                 _ if cancelled => {
@@ -195,6 +201,15 @@ impl Hub {
             });
         });
         op
+    }
+
+    /// Replaces a running operation's metadata (a download's progress), telling the listeners.
+    pub fn set_metadata(&self, id: &str, metadata: Value) {
+        self.update(id, |op| {
+            if op.status_code < 200 {
+                op.metadata = metadata;
+            }
+        });
     }
 
     /// Makes a running operation cancellable: `cancel` ends its work early.

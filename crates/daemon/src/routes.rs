@@ -12,7 +12,17 @@ use std::sync::Arc;
 
 const EXTENSIONS: &str = include_str!("api-extensions.txt");
 
-fn recursion(req: &Request) -> u8 {
+/// The list's `?filter=`, parsed (a bad one is the request's error).
+fn filter_of(req: &Request) -> Result<Option<crate::filter::Filter>, ApiError> {
+    match req.query("filter") {
+        Some(f) if !f.trim().is_empty() => crate::filter::parse(f)
+            .map(Some)
+            .map_err(ApiError::bad_request),
+        _ => Ok(None),
+    }
+}
+
+pub(crate) fn recursion(req: &Request) -> u8 {
     req.query("recursion")
         .and_then(|r| r.parse().ok())
         .unwrap_or(0)
@@ -25,7 +35,7 @@ pub fn handle(d: &Arc<Daemon>, req: &Request) -> Response {
     }
 }
 
-fn json_body(req: &Request) -> Result<Value, ApiError> {
+pub(crate) fn json_body(req: &Request) -> Result<Value, ApiError> {
     serde_json::from_slice(&req.body)
         .map_err(|e| ApiError::bad_request(format!("Invalid JSON in the request body: {e}")))
 }
@@ -38,7 +48,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         ("GET", [""]) | ("GET", []) => Ok(api::sync(json!(["/1.0"]))),
         ("GET", ["1.0"]) => Ok(api::sync_etag(server_info(d))),
         ("GET", ["1.0", "instances"]) => {
-            // rows and profiles under the lock; the states (warren-lxc per instance) outside it
+            // rows and profiles under the lock; the states (the monitors) outside it
             let (list, profiles) = {
                 let db = d.db();
                 (
@@ -46,26 +56,26 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     db.profiles().map_err(internal)?,
                 )
             };
-            Ok(api::sync(match recursion(req) {
-                0 => json!(list
-                    .iter()
-                    .map(|i| format!("/1.0/instances/{}", i.name))
-                    .collect::<Vec<_>>()),
-                1 => json!(list
-                    .iter()
-                    .map(|i| instances::instance_json(&d.dir, &profiles, i))
-                    .collect::<Vec<_>>()),
-                _ => json!(list
-                    .iter()
-                    .map(|i| {
-                        let mut v = instances::instance_json(&d.dir, &profiles, i);
-                        v["state"] = instances::state_json(&d.dir, &i.name);
-                        v["snapshots"] = json!([]);
-                        v["backups"] = json!([]);
-                        v
-                    })
-                    .collect::<Vec<_>>()),
-            }))
+            let filter = filter_of(req)?;
+            let depth = recursion(req);
+            let mut out = Vec::new();
+            for i in &list {
+                let mut v = instances::instance_json(&d.dir, &profiles, i);
+                if depth >= 2 {
+                    v["state"] = instances::state_json(&d.dir, &i.name);
+                    v["snapshots"] = json!([]);
+                    v["backups"] = json!([]);
+                }
+                if filter.as_ref().is_some_and(|f| !f.matches(&v)) {
+                    continue;
+                }
+                out.push(if depth == 0 {
+                    json!(format!("/1.0/instances/{}", i.name))
+                } else {
+                    v
+                });
+            }
+            Ok(api::sync(json!(out)))
         }
         ("POST", ["1.0", "instances"]) => create_instance(d, req),
         ("GET", ["1.0", "instances", name]) => {
@@ -167,7 +177,10 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 move || {
                     crate::config::validate(&new.config).map_err(|e| e.to_string())?;
                     check_devices(&new.devices, &dd.db()).map_err(|e| e.message)?;
+                    let profiles = dd.db().profiles().map_err(|e| e.to_string())?;
+                    instances::fill_volatile_hwaddrs(&profiles, &mut new);
                     dd.db().update_instance(&new).map_err(|e| e.to_string())?;
+                    crate::routes_networks::ensure_all(&dd);
                     instances::rewrite_config(
                         &dd.dir,
                         &dd.db().profiles().map_err(|e| e.to_string())?,
@@ -389,6 +402,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     });
                     instances::destroy(&dd.dir, &n)?;
                     dd.db().delete_instance(&n).map_err(|e| e.to_string())?;
+                    crate::routes_networks::ensure_all(&dd);
                     // the tree of an image deleted meanwhile goes with its last container
                     if let Some(fp) = base {
                         let gone = dd
@@ -472,21 +486,27 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 db.images().map_err(internal)?,
                 db.aliases().map_err(internal)?,
             );
-            Ok(api::sync(if recursion(req) == 0 {
-                json!(images
-                    .iter()
-                    .map(|i| format!("/1.0/images/{}", i.fingerprint))
-                    .collect::<Vec<_>>())
-            } else {
-                json!(images
-                    .iter()
-                    .map(|i| images::image_json(i, &aliases))
-                    .collect::<Vec<_>>())
-            }))
+            let filter = filter_of(req)?;
+            let out: Vec<Value> = images
+                .iter()
+                .map(|i| images::image_json(i, &aliases))
+                .filter(|v| filter.as_ref().map_or(true, |f| f.matches(v)))
+                .map(|v| {
+                    if recursion(req) == 0 {
+                        json!(format!(
+                            "/1.0/images/{}",
+                            v["fingerprint"].as_str().unwrap_or("")
+                        ))
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            Ok(api::sync(json!(out)))
         }
         ("POST", ["1.0", "images"]) => {
             let Some(upload) = req.body_file.clone() else {
-                return Err(ApiError::bad_request("Only image uploads (a unified tarball, application/octet-stream) are supported so far"));
+                return copy_image(d, req);
             };
             let content_type = req.header("content-type").unwrap_or("").to_string();
             let filename = req
@@ -973,22 +993,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             Err(ApiError::not_found(format!("Project \"{name}\" not found")))
         }
         ("GET", ["1.0", "resources"]) => Ok(api::sync(crate::resources::host())),
-        ("GET", ["1.0", "networks"]) => {
-            let nets = host_networks();
-            Ok(api::sync(if recursion(req) == 0 {
-                json!(nets
-                    .iter()
-                    .map(|n| format!("/1.0/networks/{}", n["name"].as_str().unwrap_or("")))
-                    .collect::<Vec<_>>())
-            } else {
-                json!(nets)
-            }))
-        }
-        ("GET", ["1.0", "networks", name]) => host_networks()
-            .into_iter()
-            .find(|n| n["name"] == *name)
-            .map(api::sync_etag)
-            .ok_or_else(|| ApiError::not_found("Network not found")),
+        (_, ["1.0", "networks", rest @ ..]) => crate::routes_networks::handle(d, req, rest),
         ("GET", ["1.0", "events"]) => {
             Err(ApiError::new(403, "The events API is not available yet"))
         }
@@ -1019,38 +1024,41 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
             "Only instances from a local image are supported so far (source.type \"image\")",
         ));
     }
-    if source
-        .get("server")
-        .and_then(Value::as_str)
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(ApiError::bad_request(
-            "Images from remote servers are not supported yet: import the image first",
-        ));
-    }
+    // a local image now, or one pulled from a simplestreams server in the operation
+    let remote = match source.get("server").and_then(Value::as_str) {
+        Some(s) if !s.is_empty() => {
+            Some(crate::remote::Source::from_json(&source).map_err(ApiError::bad_request)?)
+        }
+        _ => None,
+    };
     let db = d.db();
     let images_list = db.images().map_err(internal)?;
-    let fingerprint = match (
-        source.get("fingerprint").and_then(Value::as_str),
-        source.get("alias").and_then(Value::as_str),
-    ) {
-        (Some(fp), _) if !fp.is_empty() => fp.to_string(),
-        (_, Some(alias)) if !alias.is_empty() => db
-            .aliases()
-            .map_err(internal)?
-            .into_iter()
-            .find(|(n, _, _)| n == alias)
-            .map(|(_, t, _)| t)
-            .ok_or_else(|| ApiError::not_found(format!("Image alias \"{alias}\" not found")))?,
-        _ => {
-            return Err(ApiError::bad_request(
-                "source needs an image fingerprint or alias",
-            ))
-        }
+    let image = if remote.is_some() {
+        None
+    } else {
+        let fingerprint = match (
+            source.get("fingerprint").and_then(Value::as_str),
+            source.get("alias").and_then(Value::as_str),
+        ) {
+            (Some(fp), _) if !fp.is_empty() => fp.to_string(),
+            (_, Some(alias)) if !alias.is_empty() => db
+                .aliases()
+                .map_err(internal)?
+                .into_iter()
+                .find(|(n, _, _)| n == alias)
+                .map(|(_, t, _)| t)
+                .ok_or_else(|| ApiError::not_found(format!("Image alias \"{alias}\" not found")))?,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "source needs an image fingerprint or alias",
+                ))
+            }
+        };
+        let image = images::find(&images_list, &fingerprint)
+            .ok_or_else(|| ApiError::not_found("Image not found"))?
+            .clone();
+        Some(image)
     };
-    let image = images::find(&images_list, &fingerprint)
-        .ok_or_else(|| ApiError::not_found("Image not found"))?
-        .clone();
     if db.instance(&name).map_err(internal)?.is_some() {
         return Err(ApiError::new(
             409,
@@ -1059,11 +1067,8 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
     }
     let mut config = object_or_empty(body.get("config"))?;
     crate::config::validate(&config).map_err(ApiError::bad_request)?;
-    if let Some(c) = config.as_object_mut() {
-        for (k, v) in image.properties.as_object().cloned().unwrap_or_default() {
-            c.insert(format!("image.{k}"), v);
-        }
-        c.insert("volatile.base_image".into(), json!(image.fingerprint));
+    if let Some(image) = &image {
+        image_keys(&mut config, image);
     }
     let profiles = match body.get("profiles") {
         Some(Value::Array(a)) => Value::Array(a.clone()),
@@ -1075,7 +1080,10 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
         config,
         devices: object_or_empty(body.get("devices"))?,
         profiles,
-        architecture: image.architecture.clone(),
+        architecture: image
+            .as_ref()
+            .map(|i| i.architecture.clone())
+            .unwrap_or_else(host_architecture),
         created_at: crate::time::now(),
         ephemeral: body
             .get("ephemeral")
@@ -1083,11 +1091,98 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
             .unwrap_or(false),
     };
     check_devices(&inst.devices, &db)?;
+    let mut inst = inst;
+    instances::fill_volatile_hwaddrs(&db.profiles().map_err(internal)?, &mut inst);
     drop(db);
     let start = body.get("start").and_then(Value::as_bool).unwrap_or(false);
-    spawn_create(d, inst, start, move |dir, db, inst| {
-        instances::create(dir, db, inst, &image)
+    spawn_create(d, inst, start, move |d, op, inst| {
+        let image = match (image, remote) {
+            (Some(image), _) => image,
+            (None, Some(remote)) => {
+                let image = crate::remote::pull(d, &remote, op, true)?;
+                image_keys(&mut inst.config, &image);
+                inst.architecture = image.architecture.clone();
+                d.db().update_instance(inst).map_err(|e| e.to_string())?;
+                image
+            }
+            (None, None) => return Err("no image".into()),
+        };
+        let profiles = d.db().profiles().map_err(|e| e.to_string())?;
+        instances::create(&d.dir, &profiles, inst, &image)
     })
+}
+
+/// POST /1.0/images with a JSON `source` (`incus image copy remote:alias local:`): the image
+/// pulled from a simplestreams server, with the aliases asked for.
+fn copy_image(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
+    let body = json_body(req)?;
+    let source = body.get("source").cloned().unwrap_or(Value::Null);
+    if source.get("type").and_then(Value::as_str) != Some("image") {
+        return Err(ApiError::bad_request(
+            "An image comes as an upload (a unified tarball, or metadata and rootfs as multipart) or from a server (source.type \"image\")",
+        ));
+    }
+    let remote = crate::remote::Source::from_json(&source).map_err(ApiError::bad_request)?;
+    let mut aliases = Vec::new();
+    for a in body
+        .get("aliases")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = a.get("name").and_then(Value::as_str).unwrap_or("");
+        check_name(name, "alias")?;
+        if d.db()
+            .aliases()
+            .map_err(internal)?
+            .iter()
+            .any(|(n, _, _)| n == name)
+        {
+            return Err(ApiError::new(
+                409,
+                format!("Alias \"{name}\" already exists"),
+            ));
+        }
+        aliases.push((name.to_string(), api::text(a, "description")));
+    }
+    let (dd, id) = (d.clone(), crate::ops::Hub::new_id());
+    let opid = id.clone();
+    let op = d.hub.run_with(
+        id,
+        "task",
+        Value::Null,
+        "Downloading image",
+        json!({}),
+        move || {
+            let image = crate::remote::pull(&dd, &remote, &opid, false)?;
+            let db = dd.db();
+            // asked for by name: no longer only a cache
+            db.set_image_origin(&image.fingerprint, false, &image.update_source)
+                .map_err(|e| e.to_string())?;
+            for (name, description) in &aliases {
+                db.add_alias(name, &image.fingerprint, description)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(json!({"fingerprint": image.fingerprint, "size": image.size.to_string()}))
+        },
+    );
+    Ok(api::async_op(&op))
+}
+
+/// An instance's `image.*` keys (the image's properties) and `volatile.base_image`.
+fn image_keys(config: &mut Value, image: &crate::db::Image) {
+    if let Some(c) = config.as_object_mut() {
+        for (k, v) in image.properties.as_object().cloned().unwrap_or_default() {
+            c.insert(format!("image.{k}"), v);
+        }
+        c.insert("volatile.base_image".into(), json!(image.fingerprint));
+    }
+}
+
+fn host_architecture() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.machine().to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Records `inst` (its name is taken from now on) and makes it in a "Creating instance" operation
@@ -1099,26 +1194,32 @@ fn spawn_create<F>(
     make: F,
 ) -> Result<Response, ApiError>
 where
-    F: FnOnce(&std::path::Path, &[crate::db::Profile], &crate::db::Instance) -> Result<(), String>
-        + Send
-        + 'static,
+    F: FnOnce(&Arc<Daemon>, &str, &mut crate::db::Instance) -> Result<(), String> + Send + 'static,
 {
     d.db().add_instance(&inst).map_err(internal)?;
-    let dd = d.clone();
-    let op = d.hub.run(
+    let (dd, id) = (d.clone(), crate::ops::Hub::new_id());
+    let opid = id.clone();
+    let mut inst = inst;
+    let op = d.hub.run_with(
+        id,
+        "task",
+        Value::Null,
         "Creating instance",
         json!({"instances": [format!("/1.0/instances/{}", inst.name)]}),
         move || {
-            // the database lock is held for reading the profiles only, not while the rootfs is made
-            let profiles = dd.db().profiles().map_err(|e| e.to_string())?;
-            let made = make(&dd.dir, &profiles, &inst);
+            // `make` takes the database lock only for what it reads or records, never while the
+            // rootfs is made (or an image downloaded)
+            let made = make(&dd, &opid, &mut inst);
             if let Err(e) = made {
                 let _ = dd.db().delete_instance(&inst.name);
                 return Err(e);
             }
             let source = format!("/1.0/instances/{}", inst.name);
             dd.hub.lifecycle("instance-created", &source, json!({}));
+            // a static lease asked for must be there before its DHCP request
+            crate::routes_networks::ensure_all(&dd);
             if start {
+                let profiles = dd.db().profiles().map_err(|e| e.to_string())?;
                 instances::start(&dd.dir, &profiles, &inst)?;
                 dd.hub.lifecycle("instance-started", &source, json!({}));
             }
@@ -1150,7 +1251,8 @@ fn copy_instance(
     let mut config = object_or_empty(body.get("config"))?;
     crate::config::validate(&config).map_err(ApiError::bad_request)?;
     if let (Some(c), Some(srcc)) = (config.as_object_mut(), src.config.as_object()) {
-        for (k, v) in srcc {
+        // a copy gets MAC addresses of its own
+        for (k, v) in srcc.iter().filter(|(k, _)| !k.ends_with(".hwaddr")) {
             c.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
@@ -1164,10 +1266,13 @@ fn copy_instance(
         created_at: crate::time::now(),
         ephemeral: false,
     };
+    let mut inst = inst;
+    instances::fill_volatile_hwaddrs(&db.profiles().map_err(internal)?, &mut inst);
     drop(db);
     let from = from.to_string();
-    spawn_create(d, inst, false, move |dir, db, inst| {
-        instances::copy(dir, db, &from, inst)
+    spawn_create(d, inst, false, move |d, _, inst| {
+        let profiles = d.db().profiles().map_err(|e| e.to_string())?;
+        instances::copy(&d.dir, &profiles, &from, inst)
     })
 }
 
@@ -1321,7 +1426,7 @@ fn snapshot_json(inst: &crate::db::Instance, s: &crate::db::Snapshot) -> Value {
     })
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(500, e.to_string())
 }
 
@@ -1341,7 +1446,7 @@ pub(crate) fn check_name(name: &str, what: &str) -> Result<(), ApiError> {
     }
 }
 
-fn object_or_empty(v: Option<&Value>) -> Result<Value, ApiError> {
+pub(crate) fn object_or_empty(v: Option<&Value>) -> Result<Value, ApiError> {
     match v {
         None | Some(Value::Null) => Ok(json!({})),
         Some(Value::Object(_)) => Ok(v.cloned().unwrap_or_default()),
@@ -1350,7 +1455,7 @@ fn object_or_empty(v: Option<&Value>) -> Result<Value, ApiError> {
 }
 
 /// PUT replaces, PATCH merges key by key.
-fn merge(patch: bool, old: &Value, new: Option<&Value>) -> Result<Value, ApiError> {
+pub(crate) fn merge(patch: bool, old: &Value, new: Option<&Value>) -> Result<Value, ApiError> {
     let new = object_or_empty(new)?;
     if !patch {
         return Ok(new);
@@ -1389,33 +1494,7 @@ fn check_devices(devices: &Value, db: &crate::db::Db) -> Result<(), ApiError> {
                 }
                 check_disk(name, dev)?;
             }
-            "nic" => {
-                let nictype = dev.get("nictype").and_then(Value::as_str).unwrap_or("");
-                let parent = dev.get("parent").and_then(Value::as_str).unwrap_or("");
-                if dev
-                    .get("network")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| !n.is_empty())
-                {
-                    return Err(ApiError::bad_request(format!(
-                        "Device \"{name}\": managed networks come later; use nictype=bridged parent=<bridge>"
-                    )));
-                }
-                if nictype != "bridged" || parent.is_empty() {
-                    return Err(ApiError::bad_request(format!(
-                        "Device \"{name}\": a nic needs nictype=bridged and parent=<bridge>"
-                    )));
-                }
-                if !std::path::Path::new("/sys/class/net")
-                    .join(parent)
-                    .join("bridge")
-                    .is_dir()
-                {
-                    return Err(ApiError::bad_request(format!(
-                        "Device \"{name}\": parent \"{parent}\" is not a bridge on this host"
-                    )));
-                }
-            }
+            "nic" => check_nic(name, dev, db)?,
             other => {
                 return Err(ApiError::bad_request(format!(
                 "Device \"{name}\": unsupported device type \"{other}\" (warren has: disk, nic)"
@@ -1520,6 +1599,81 @@ fn check_disk(name: &str, dev: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A nic: on a managed network (`network`, optionally a static `ipv4.address`), or bridged onto
+/// an existing bridge (`nictype: bridged`, `parent`).
+fn check_nic(name: &str, dev: &Value, db: &crate::db::Db) -> Result<(), ApiError> {
+    let bad = |why: String| Err(ApiError::bad_request(format!("Device \"{name}\": {why}")));
+    let get = |k: &str| dev.get(k).and_then(Value::as_str).unwrap_or("");
+    const KEYS: &[&str] = &[
+        "type",
+        "nictype",
+        "parent",
+        "network",
+        "name",
+        "hwaddr",
+        "mtu",
+        "ipv4.address",
+    ];
+    if let Some(k) = dev
+        .as_object()
+        .and_then(|m| m.keys().find(|k| !KEYS.contains(&k.as_str())))
+    {
+        return bad(format!(
+            "unknown nic option \"{k}\" (warren has: {})",
+            KEYS[1..].join(", ")
+        ));
+    }
+    if !get("hwaddr").is_empty() && warren_net::parse_hwaddr(get("hwaddr")).is_err() {
+        return bad(format!("hwaddr \"{}\" is not a MAC address", get("hwaddr")));
+    }
+    if !get("mtu").is_empty()
+        && !get("mtu")
+            .parse::<u32>()
+            .is_ok_and(|m| (576..=65535).contains(&m))
+    {
+        return bad(format!("mtu \"{}\" is not 576-65535", get("mtu")));
+    }
+    if !get("name").is_empty() && warren_net::check_name(get("name")).is_err() {
+        return bad(format!("name \"{}\" is not an interface name", get("name")));
+    }
+    let network = get("network");
+    if !network.is_empty() {
+        if !get("nictype").is_empty() || !get("parent").is_empty() {
+            return bad("a nic on a managed network has no nictype or parent".into());
+        }
+        let nets = db.networks().map_err(internal)?;
+        let Some(n) = nets.iter().find(|n| n.name == network) else {
+            return bad(format!(
+                "network \"{network}\" doesn't exist (warren network create {network}, or incus network create)"
+            ));
+        };
+        if !get("ipv4.address").is_empty() {
+            crate::networks::check_static_address(n, get("ipv4.address"))
+                .map_err(|e| ApiError::bad_request(format!("Device \"{name}\": {e}")))?;
+        }
+        return Ok(());
+    }
+    if get("nictype") != "bridged" || get("parent").is_empty() {
+        return bad(
+            "a nic needs network=<managed network>, or nictype=bridged and parent=<bridge>".into(),
+        );
+    }
+    if !get("ipv4.address").is_empty() {
+        return bad("ipv4.address needs a managed network (network=...)".into());
+    }
+    if !std::path::Path::new("/sys/class/net")
+        .join(get("parent"))
+        .join("bridge")
+        .is_dir()
+    {
+        return bad(format!(
+            "parent \"{}\" is not a bridge on this host",
+            get("parent")
+        ));
+    }
+    Ok(())
+}
+
 fn profile_json(p: &Profile, used_by: Vec<String>) -> Value {
     json!({"config": p.config, "description": p.description, "devices": p.devices, "name": p.name, "used_by": used_by, "project": "default"})
 }
@@ -1550,7 +1704,7 @@ fn project_json() -> Value {
 }
 
 /// The host's interfaces, unmanaged, as Incus lists them.
-fn host_networks() -> Vec<Value> {
+pub(crate) fn host_networks() -> Vec<Value> {
     let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
         .map(|rd| {
             rd.flatten()

@@ -62,7 +62,7 @@ fn the_incus_client_reads_server_profiles_pools_projects_and_networks() {
         .ok(&["profile", "show", "default"])
         .contains("pool: default"));
     let again = Command::new(WARREN)
-        .args(["admin", "init", "--minimal"])
+        .args(["admin", "init", "--minimal", "--network", "none"])
         .env("WARREN_DIR", w.dir.path())
         .output()
         .expect("warren");

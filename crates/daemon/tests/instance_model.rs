@@ -94,6 +94,21 @@ fn console_freeze_rename_profiles_and_resources() {
     // freeze and thaw
     w.ok(&["pause", "m1"]);
     assert!(w.ok(&["list", "-f", "csv"]).starts_with("m1,FROZEN,"));
+    // server-side filters (api_filtering)
+    let (_, frozen) = w.raw(
+        "GET",
+        "/1.0/instances?recursion=1&filter=status%20eq%20frozen%20and%20name%20eq%20m1",
+        b"",
+    );
+    assert_eq!(frozen["metadata"][0]["name"], "m1", "{frozen}");
+    let (_, none) = w.raw(
+        "GET",
+        "/1.0/instances?filter=not%20status%20eq%20frozen",
+        b"",
+    );
+    assert_eq!(none["metadata"], serde_json::json!([]), "{none}");
+    let (status, bad) = w.raw("GET", "/1.0/instances?filter=status%20like%20x", b"");
+    assert_eq!(status, 400, "{bad}");
     w.ok(&["resume", "m1"]);
     assert!(w.ok(&["list", "-f", "csv"]).starts_with("m1,RUNNING,"));
     // rename: refused while running; a stopped one takes its snapshots along
@@ -348,7 +363,10 @@ fn admin_init_takes_incus_preseed_yaml() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for (yaml, says) in [
         ("profiles: [\n", "line "),
-        ("networks:\n- name: br0\n", "networks"),
+        (
+            "networks:\n- name: wpre0\n  config:\n    ipv4.address: bogus\n",
+            "Invalid value for network ipv4.address",
+        ),
         ("nonsense: 1\n", "nonsense"),
         (
             "storage_pools:\n- name: z\n  driver: zfs\n",
@@ -607,4 +625,73 @@ fn custom_storage_volumes_are_created_attached_and_deleted() {
     assert!(!elsewhere.join("custom/kept").exists());
     w.ok(&["delete", "-f", "v1"]);
     w.ok(&["storage", "delete", "p2"]);
+}
+
+#[test]
+fn shutdown_stops_instances_cleanly_and_autostart_brings_them_back() {
+    if !require_root("shutdown_stops_instances_cleanly_and_autostart_brings_them_back")
+        || !have_incus()
+    {
+        return;
+    }
+    let mut w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    w.ok(&["launch", "bb", "a1"]); // running at shutdown: comes back
+    w.ok(&["launch", "bb", "a2", "-c", "boot.autostart=false"]); // never comes back
+    w.ok(&["init", "bb", "a3", "-c", "boot.autostart=true"]); // stopped, but autostarts
+    let bad = w.incus(&["config", "set", "a1", "boot.autostart.delay=soon"]);
+    assert!(!bad.status.success());
+    // warrend shutdown: every instance stopped, warrend gone
+    let o = Command::new(WARREND)
+        .arg("shutdown")
+        .env("WARREN_DIR", w.dir.path())
+        .output()
+        .expect("warrend shutdown");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(warren_testutil::wait_until(10, || {
+        std::os::unix::net::UnixStream::connect(w.socket()).is_err()
+    }));
+    for name in ["a1", "a2", "a3"] {
+        let st = Command::new(LXC)
+            .args(["info", "-P"])
+            .arg(w.dir.path().join("containers"))
+            .args(["-n", name, "-sH"])
+            .output()
+            .expect("warren-lxc info");
+        assert_eq!(
+            String::from_utf8_lossy(&st.stdout).trim(),
+            "STOPPED",
+            "{name}"
+        );
+    }
+    // the next start: a1 (ran) and a3 (autostart) come back, a2 doesn't
+    w.restart();
+    assert!(
+        warren_testutil::wait_until(20, || {
+            let list = w.ok(&["list", "-f", "csv", "-c", "ns"]);
+            list.contains("a1,RUNNING") && list.contains("a3,RUNNING")
+        }),
+        "{}",
+        w.ok(&["list", "-f", "csv"])
+    );
+    assert!(w
+        .ok(&["list", "-f", "csv", "-c", "ns"])
+        .contains("a2,STOPPED"));
+    // SIGPWR does the same
+    let pid = w.pid_of_daemon();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGPWR,
+    )
+    .expect("SIGPWR");
+    assert!(warren_testutil::wait_until(20, || {
+        std::os::unix::net::UnixStream::connect(w.socket()).is_err()
+    }));
+    w.restart();
+    assert!(warren_testutil::wait_until(20, || w
+        .ok(&["list", "-f", "csv", "-c", "ns"])
+        .contains("a1,RUNNING")));
+    w.ok(&["delete", "-f", "a1", "a2", "a3"]);
 }

@@ -93,7 +93,12 @@ pub fn host_arch() -> String {
     let machine = nix::sys::utsname::uname()
         .map(|u| u.machine().to_string_lossy().into_owned())
         .unwrap_or_default();
-    match machine.as_str() {
+    canonical_arch(&machine)
+}
+
+/// An architecture's Debian-style name, whichever name a server used (`x86_64` or `amd64`).
+pub fn canonical_arch(name: &str) -> String {
+    match name {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         "i686" | "i586" | "i386" => "i386",
@@ -125,7 +130,7 @@ impl Products {
         let by_fingerprint = wanted.len() >= 12 && wanted.chars().all(|c| c.is_ascii_hexdigit());
         let mut found: Option<Resolved> = None;
         for (key, p) in &self.products {
-            if p.arch != arch && !by_fingerprint {
+            if canonical_arch(&p.arch) != canonical_arch(arch) && !by_fingerprint {
                 continue;
             }
             let aliases: Vec<String> = p
@@ -225,6 +230,10 @@ mod resolve_tests {
             Some("20261101_0000".into())
         );
         assert!(p.resolve("bb", "arm64").is_none());
+        assert!(
+            p.resolve("bb", "x86_64").is_some(),
+            "either name of the architecture"
+        );
         assert!(p.resolve("nosuch", "amd64").is_none());
     }
 }

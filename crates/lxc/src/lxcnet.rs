@@ -24,6 +24,8 @@ pub struct LxcNetConfig {
     pub dhcp_ping: bool,
     pub ipv6: Option<Cidr>,
     pub ipv6_nat: bool,
+    /// Masquerade the bridge's IPv4 subnet (lxc-net always does; `net start --no-nat` doesn't).
+    pub nat: bool,
 }
 
 impl Default for LxcNetConfig {
@@ -44,6 +46,7 @@ impl Default for LxcNetConfig {
             dhcp_ping: true,
             ipv6: None,
             ipv6_nat: false,
+            nat: true,
         }
     }
 }
@@ -354,8 +357,13 @@ pub fn ruleset(c: &LxcNetConfig, table: &str) -> String {
          iifname \"{br}\" udp dport {{ 53, 67 }} accept\n    iifname \"{br}\" tcp dport 53 accept\n  }}\n\
          \x20 chain forward {{\n    type filter hook forward priority 0; policy accept;\n    \
          iifname \"{br}\" accept\n    oifname \"{br}\" ct state related,established accept\n  }}\n\
-         \x20 chain postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n    \
-         ip saddr {net} ip daddr != {net} masquerade\n  }}\n}}\n"
+         \x20 chain postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n\
+         {masquerade}  }}\n}}\n",
+        masquerade = if c.nat {
+            format!("    ip saddr {net} ip daddr != {net} masquerade\n")
+        } else {
+            String::new()
+        }
     );
     if let (Some(v6), true) = (c.ipv6, c.ipv6_nat) {
         let v6net = Cidr {

@@ -5,10 +5,9 @@
 //! tarballs with `..`, absolute paths and links out of the rootfs. None leaves a container or a
 //! cache entry behind.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use warren_testutil::{require_root, unique_name, Lxc};
+use warren_testutil::{require_root, unique_name, ImageServer, Lxc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_warren-lxc");
 const BUILD: &str = concat!(
@@ -17,77 +16,18 @@ const BUILD: &str = concat!(
 );
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/busybox.yaml");
 
-struct Server {
-    child: Child,
-    port: u16,
-    cert: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A published tree with the example image (LXC and Incus), in `dir/tree`.
 fn publish(dir: &Path, serial: &str) -> PathBuf {
-    let out = dir.join(format!("out-{serial}"));
-    let r = Command::new(BUILD)
-        .args([
-            "build-all",
-            EXAMPLE,
-            &out.to_string_lossy(),
-            "--no-cache",
-            "-o",
-            &format!("image.serial={serial}"),
-            "-o",
-            "image.expiry=3650d",
-        ])
-        .arg("--sources-dir")
-        .arg(dir.join("sources"))
-        .env("SOURCE_DATE_EPOCH", "1790000000")
-        .output()
-        .expect("warren-build");
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let tree = dir.join("tree");
-    let r = Command::new(BUILD)
-        .arg("publish")
-        .arg(&tree)
-        .arg(&out)
-        .output()
-        .expect("publish");
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    tree
+    ImageServer::publish(BUILD, EXAMPLE, dir, serial)
 }
 
-fn serve(tree: &Path) -> Server {
-    let mut child = Command::new(BUILD)
-        .arg("serve")
-        .arg(tree)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = lines.next().and_then(Result::ok).unwrap_or_default();
-    let second = lines.next().and_then(Result::ok).unwrap_or_default();
-    let port: u16 = first
-        .split("https://127.0.0.1:")
-        .nth(1)
-        .and_then(|p| p.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {first:?}"));
-    let cert = PathBuf::from(second.split_whitespace().nth(1).unwrap_or_default());
-    assert!(cert.is_file(), "{second}");
-    Server { child, port, cert }
+fn serve(tree: &Path) -> ImageServer {
+    ImageServer::serve(BUILD, tree)
 }
 
 fn create(
     lxc: &Lxc,
     name: &str,
-    server: &Server,
+    server: &ImageServer,
     tree: &Path,
     dir: &Path,
     extra: &[&str],
@@ -99,7 +39,7 @@ fn create(
 fn create_with(
     lxc: &Lxc,
     name: &str,
-    server: &Server,
+    server: &ImageServer,
     tree: &Path,
     dir: &Path,
     extra: &[&str],

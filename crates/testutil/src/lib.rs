@@ -786,3 +786,77 @@ pub fn require_installed(path: &str, what: &str, install: &str) -> bool {
     eprintln!("skipped: {what} is not installed ({install})");
     false
 }
+
+/// `warren-build serve` on 127.0.0.1 (a free port), killed on drop.
+pub struct ImageServer {
+    child: std::process::Child,
+    pub port: u16,
+    /// The server's self-signed certificate (PEM).
+    pub cert: PathBuf,
+}
+
+impl Drop for ImageServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ImageServer {
+    /// A signed tree in `dir/tree` with the example image (`example`, built LXC and Incus with
+    /// `build`, warren-build's path) under version `serial`.
+    pub fn publish(build: &str, example: &str, dir: &Path, serial: &str) -> PathBuf {
+        let out = dir.join(format!("out-{serial}"));
+        let r = Command::new(build)
+            .args([
+                "build-all",
+                example,
+                &out.to_string_lossy(),
+                "--no-cache",
+                "-o",
+                &format!("image.serial={serial}"),
+                "-o",
+                "image.expiry=3650d",
+            ])
+            .arg("--sources-dir")
+            .arg(dir.join("sources"))
+            .env("SOURCE_DATE_EPOCH", "1790000000")
+            .output()
+            .expect("warren-build");
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let tree = dir.join("tree");
+        let r = Command::new(build)
+            .arg("publish")
+            .arg(&tree)
+            .arg(&out)
+            .output()
+            .expect("publish");
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        tree
+    }
+
+    /// Serves `tree` (HTTPS and plain HTTP on one port) until dropped.
+    pub fn serve(build: &str, tree: &Path) -> ImageServer {
+        use std::io::BufRead;
+        let mut child = Command::new(build)
+            .arg("serve")
+            .arg(tree)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("serve");
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let second = lines.next().and_then(Result::ok).unwrap_or_default();
+        let port: u16 = first
+            .split("https://127.0.0.1:")
+            .nth(1)
+            .and_then(|p| p.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {first:?}"));
+        let cert = PathBuf::from(second.split_whitespace().nth(1).unwrap_or_default());
+        assert!(cert.is_file(), "{second}");
+        ImageServer { child, port, cert }
+    }
+}

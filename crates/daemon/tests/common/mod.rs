@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use warren_testutil::wait_until;
 
-const WARREND: &str = env!("CARGO_BIN_EXE_warrend");
+pub const WARREND: &str = env!("CARGO_BIN_EXE_warrend");
 pub const WARREN: &str = env!("CARGO_BIN_EXE_warren");
 
 /// A warrend on a directory of its own, stopped on drop.
@@ -33,6 +33,8 @@ impl Warrend {
         self.child = Some(
             Command::new(WARREND)
                 .env("WARREN_DIR", self.dir.path())
+                // managed networks' dnsmasq forwards no query off the machine
+                .env("WARREND_DNS_NO_UPSTREAM", "1")
                 .spawn()
                 .expect("warrend"),
         );
@@ -42,6 +44,11 @@ impl Warrend {
                 .is_ok()),
             "warrend did not listen"
         );
+    }
+
+    /// warrend's own pid.
+    pub fn pid_of_daemon(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
     }
 
     /// The init pid `incus info` shows.
@@ -139,6 +146,18 @@ impl Drop for Warrend {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // managed networks outlive warrend too
+        let nets = self.dir.path().join("networks");
+        for e in std::fs::read_dir(&nets).into_iter().flatten().flatten() {
+            if e.path().extension().is_some_and(|x| x == "lxc-net") {
+                let _ = Command::new(LXC)
+                    .args(["net", "stop", "--config"])
+                    .arg(e.path())
+                    .arg("--run-dir")
+                    .arg(nets.join("run"))
+                    .output();
+            }
+        }
         // containers outlive warrend by design: the test's go with it, also after a failure
         let lxcpath = self.dir.path().join("containers");
         for e in std::fs::read_dir(&lxcpath).into_iter().flatten().flatten() {
@@ -173,7 +192,7 @@ pub fn have_incus() -> bool {
 
 pub fn admin_init(w: &Warrend) {
     let o = Command::new(WARREN)
-        .args(["admin", "init", "--minimal"])
+        .args(["admin", "init", "--minimal", "--network", "none"])
         .env("WARREN_DIR", w.dir.path())
         .output()
         .expect("warren");

@@ -23,6 +23,10 @@ pub struct Args {
     /// Answer DNS for local names only: don't forward queries to the host's resolvers
     #[arg(long)]
     pub no_upstream: bool,
+    /// Route the bridge's subnet without masquerading it (warren's addition; warrend's
+    /// ipv4.nat=false)
+    #[arg(long)]
+    pub no_nat: bool,
 }
 
 pub fn run(args: Args) -> Result<i32> {
@@ -32,7 +36,8 @@ pub fn run(args: Args) -> Result<i32> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(anyhow!("read {}: {e}", args.config.display())),
     };
-    let cfg = lxcnet::parse_config(&text, &args.config)?;
+    let mut cfg = lxcnet::parse_config(&text, &args.config)?;
+    cfg.nat = !args.no_nat;
     match args.action.as_str() {
         "start" => {
             if !cfg.use_bridge {

@@ -1,0 +1,246 @@
+//! Images from a simplestreams server (`source.server` + `protocol: simplestreams` on an instance
+//! create or an image copy): the server's index and products resolved to the newest version for
+//! this architecture, its metadata tarball and squashfs downloaded with their sha256 checked and
+//! progress reported in the operation, imported under Incus's fingerprint of the pair. An image
+//! already here is used as it is (the cache).
+
+use crate::db::Image;
+use crate::Daemon;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::Path;
+use warren_image::simplestreams::{Index, Item, Products};
+
+/// Where and what to pull, as the client sends it.
+pub struct Source {
+    pub server: String,
+    pub protocol: String,
+    pub name: String,
+    pub certificate: String,
+}
+
+impl Source {
+    pub fn from_json(source: &Value) -> Result<Source, String> {
+        let text = |k: &str| {
+            source
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let name = match (text("alias"), text("fingerprint")) {
+            (a, _) if !a.is_empty() => a,
+            (_, f) if !f.is_empty() => f,
+            _ => return Err("source needs an image alias or fingerprint on the server".into()),
+        };
+        let s = Source {
+            server: text("server").trim_end_matches('/').to_string(),
+            protocol: text("protocol"),
+            name,
+            certificate: text("certificate"),
+        };
+        if !s.server.starts_with("https://") && !s.server.starts_with("http://") {
+            return Err(format!(
+                "source.server \"{}\": an http:// or https:// URL",
+                s.server
+            ));
+        }
+        match s.protocol.as_str() {
+            "simplestreams" => Ok(s),
+            "" | "incus" | "lxd" => Err(format!(
+                "Images from {} over the Incus protocol are not supported yet: add the server as a simplestreams remote",
+                s.server
+            )),
+            other => Err(format!("Unknown image server protocol \"{other}\"")),
+        }
+    }
+
+    fn agent(&self) -> Result<ureq::Agent, String> {
+        let pinned = if self.certificate.trim().is_empty() {
+            None
+        } else {
+            Some(
+                warren_image::fetch::pem_to_der(&self.certificate)
+                    .ok_or("source.certificate is not a PEM certificate")?,
+            )
+        };
+        Ok(warren_image::fetch::agent(
+            &format!("warrend/{}", env!("CARGO_PKG_VERSION")),
+            pinned,
+        ))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.server, path.trim_start_matches('/'))
+    }
+}
+
+fn get_json<T: serde::de::DeserializeOwned>(agent: &ureq::Agent, url: &str) -> Result<T, String> {
+    let r = agent.get(url).call().map_err(|e| format!("{url}: {e}"))?;
+    let mut text = String::new();
+    r.into_reader()
+        .take(64 << 20)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{url}: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("{url}: not simplestreams JSON: {e}"))
+}
+
+/// An item's path must stay on the server (no scheme, no climbing out).
+fn check_item_path(item: &Item) -> Result<(), String> {
+    if item.path.contains("://") || item.path.split('/').any(|p| p == "..") {
+        return Err(format!(
+            "the server lists a bad file path \"{}\"",
+            item.path
+        ));
+    }
+    Ok(())
+}
+
+/// Downloads `item` to `dest`, checking its size and sha256, with `progress(done, total)`.
+fn download(
+    agent: &ureq::Agent,
+    url: &str,
+    item: &Item,
+    dest: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), String> {
+    let r = agent.get(url).call().map_err(|e| format!("{url}: {e}"))?;
+    let mut reader = r.into_reader().take(item.size.saturating_add(1));
+    let mut file = std::fs::File::create(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut done = 0u64;
+    loop {
+        let n = reader.read(&mut buf).map_err(|e| format!("{url}: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        done += n as u64;
+        hash.update(&buf[..n]);
+        file.write_all(&buf[..n])
+            .map_err(|e| format!("{}: {e}", dest.display()))?;
+        progress(done, item.size);
+    }
+    if done != item.size {
+        return Err(format!(
+            "{url}: {done} bytes, but the server lists {}",
+            item.size
+        ));
+    }
+    let got = hex::encode(hash.finalize());
+    if !got.eq_ignore_ascii_case(&item.sha256) {
+        return Err(format!(
+            "{url}: sha256 {got}, but the server lists {}",
+            item.sha256
+        ));
+    }
+    Ok(())
+}
+
+/// The image `source` names, pulled unless it is here already; `op` is the operation whose
+/// metadata shows the download's progress; `cached`: downloaded for an instance.
+pub fn pull(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Image, String> {
+    let agent = source.agent()?;
+    let index: Index = get_json(&agent, &source.url("streams/v1/index.json"))?;
+    let products_path = index
+        .index
+        .values()
+        .find(|e| e.datatype == "image-downloads")
+        .map(|e| e.path.clone())
+        .ok_or_else(|| format!("{}: the index lists no images", source.server))?;
+    let products: Products = get_json(&agent, &source.url(&products_path))?;
+    let arch = warren_image::simplestreams::host_arch();
+    let found = products.resolve(&source.name, &arch).ok_or_else(|| {
+        format!(
+            "Image \"{}\" not found on {} (for {arch})",
+            source.name, source.server
+        )
+    })?;
+    let here = |fp: &str| -> Result<Option<Image>, String> {
+        Ok(d.db()
+            .images()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|i| i.fingerprint == fp))
+    };
+    if let Some(image) = here(&found.fingerprint)? {
+        return Ok(image);
+    }
+    check_item_path(&found.metadata)?;
+    check_item_path(&found.rootfs)?;
+    let images = d.dir.join("images");
+    std::fs::create_dir_all(&images).map_err(|e| format!("{}: {e}", images.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".pull-")
+        .tempdir_in(&images)
+        .map_err(|e| e.to_string())?;
+    let (meta, rootfs) = (staging.path().join("meta"), staging.path().join("rootfs"));
+    let total = found.metadata.size + found.rootfs.size;
+    let started = std::time::Instant::now();
+    let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
+    let mut report = |what: &str, base: u64, done: u64| {
+        if last.elapsed() < std::time::Duration::from_millis(200) && base + done < total {
+            return;
+        }
+        last = std::time::Instant::now();
+        let all = base + done;
+        let rate = all as f64 / started.elapsed().as_secs_f64().max(0.001);
+        d.hub.set_metadata(
+            op,
+            json!({"download_progress": format!(
+                "{what}: {}% ({:.2}MB/s)",
+                all * 100 / total.max(1),
+                rate / 1e6
+            )}),
+        );
+    };
+    download(
+        &agent,
+        &source.url(&found.metadata.path),
+        &found.metadata,
+        &meta,
+        &mut |done, _| report("metadata", 0, done),
+    )?;
+    download(
+        &agent,
+        &source.url(&found.rootfs.path),
+        &found.rootfs,
+        &rootfs,
+        &mut |done, _| report("rootfs", found.metadata.size, done),
+    )?;
+    let filename = found
+        .metadata
+        .path
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let imported = crate::images::import(&d.db(), &images, &meta, Some(&rootfs), &filename);
+    let fp = match imported {
+        Ok(meta) => meta["fingerprint"].as_str().unwrap_or("").to_string(),
+        // another create pulled the same image meanwhile
+        Err(_) if here(&found.fingerprint)?.is_some() => found.fingerprint.clone(),
+        Err(e) => return Err(e),
+    };
+    if fp != found.fingerprint {
+        let _ = d.db().delete_image(&fp);
+        let _ = std::fs::remove_file(images.join(&fp));
+        let _ = std::fs::remove_file(images.join(format!("{fp}.rootfs")));
+        return Err(format!(
+            "the files downloaded have fingerprint {fp}, but the server lists {}",
+            found.fingerprint
+        ));
+    }
+    let origin = json!({"alias": source.name, "server": source.server, "protocol": source.protocol,
+                        "certificate": source.certificate, "image_type": "container"});
+    d.db()
+        .set_image_origin(&fp, cached, &origin)
+        .map_err(|e| e.to_string())?;
+    d.hub.lifecycle(
+        "image-created",
+        &format!("/1.0/images/{fp}"),
+        json!({"type": "container"}),
+    );
+    here(&fp)?.ok_or_else(|| "the image vanished after its import".into())
+}
