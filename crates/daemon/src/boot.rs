@@ -11,28 +11,10 @@ use crate::{instances, log, Daemon};
 use serde_json::{json, Value};
 
 fn key(profiles: &[Profile], i: &Instance, k: &str) -> Option<String> {
-    let mut v = None;
-    for p in i
-        .profiles
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        if let Some(x) = profiles
-            .iter()
-            .find(|x| x.name == p)
-            .and_then(|x| x.config.get(k))
-            .and_then(Value::as_str)
-        {
-            v = Some(x.to_string());
-        }
-    }
-    i.config
+    instances::expanded_config(profiles, i)
         .get(k)
         .and_then(Value::as_str)
         .map(str::to_string)
-        .or(v)
 }
 
 fn number(profiles: &[Profile], i: &Instance, k: &str, default: u64) -> u64 {

@@ -726,6 +726,11 @@ fn expanded(profiles: &[Profile], i: &Instance, field: &str) -> Value {
     Value::Object(out)
 }
 
+/// The instance's config with its profiles' under it.
+pub fn expanded_config(profiles: &[Profile], i: &Instance) -> Value {
+    expanded(profiles, i, "config")
+}
+
 /// The instance's devices with its profiles' under them.
 pub fn expanded_devices(profiles: &[Profile], i: &Instance) -> Value {
     expanded(profiles, i, "devices")
