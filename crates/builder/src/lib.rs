@@ -12,7 +12,7 @@ pub mod managers;
 pub mod overrides;
 pub mod pack;
 pub mod packages;
-pub mod pongo;
+pub use warren_image::pongo;
 pub mod progress;
 pub mod sandbox;
 pub mod sources;

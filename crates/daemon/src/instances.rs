@@ -99,6 +99,7 @@ pub fn start(dir: &Path, profiles: &[Profile], inst: &Instance) -> Result<(), St
     let cdir = lxcpath(dir).join(name);
     crate::rootfs::ensure(&cdir)?;
     crate::rootfs::reconcile(&cdir, is_privileged(profiles, inst))?;
+    render_templates(&cdir, inst, "start")?;
     lxc(dir, &["start", "-n", name]).map(|_| ())
 }
 
@@ -166,7 +167,7 @@ pub fn create(
             std::fs::create_dir_all(cdir.join("rootfs")).map_err(|e| e.to_string())?;
             copy_tree(&tree.join("rootfs"), &cdir.join("rootfs"))?;
         }
-        render_templates(&cdir, &inst.name)?;
+        render_templates(&cdir, inst, "create")?;
         let _ = warren_lxc_config::install_shipped_configs(Path::new(
             warren_lxc_config::WARREN_CONFIG_DIR,
         ));
@@ -485,10 +486,12 @@ fn disk_mount_entries(dir: &Path, devices: &Value, privileged: bool) -> Vec<Stri
         .collect()
 }
 
-/// metadata.yaml's templates whose `when` has `create`: `{{ container.name }}` (and
-/// `{{ instance.name }}`) rendered into the file at the template's path in the rootfs. The target
-/// is resolved inside the rootfs (RESOLVE_IN_ROOT): a symlink there can't send it to the host.
-fn render_templates(cdir: &Path, name: &str) -> Result<(), String> {
+/// metadata.yaml's templates whose `when` has `trigger` (create, copy, start), rendered (pongo2,
+/// as Incus renders them: `{{ container.name }}`, `{{ config }}`, `{{ properties }}`...) into the
+/// file at the template's path in the rootfs. The target is resolved inside the rootfs
+/// (RESOLVE_IN_ROOT): a symlink there can't send it to the host. `create_only` templates leave an
+/// existing file alone.
+pub fn render_templates(cdir: &Path, inst: &Instance, trigger: &str) -> Result<(), String> {
     let Ok(text) = std::fs::read_to_string(cdir.join("metadata.yaml")) else {
         return Ok(());
     };
@@ -497,6 +500,7 @@ fn render_templates(cdir: &Path, name: &str) -> Result<(), String> {
     let Some(templates) = docs.first().and_then(|d| d["templates"].as_hash()) else {
         return Ok(());
     };
+    let rootfs = crate::rootfs::ensure(cdir)?;
     for (path, t) in templates {
         let (Some(path), Some(file)) = (path.as_str(), t["template"].as_str()) else {
             continue;
@@ -505,21 +509,40 @@ fn render_templates(cdir: &Path, name: &str) -> Result<(), String> {
             .as_vec()
             .map(|v| v.iter().filter_map(|w| w.as_str()).collect())
             .unwrap_or_default();
-        if !when.contains(&"create") || file.contains('/') {
+        if !when.contains(&trigger) || file.contains('/') {
+            continue;
+        }
+        if t["create_only"].as_bool() == Some(true)
+            && crate::sftp::Root::open(&rootfs, 0, u32::MAX)
+                .ok()
+                .is_some_and(|r| crate::sftp::lstat(&r, path).is_ok())
+        {
             continue;
         }
         let Ok(tpl) = std::fs::read_to_string(cdir.join("templates").join(file)) else {
             continue;
         };
-        let out = tpl
-            .replace("{{ container.name }}", name)
-            .replace("{{ instance.name }}", name);
-        write_in_root(
-            &cdir.join("rootfs"),
-            path,
-            out.as_bytes(),
-            crate::rootfs::id_base(cdir),
-        )?;
+        let properties: serde_json::Map<String, Value> = t["properties"]
+            .as_hash()
+            .map(|h| {
+                h.iter()
+                    .filter_map(|(k, v)| Some((k.as_str()?.to_string(), json!(v.as_str()?))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let me = json!({"name": inst.name, "architecture": inst.architecture,
+                        "ephemeral": inst.ephemeral, "privileged": inst.config.get("security.privileged").and_then(Value::as_str) == Some("true"),
+                        "description": inst.description});
+        let context = json!({"trigger": trigger, "path": path, "container": me, "instance": me,
+                             "config": inst.config, "devices": inst.devices, "properties": properties});
+        let out = match warren_image::pongo::render(&tpl, &context) {
+            Ok(out) => out,
+            Err(e) => {
+                crate::log::warn(&format!("template {file} for {path}: {e}; left out"));
+                continue;
+            }
+        };
+        write_in_root(&rootfs, path, out.as_bytes(), crate::rootfs::id_base(cdir))?;
     }
     Ok(())
 }
@@ -668,6 +691,8 @@ pub fn copy(dir: &Path, profiles: &[Profile], from: &str, to: &Instance) -> Resu
     let r = crate::rootfs::ensure(&lxcpath(dir).join(from))
         .and_then(|source| copy_tree(&source, &cdir.join("rootfs")))
         .and_then(|_| crate::rootfs::copy_shift_state(&lxcpath(dir).join(from), &cdir))
+        .and_then(|_| copy_metadata(&lxcpath(dir).join(from), &cdir))
+        .and_then(|_| render_templates(&cdir, to, "copy"))
         .and_then(|_| {
             std::fs::write(
                 cdir.join("config"),

@@ -15,6 +15,7 @@ pub mod http;
 pub mod images;
 pub mod instances;
 pub mod log;
+pub mod metrics;
 pub mod networks;
 pub mod ops;
 pub mod remote;

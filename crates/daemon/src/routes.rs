@@ -992,6 +992,22 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         ("GET", ["1.0", "projects", name]) => {
             Err(ApiError::not_found(format!("Project \"{name}\" not found")))
         }
+        ("GET", ["1.0", "metrics"]) => {
+            let list = d.db().instances().map_err(internal)?;
+            let states: Vec<(crate::db::Instance, Value)> = list
+                .into_iter()
+                .map(|i| {
+                    let st = instances::state_json(&d.dir, &i.name);
+                    (i, st)
+                })
+                .collect();
+            Ok(Response {
+                status: 200,
+                headers: vec![("Content-Type".into(), "text/plain; version=0.0.4".into())],
+                body: crate::metrics::render(&states).into_bytes(),
+                file: None,
+            })
+        }
         ("GET", ["1.0", "resources"]) => Ok(api::sync(crate::resources::host())),
         (_, ["1.0", "networks", rest @ ..]) => crate::routes_networks::handle(d, req, rest),
         ("GET", ["1.0", "events"]) => {

@@ -375,6 +375,14 @@ fn snapshots_restore_and_copies() {
     w.ok(&["start", "s2"]);
     assert_eq!(w.ok(&["exec", "s2", "--", "cat", "/root/f"]), "before\n");
     assert_eq!(w.ok(&["exec", "s2", "--", "hostname"]).trim(), "s2");
+    // the image's templates for copies ran: /etc/hostname and /etc/hosts name the copy
+    assert_eq!(
+        w.ok(&["exec", "s2", "--", "cat", "/etc/hostname"]).trim(),
+        "s2"
+    );
+    assert!(w
+        .ok(&["exec", "s2", "--", "cat", "/etc/hosts"])
+        .contains("s2"));
     w.ok(&["snapshot", "delete", "s1", "snap0"]);
     assert!(w
         .ok(&["snapshot", "list", "s1", "--format", "csv"])

@@ -60,6 +60,19 @@ fn console_freeze_rename_profiles_and_resources() {
         "{info}"
     );
     assert!(!info.contains("Processes: 0"), "{info}");
+    // the same figures for Prometheus, under Incus's names
+    let (status, head, body) = w.raw_bytes("GET", "/1.0/metrics", &[], b"");
+    let metrics = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "{head}");
+    for family in [
+        "incus_cpu_seconds_total{name=\"m1\",project=\"default\",type=\"container\"}",
+        "incus_memory_MemTotal_bytes{name=\"m1\"",
+        "incus_procs_total{name=\"m1\"",
+        "incus_network_receive_bytes_total{device=\"lo\",name=\"m1\"",
+        "# TYPE incus_cpu_seconds_total counter",
+    ] {
+        assert!(metrics.contains(family), "{family} in {metrics}");
+    }
     // the console: what the container writes to it arrives; ctrl-a q detaches
     let (shown, exited) = console_session(
         &w,

@@ -7,6 +7,7 @@ pub mod fetch;
 pub mod incus;
 pub mod info;
 pub mod lxc;
+pub mod pongo;
 pub mod server;
 pub mod sign;
 pub mod simplestreams;
