@@ -142,9 +142,12 @@ pub fn post(root: &Root, req: &Request) -> Result<Response, ApiError> {
         ),
     };
     let kind = req.header("x-incus-type").unwrap_or("file");
+    // what the request doesn't say: a new file is the container's root's (its ids map through
+    // the container's map), an existing one keeps its owner
+    let existed = sftp::lstat(root, &path).is_ok();
     let attrs = |default_mode: u32| sftp::Attrs {
         uidgid: match (uid, gid) {
-            (None, None) => None,
+            (None, None) if existed => None,
             (u, g) => Some((u.unwrap_or(0), g.unwrap_or(0))),
         },
         perms: mode.or(Some(default_mode)),
@@ -161,7 +164,6 @@ pub fn post(root: &Root, req: &Request) -> Result<Response, ApiError> {
                     )))
                 }
             };
-            let existed = sftp::lstat(root, &path).is_ok();
             let flags = OFlag::O_WRONLY
                 | OFlag::O_CREAT
                 | if append {

@@ -32,6 +32,30 @@ pub fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// One masked frame (client to server, as RFC 6455 requires of clients).
+pub fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut mask = [0u8; 4];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, &mut mask);
+    }
+    let mut f = frame(opcode, &[]);
+    f.truncate(1);
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
 pub fn send_text<W: Write>(w: &mut W, text: &str) -> std::io::Result<()> {
     w.write_all(&frame(0x1, text.as_bytes()))?;
     w.flush()
@@ -82,6 +106,15 @@ pub fn send_binary<W: Write>(w: &mut W, data: &[u8]) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::{masked_frame, read_frame};
+    #[test]
+    fn a_masked_frame_reads_back() {
+        let f = masked_frame(0x2, b"hello");
+        assert_eq!(f[1] & 0x80, 0x80);
+        let (op, payload) = read_frame(&mut f.as_slice()).expect("frame");
+        assert_eq!((op, payload.as_slice()), (0x2, &b"hello"[..]));
+    }
+
     #[test]
     fn rfc_example_accept_key() {
         // RFC 6455 §1.3's example

@@ -4,14 +4,23 @@
 
 use std::sync::Arc;
 
-/// Accepts exactly the pinned certificate (the server's self-signed one), with real signature checks.
+/// What the verifier accepts as the server's certificate.
 #[derive(Debug)]
-struct Pinned {
-    cert: Vec<u8>,
+enum Check {
+    /// Exactly this one (the server's self-signed one).
+    Pinned(Vec<u8>),
+    /// Any, kept to show the user its fingerprint before they pin it (as `incus remote add`).
+    Capture(std::sync::Mutex<Option<Vec<u8>>>),
+}
+
+/// A certificate check of our own, with rustls's real signature checks of the handshake.
+#[derive(Debug)]
+struct Verifier {
+    check: Check,
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
-impl rustls::client::danger::ServerCertVerifier for Pinned {
+impl rustls::client::danger::ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &rustls::pki_types::CertificateDer<'_>,
@@ -20,12 +29,19 @@ impl rustls::client::danger::ServerCertVerifier for Pinned {
         _ocsp: &[u8],
         _now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.cert.as_slice() {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(
+        match &self.check {
+            Check::Pinned(cert) if end_entity.as_ref() == cert.as_slice() => {
+                Ok(rustls::client::danger::ServerCertVerified::assertion())
+            }
+            Check::Pinned(_) => Err(rustls::Error::General(
                 "the server's certificate is not the pinned one".into(),
-            ))
+            )),
+            Check::Capture(seen) => {
+                if let Ok(mut s) = seen.lock() {
+                    *s = Some(end_entity.to_vec());
+                }
+                Ok(rustls::client::danger::ServerCertVerified::assertion())
+            }
         }
     }
     fn verify_tls12_signature(
@@ -74,7 +90,10 @@ pub fn agent(user_agent: &str, pinned: Option<Vec<u8>>) -> ureq::Agent {
         {
             let cfg = builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Pinned { cert, provider }))
+                .with_custom_certificate_verifier(Arc::new(Verifier {
+                    check: Check::Pinned(cert),
+                    provider,
+                }))
                 .with_no_client_auth();
             b = b.tls_config(Arc::new(cfg));
         }
@@ -89,4 +108,48 @@ pub fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
         .next()
         .and_then(|c| c.ok())
         .map(|c| c.to_vec())
+}
+
+/// The certificate (DER) an HTTPS server at `url` presents, whoever signed it.
+pub fn peer_certificate(url: &str) -> Result<Vec<u8>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let capture = Arc::new(Verifier {
+        check: Check::Capture(std::sync::Mutex::new(None)),
+        provider: provider.clone(),
+    });
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(capture.clone())
+        .with_no_client_auth();
+    let agent = ureq::AgentBuilder::new()
+        .tls_config(Arc::new(cfg))
+        .timeout_connect(std::time::Duration::from_secs(10))
+        .timeout_read(std::time::Duration::from_secs(10))
+        .build();
+    // any answer will do: the handshake is what shows the certificate
+    let answer = agent.get(url).call();
+    if let Check::Capture(seen) = &capture.check {
+        if let Some(cert) = seen.lock().ok().and_then(|s| s.clone()) {
+            return Ok(cert);
+        }
+    }
+    Err(match answer {
+        Err(ureq::Error::Transport(t)) => format!("{url}: {t}"),
+        _ => format!("{url}: the server presented no certificate (is it HTTPS?)"),
+    })
+}
+
+/// A DER certificate as PEM.
+pub fn der_to_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(chunk));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
 }

@@ -123,6 +123,18 @@ pub struct Resolved {
     pub aliases: Vec<String>,
 }
 
+impl Version {
+    /// Its metadata tarball and squashfs, when it has both.
+    pub fn split_pair(&self) -> Option<(&Item, &Item)> {
+        let meta = self
+            .items
+            .values()
+            .find(|i| i.ftype == "incus.tar.xz" || i.ftype == "lxd.tar.xz")?;
+        let root = self.items.values().find(|i| i.ftype == "squashfs")?;
+        Some((meta, root))
+    }
+}
+
 impl Products {
     /// The newest version of the product that `wanted` names for `arch`: one of its aliases,
     /// `os/release[/variant]`, or a fingerprint (or a prefix of one, at least 12 characters).
@@ -143,12 +155,7 @@ impl Products {
                 || format!("{}/{}", p.os, p.release).eq_ignore_ascii_case(wanted)
                 || format!("{}/{}/{}", p.os, p.release, p.variant).eq_ignore_ascii_case(wanted);
             for (version, v) in &p.versions {
-                let meta = v
-                    .items
-                    .values()
-                    .find(|i| i.ftype == "incus.tar.xz" || i.ftype == "lxd.tar.xz");
-                let root = v.items.values().find(|i| i.ftype == "squashfs");
-                let (Some(meta), Some(root)) = (meta, root) else {
+                let Some((meta, root)) = v.split_pair() else {
                     continue;
                 };
                 let Some(fp) = meta.combined_squashfs_sha256.clone() else {

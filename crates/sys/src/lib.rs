@@ -849,6 +849,17 @@ pub fn set_comm(name: &CStr) -> io::Result<()> {
     nix::sys::prctl::set_name(name).map_err(io::Error::from)
 }
 
+/// Gives SIGPIPE back its default action (end the process), which Rust's runtime replaces by
+/// "ignore": a command-line tool whose output goes into `head` then ends quietly, as C tools
+/// do, instead of failing on EPIPE.
+pub fn default_sigpipe() {
+    // SAFETY: installing SIG_DFL for SIGPIPE touches no memory of ours and is async-signal-safe;
+    // it is called at the start of main, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,44 +1,128 @@
-//! The `warren` client's connection to warrend: one HTTP request per call over its unix socket.
+//! The `warren` client's connection to warrend: HTTP over its unix socket (`$WARREN_DIR/unix.socket`,
+//! or `$WARREN_SOCKET`), operations waited for (with their progress on a terminal), and the
+//! websockets of exec and console.
 
-use anyhow::{bail, Context, Result};
-use std::io::{Read, Write};
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+pub fn socket() -> PathBuf {
+    std::env::var_os("WARREN_SOCKET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| warren_daemon::warren_dir().join("unix.socket"))
+}
+
+fn connect() -> Result<UnixStream> {
+    let path = socket();
+    UnixStream::connect(&path).with_context(|| {
+        format!(
+            "connect to warrend at {} (is warrend running? is this user in group warren-admin?)",
+            path.display()
+        )
+    })
+}
 
 /// One request to warrend; returns (status, JSON body).
-pub fn request(
-    method: &str,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> Result<(u16, serde_json::Value)> {
-    let socket = warren_daemon::warren_dir().join("unix.socket");
-    let mut s = std::os::unix::net::UnixStream::connect(&socket).with_context(|| {
-        format!(
-            "connect to warrend at {} (is warrend running?)",
-            socket.display()
-        )
-    })?;
+pub fn request(method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+    let mut s = connect()?;
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: unix.socket\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    let status = out
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    let text = String::from_utf8_lossy(&out);
+    let status = text
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let json = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    Ok((
-        status,
-        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
-    ))
+    let json = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    Ok((status, serde_json::from_str(json).unwrap_or(Value::Null)))
 }
 
-pub fn check(what: &str, (status, body): (u16, serde_json::Value)) -> Result<()> {
+pub fn check(what: &str, (status, body): (u16, Value)) -> Result<()> {
     if status >= 400 {
         bail!("{what}: {}", body["error"].as_str().unwrap_or("failed"));
     }
     Ok(())
+}
+
+/// A request's metadata (for an operation: the operation as first reported, with its id and
+/// its websockets' secrets); an error envelope is the error.
+pub fn sync(method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+    let (status, v) = request(method, path, body)?;
+    if status >= 400 || v["type"] == "error" {
+        bail!(
+            "{}",
+            v["error"].as_str().unwrap_or("warrend refused the request")
+        );
+    }
+    Ok(v["metadata"].clone())
+}
+
+/// Starts an operation and waits for it; its final metadata. On a terminal, a download's
+/// progress is shown meanwhile.
+pub fn operation(method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+    let op = sync(method, path, body)?;
+    let id = op["id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("warrend answered without an operation"))?
+        .to_string();
+    wait(&id)
+}
+
+/// Waits for operation `id` to end.
+pub fn wait(id: &str) -> Result<Value> {
+    let tty = nix::unistd::isatty(std::io::stderr()).unwrap_or(false);
+    let mut shown = false;
+    loop {
+        let op = sync("GET", &format!("/1.0/operations/{id}/wait?timeout=1"), None)?;
+        let code = op["status_code"].as_u64().unwrap_or(0);
+        if code >= 200 {
+            if shown {
+                eprint!("\r\x1b[K");
+            }
+            if code != 200 {
+                bail!("{}", op["err"].as_str().unwrap_or("the operation failed"));
+            }
+            return Ok(op["metadata"].clone());
+        }
+        if let (true, Some(p)) = (tty, op["metadata"]["download_progress"].as_str()) {
+            eprint!("\r\x1b[KRetrieving image: {p}");
+            shown = true;
+        }
+    }
+}
+
+/// Opens an operation's websocket (`secret`), already upgraded.
+pub fn websocket(id: &str, secret: &str) -> Result<UnixStream> {
+    let mut s = connect()?;
+    let mut key = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut key);
+    }
+    let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key);
+    write!(
+        s,
+        "GET /1.0/operations/{id}/websocket?secret={secret} HTTP/1.1\r\nHost: unix.socket\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+    )?;
+    // the answer's head, byte by byte: what follows it is the stream's
+    let mut reader = BufReader::with_capacity(1, s.try_clone()?);
+    let mut status = String::new();
+    reader.read_line(&mut status)?;
+    if !status.contains(" 101 ") {
+        bail!("warrend refused the websocket: {}", status.trim());
+    }
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+    }
+    Ok(s)
 }

@@ -1,30 +1,177 @@
-//! `warren`: the client, for now `warren admin init` (`--minimal`, `--preseed`, or questions),
-//! talking to warrend over its unix socket.
+//! `warren`: the client of warrend, with incus's commands and output: set-up (`admin init`),
+//! remotes (image servers), images, instances (`launch`, `list`, `exec`, ...), their config and
+//! devices, networks, operations.
 #![forbid(unsafe_code)]
 
 mod admin_init;
 mod client;
+mod config;
+mod config_cmds;
+mod exec_cmd;
+mod file_cmds;
+mod format;
+mod image_cmds;
+mod instance_cmds;
+mod network_cmds;
+mod remote_cmds;
 
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
+use format::Format;
 
 #[derive(Parser)]
 #[command(
     name = "warren",
     version,
-    about = "The warren client (more with the next issue)"
+    about = "The warren client: instances, images and networks of warrend, with incus's commands",
+    after_help = "warrend listens on $WARREN_DIR/unix.socket (/var/lib/warren); $WARREN_SOCKET overrides it.\nThe client's remotes live in $WARREN_CONF (~/.config/warren)."
 )]
 struct Cli {
+    /// Only the default project exists
+    #[arg(long, global = true, value_name = "PROJECT")]
+    project: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Administration
+    /// Set-up and administration
     Admin {
         #[command(subcommand)]
         command: Admin,
     },
+    /// Image servers: list, add, remove, switch, get-default, set-url
+    Remote {
+        #[command(subcommand)]
+        command: RemoteCmd,
+    },
+    /// Images: list, import, delete, info, alias, copy
+    Image {
+        #[command(subcommand)]
+        command: ImageCmd,
+    },
+    /// Create and start an instance from an image ([REMOTE:]ALIAS or fingerprint)
+    Launch(CreateArgs),
+    /// Create an instance from an image without starting it
+    #[command(alias = "init")]
+    Create(CreateArgs),
+    /// List instances (filters: a name prefix, status=running, KEY=VALUE of the config)
+    #[command(alias = "ls")]
+    List {
+        /// Filters, or a remote (`local:`)
+        args: Vec<String>,
+        /// Columns: n name, s state, 4 IPv4, 6 IPv6, t type, S snapshots, d description,
+        /// a architecture, c created, p pid, P profiles, N processes, e ephemeral, f base image,
+        /// l last used, L location, m memory
+        #[arg(short = 'c', long, default_value = "ns46tS")]
+        columns: String,
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Show an instance: state, resources, network, snapshots
+    Info { name: String },
+    /// Start instances
+    Start { names: Vec<String> },
+    /// Stop instances (cleanly; --force kills)
+    Stop {
+        names: Vec<String>,
+        #[arg(short, long)]
+        force: bool,
+        /// Seconds to wait for a clean stop
+        #[arg(long, default_value_t = -1)]
+        timeout: i64,
+    },
+    /// Restart instances
+    Restart {
+        names: Vec<String>,
+        #[arg(short, long)]
+        force: bool,
+        #[arg(long, default_value_t = -1)]
+        timeout: i64,
+    },
+    /// Freeze instances
+    #[command(alias = "freeze")]
+    Pause { names: Vec<String> },
+    /// Thaw frozen instances
+    #[command(alias = "unfreeze")]
+    Resume { names: Vec<String> },
+    /// Delete instances (--force stops running ones first)
+    #[command(alias = "rm")]
+    Delete {
+        names: Vec<String>,
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Rename a stopped instance
+    #[command(alias = "move", alias = "mv")]
+    Rename { from: String, to: String },
+    /// Copy an instance
+    #[command(alias = "cp")]
+    Copy { from: String, to: String },
+    /// Run a command in an instance: warren exec NAME [--env K=V] [--cwd DIR] -- CMD [ARGS]
+    Exec {
+        name: String,
+        /// Environment variables (KEY=VALUE)
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        #[arg(long)]
+        cwd: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        user: u32,
+        #[arg(long, default_value_t = 0)]
+        group: u32,
+        /// A terminal, even when stdin or stdout isn't one
+        #[arg(short = 't', long = "force-interactive", conflicts_with = "no_tty")]
+        tty: bool,
+        /// Separate stdin, stdout and stderr, even on a terminal
+        #[arg(short = 'T', long = "force-noninteractive")]
+        no_tty: bool,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Files in instances: push, pull, delete
+    File {
+        #[command(subcommand)]
+        command: FileCmd,
+    },
+    /// An instance's config and devices
+    Config {
+        #[command(subcommand)]
+        command: ConfigCmd,
+    },
+    /// Networks: list, show, create, set, delete, list-leases
+    Network {
+        #[command(subcommand)]
+        command: NetworkCmd,
+    },
+    /// Operations in progress or just done
+    Operation {
+        #[command(subcommand)]
+        command: OperationCmd,
+    },
+    /// Client and server versions
+    Version,
+}
+
+#[derive(clap::Args)]
+struct CreateArgs {
+    /// [REMOTE:]IMAGE (an alias, os/release[/variant], or a fingerprint)
+    image: String,
+    /// The instance's name (one is made up without)
+    name: Option<String>,
+    /// Config (KEY=VALUE)
+    #[arg(short = 'c', long = "config", value_name = "KEY=VALUE")]
+    config: Vec<String>,
+    /// Profiles (default: "default")
+    #[arg(short = 'p', long = "profile")]
+    profiles: Vec<String>,
+    /// A managed network for eth0
+    #[arg(short = 'n', long)]
+    network: Option<String>,
+    /// Deleted when it stops
+    #[arg(short = 'e', long)]
+    ephemeral: bool,
 }
 
 #[derive(Subcommand)]
@@ -36,7 +183,7 @@ enum Admin {
         #[arg(long, conflicts_with = "preseed")]
         minimal: bool,
         /// With --minimal: the bridge's name, or "none" for no network
-        #[arg(long, value_name = "NAME", default_value = admin_init::DEFAULT_BRIDGE, requires = "minimal")]
+        #[arg(long, value_name = "NAME", default_value = admin_init::DEFAULT_BRIDGE)]
         network: String,
         /// Read Incus's preseed YAML (storage_pools, networks, profiles) from standard input
         #[arg(long)]
@@ -44,9 +191,222 @@ enum Admin {
     },
 }
 
-fn main() {
-    let cli = Cli::parse();
-    let r = match cli.command {
+#[derive(Subcommand)]
+enum RemoteCmd {
+    #[command(alias = "ls")]
+    List {
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Add a simplestreams image server
+    Add {
+        name: String,
+        url: String,
+        #[arg(long, default_value = "simplestreams")]
+        protocol: String,
+        /// Pin the server's certificate without asking
+        #[arg(long)]
+        accept_certificate: bool,
+    },
+    #[command(alias = "rm")]
+    Remove {
+        name: String,
+    },
+    /// Make a remote the default (local is the only one holding instances)
+    Switch {
+        name: String,
+    },
+    GetDefault,
+    /// Point a remote elsewhere (images: at your own image server, say)
+    SetUrl {
+        name: String,
+        url: String,
+        #[arg(long)]
+        accept_certificate: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageCmd {
+    #[command(alias = "ls")]
+    List {
+        /// REMOTE: (default: the local images)
+        remote: Option<String>,
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Import a unified tarball, or metadata tarball + squashfs
+    Import {
+        #[arg(required = true, num_args = 1..=2)]
+        files: Vec<String>,
+        #[arg(long)]
+        alias: Option<String>,
+    },
+    #[command(alias = "rm")]
+    Delete {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    Info {
+        image: String,
+    },
+    /// Copy an image from an image server: warren image copy REMOTE:IMAGE local: [--alias NAME]
+    Copy {
+        source: String,
+        target: String,
+        #[arg(long)]
+        alias: Option<String>,
+    },
+    Alias {
+        #[command(subcommand)]
+        command: AliasCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum AliasCmd {
+    Create {
+        alias: String,
+        target: String,
+    },
+    #[command(alias = "rm")]
+    Delete {
+        alias: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum FileCmd {
+    /// warren file push LOCAL... INSTANCE/PATH
+    Push {
+        #[arg(required = true, num_args = 2..)]
+        paths: Vec<String>,
+        #[arg(short, long)]
+        recursive: bool,
+        /// Make the missing directories
+        #[arg(short = 'p', long = "create-dirs")]
+        parents: bool,
+        #[arg(long)]
+        uid: Option<u32>,
+        #[arg(long)]
+        gid: Option<u32>,
+        /// Octal mode of the files made
+        #[arg(long)]
+        mode: Option<String>,
+    },
+    /// warren file pull INSTANCE/PATH... LOCAL (- for stdout)
+    Pull {
+        #[arg(required = true, num_args = 2..)]
+        paths: Vec<String>,
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    #[command(alias = "rm")]
+    Delete {
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    Show {
+        name: String,
+        #[arg(short, long)]
+        expanded: bool,
+    },
+    Get {
+        name: String,
+        key: String,
+    },
+    /// warren config set NAME KEY=VALUE... (or NAME KEY VALUE)
+    Set {
+        name: String,
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
+    Unset {
+        name: String,
+        key: String,
+    },
+    Device {
+        #[command(subcommand)]
+        command: DeviceCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCmd {
+    /// warren config device add NAME DEVICE TYPE KEY=VALUE...
+    Add {
+        name: String,
+        device: String,
+        kind: String,
+        pairs: Vec<String>,
+    },
+    #[command(alias = "rm")]
+    Remove {
+        name: String,
+        device: String,
+    },
+    #[command(alias = "ls")]
+    List {
+        name: String,
+    },
+    Show {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum NetworkCmd {
+    #[command(alias = "ls")]
+    List {
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    Show {
+        name: String,
+    },
+    /// A managed bridge: warren network create NAME [ipv4.address=auto] [KEY=VALUE...]
+    Create {
+        name: String,
+        pairs: Vec<String>,
+    },
+    Set {
+        name: String,
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
+    #[command(alias = "rm")]
+    Delete {
+        name: String,
+    },
+    ListLeases {
+        name: String,
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperationCmd {
+    #[command(alias = "ls")]
+    List {
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    if cli.project.as_deref().is_some_and(|p| p != "default") {
+        bail!(
+            "Project \"{}\" not found: warrend has the default project only",
+            cli.project.unwrap_or_default()
+        );
+    }
+    let mut cfg = config::Config::load()?;
+    match cli.command {
         Command::Admin {
             command:
                 Admin::Init {
@@ -56,16 +416,230 @@ fn main() {
                 },
         } => {
             if preseed {
-                admin_init::preseed()
+                admin_init::preseed()?
             } else if minimal {
-                admin_init::minimal(&network)
+                admin_init::minimal(&network)?
             } else {
-                admin_init::interactive()
+                admin_init::interactive()?
             }
+            Ok(0)
         }
-    };
-    if let Err(e) = r {
-        eprintln!("Error: {e:#}");
-        std::process::exit(1);
+        Command::Remote { command } => match command {
+            RemoteCmd::List { format } => remote_cmds::list(&cfg, format),
+            RemoteCmd::Add {
+                name,
+                url,
+                protocol,
+                accept_certificate,
+            } => remote_cmds::add(&mut cfg, &name, &url, &protocol, accept_certificate),
+            RemoteCmd::Remove { name } => remote_cmds::remove(&mut cfg, &name),
+            RemoteCmd::Switch { name } => remote_cmds::switch(&mut cfg, &name),
+            RemoteCmd::GetDefault => {
+                println!("{}", cfg.default_remote);
+                Ok(0)
+            }
+            RemoteCmd::SetUrl {
+                name,
+                url,
+                accept_certificate,
+            } => remote_cmds::set_url(&mut cfg, &name, &url, accept_certificate),
+        },
+        Command::Image { command } => match command {
+            ImageCmd::List { remote, format } => image_cmds::list(&cfg, remote.as_deref(), format),
+            ImageCmd::Import { files, alias } => image_cmds::import(&files, alias.as_deref()),
+            ImageCmd::Delete { images } => image_cmds::delete(&images),
+            ImageCmd::Info { image } => image_cmds::info(&image),
+            ImageCmd::Copy {
+                source,
+                target,
+                alias,
+            } => {
+                if cfg.target(&target)?.0 != "local" {
+                    bail!("Images are copied to local: only");
+                }
+                image_cmds::copy(&cfg, &source, alias.as_deref())
+            }
+            ImageCmd::Alias { command } => match command {
+                AliasCmd::Create { alias, target } => image_cmds::alias_create(&alias, &target),
+                AliasCmd::Delete { alias } => image_cmds::alias_delete(&alias),
+            },
+        },
+        Command::Launch(a) | Command::Create(a) => {
+            let start = matches!(std::env::args().nth(1).as_deref(), Some("launch"));
+            instance_cmds::create(
+                &cfg,
+                instance_cmds::Create {
+                    image: a.image,
+                    name: a.name,
+                    config: a.config,
+                    profiles: a.profiles,
+                    network: a.network,
+                    ephemeral: a.ephemeral,
+                    start,
+                },
+            )
+        }
+        Command::List {
+            args,
+            columns,
+            format,
+        } => instance_cmds::list(&cfg, &args, &columns, format),
+        Command::Info { name } => instance_cmds::info(&cfg, &name),
+        Command::Start { names } => instance_cmds::state(&cfg, "start", &names, false, 0),
+        Command::Stop {
+            names,
+            force,
+            timeout,
+        } => instance_cmds::state(&cfg, "stop", &names, force, timeout),
+        Command::Restart {
+            names,
+            force,
+            timeout,
+        } => instance_cmds::state(&cfg, "restart", &names, force, timeout),
+        Command::Pause { names } => instance_cmds::state(&cfg, "freeze", &names, false, 0),
+        Command::Resume { names } => instance_cmds::state(&cfg, "unfreeze", &names, false, 0),
+        Command::Delete { names, force } => instance_cmds::delete(&cfg, &names, force),
+        Command::Rename { from, to } => instance_cmds::rename(&cfg, &from, &to),
+        Command::Copy { from, to } => instance_cmds::copy(&cfg, &from, &to),
+        Command::Exec {
+            name,
+            env,
+            cwd,
+            user,
+            group,
+            tty,
+            no_tty,
+            command,
+        } => exec_cmd::run(
+            &cfg,
+            exec_cmd::Exec {
+                name,
+                command,
+                env,
+                cwd,
+                user,
+                group,
+                force_tty: tty,
+                no_tty,
+            },
+        ),
+        Command::File { command } => match command {
+            FileCmd::Push {
+                mut paths,
+                recursive,
+                parents,
+                uid,
+                gid,
+                mode,
+            } => {
+                let target = paths.pop().unwrap_or_default();
+                file_cmds::push(
+                    &cfg,
+                    file_cmds::Push {
+                        sources: paths,
+                        target,
+                        recursive,
+                        parents,
+                        uid,
+                        gid,
+                        mode,
+                    },
+                )
+            }
+            FileCmd::Pull {
+                mut paths,
+                recursive,
+            } => {
+                let dest = paths.pop().unwrap_or_default();
+                file_cmds::pull(&cfg, &paths, &dest, recursive)
+            }
+            FileCmd::Delete { targets } => file_cmds::delete(&cfg, &targets),
+        },
+        Command::Config { command } => match command {
+            ConfigCmd::Show { name, expanded } => config_cmds::show(&cfg, &name, expanded),
+            ConfigCmd::Get { name, key } => config_cmds::get_key(&cfg, &name, &key),
+            ConfigCmd::Set { name, pairs } => config_cmds::set(&cfg, &name, &pairs),
+            ConfigCmd::Unset { name, key } => config_cmds::unset(&cfg, &name, &key),
+            ConfigCmd::Device { command } => match command {
+                DeviceCmd::Add {
+                    name,
+                    device,
+                    kind,
+                    pairs,
+                } => config_cmds::device_add(&cfg, &name, &device, &kind, &pairs),
+                DeviceCmd::Remove { name, device } => {
+                    config_cmds::device_remove(&cfg, &name, &device)
+                }
+                DeviceCmd::List { name } => config_cmds::device_list(&cfg, &name),
+                DeviceCmd::Show { name } => config_cmds::device_show(&cfg, &name),
+            },
+        },
+        Command::Network { command } => match command {
+            NetworkCmd::List { format } => network_cmds::list(format),
+            NetworkCmd::Show { name } => network_cmds::show(&name),
+            NetworkCmd::Create { name, pairs } => network_cmds::create(&name, &pairs),
+            NetworkCmd::Set { name, pairs } => network_cmds::set(&name, &pairs),
+            NetworkCmd::Delete { name } => network_cmds::delete(&name),
+            NetworkCmd::ListLeases { name, format } => network_cmds::leases(&name, format),
+        },
+        Command::Operation {
+            command: OperationCmd::List { format },
+        } => {
+            let ops = client::sync("GET", "/1.0/operations?recursion=1", None)?;
+            let mut rows = Vec::new();
+            let mut objects = Vec::new();
+            for list in ops.as_object().into_iter().flat_map(|m| m.values()) {
+                for o in list.as_array().into_iter().flatten() {
+                    rows.push(vec![
+                        o["id"].as_str().unwrap_or("").to_string(),
+                        o["class"].as_str().unwrap_or("").to_uppercase(),
+                        o["description"].as_str().unwrap_or("").to_string(),
+                        o["status"].as_str().unwrap_or("").to_uppercase(),
+                        if o["may_cancel"] == true { "YES" } else { "NO" }.into(),
+                        format::date(o["created_at"].as_str().unwrap_or("")),
+                    ]);
+                    objects.push(o.clone());
+                }
+            }
+            format::print(
+                format,
+                &[
+                    "ID",
+                    "TYPE",
+                    "DESCRIPTION",
+                    "STATUS",
+                    "CANCELABLE",
+                    "CREATED",
+                ],
+                &rows,
+                &serde_json::json!(objects),
+            );
+            Ok(0)
+        }
+        Command::Version => {
+            println!("Client version: {}", env!("CARGO_PKG_VERSION"));
+            let server = client::sync("GET", "/1.0", None)
+                .map(|s| {
+                    s["environment"]["server_version"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .unwrap_or_else(|_| "unreachable".into());
+            println!("Server version: {server}");
+            Ok(0)
+        }
+    }
+}
+
+fn main() {
+    warren_sys::default_sigpipe();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::exit(1);
+        }
     }
 }

@@ -1,0 +1,210 @@
+//! The seed's Incus workflow with warren's own client: `warren admin init` (a managed bridge),
+//! the `images:` remote pointed at a test-started image server (its certificate accepted and
+//! pinned), `image list images:`, `launch images:...`, `list` with the lease's IPv4, `info`,
+//! `config`, `exec` (exit codes, stdin, env, cwd), `file push/pull`, `stop/start/delete`, and
+//! errors that say what to do.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use warren_testutil::{require_root, unique_name, wait_until, ImageServer, TestFirewall};
+
+mod common;
+use common::*;
+
+struct Cli<'a> {
+    w: &'a Warrend,
+}
+
+impl Cli<'_> {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(WARREN);
+        c.args(args)
+            .env("WARREN_DIR", self.w.dir.path())
+            .env("WARREN_CONF", self.w.dir.path().join("warren-client"));
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("warren")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "warren {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn err(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(!o.status.success(), "warren {args:?} succeeded");
+        let e = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+        e
+    }
+}
+
+#[test]
+fn the_seeds_workflow_with_warrens_own_client() {
+    if !require_root("the_seeds_workflow_with_warrens_own_client") {
+        return;
+    }
+    let w = Warrend::start();
+    let cli = Cli { w: &w };
+    let net = unique_name("wc");
+    let _firewall = TestFirewall::new(&net);
+    cli.ok(&["admin", "init", "--minimal", "--network", &net]);
+    let tree = ImageServer::publish(WARREN_BUILD, EXAMPLE, w.dir.path(), "20260101_0000");
+    let server = ImageServer::serve(WARREN_BUILD, &tree);
+    let url = format!("https://127.0.0.1:{}", server.port);
+    // a certificate refused at the prompt changes nothing; accepted, it is pinned
+    let mut refuse = cli
+        .cmd(&["remote", "set-url", "images", &url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("warren");
+    refuse
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"n\n")
+        .expect("answer");
+    let o = refuse.wait_with_output().expect("wait");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Certificate fingerprint: "));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("NACKed"));
+    cli.ok(&["remote", "set-url", "images", &url, "--accept-certificate"]);
+    let remotes = cli.ok(&["remote", "list", "-f", "csv"]);
+    assert!(
+        remotes.contains(&format!("images,{url},simplestreams")),
+        "{remotes}"
+    );
+    assert!(cli
+        .ok(&["image", "list", "images:", "-f", "csv"])
+        .contains("busybox/1.35"));
+    // launch from the image server, on the managed bridge
+    let out = cli.ok(&["launch", "images:busybox/1.35", "c1"]);
+    assert!(out.contains("Launching c1"), "{out}");
+    let mut ipv4 = String::new();
+    assert!(
+        wait_until(30, || {
+            ipv4 = cli.ok(&["list", "c1", "-c", "4", "-f", "csv"]);
+            ipv4.contains("(eth0)")
+        }),
+        "no lease: {}",
+        cli.ok(&["list"])
+    );
+    let table = cli.ok(&["list"]);
+    assert!(
+        table.contains("| NAME |") && table.contains("| c1   | RUNNING |"),
+        "{table}"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["list", "-f", "json"])).expect("json");
+    assert_eq!(listed[0]["name"], "c1");
+    assert!(cli
+        .ok(&["list", "-f", "yaml"])
+        .contains("- architecture: x86_64"));
+    let info = cli.ok(&["info", "c1"]);
+    assert!(
+        info.contains("Status: RUNNING") && info.contains("Processes: "),
+        "{info}"
+    );
+    assert!(cli
+        .ok(&["config", "show", "c1"])
+        .contains("image.os: busybox"));
+    cli.ok(&["config", "set", "c1", "user.note=hello"]);
+    assert_eq!(
+        cli.ok(&["config", "get", "c1", "user.note"]).trim(),
+        "hello"
+    );
+    // exec: exit codes, separate streams, stdin, environment and directory
+    let o = cli.run(&[
+        "exec",
+        "c1",
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 7",
+    ]);
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+    let mut child = cli
+        .cmd(&["exec", "c1", "--", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("exec");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"through stdin\n")
+        .expect("write");
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "through stdin\n");
+    assert_eq!(
+        cli.ok(&[
+            "exec",
+            "c1",
+            "--env",
+            "A=b",
+            "--cwd",
+            "/tmp",
+            "--",
+            "sh",
+            "-c",
+            "echo $A; pwd"
+        ]),
+        "b\n/tmp\n"
+    );
+    // files both ways, owned by the container's root
+    let local = w.dir.path().join("note.txt");
+    std::fs::write(&local, "pushed\n").expect("write");
+    cli.ok(&[
+        "file",
+        "push",
+        &local.to_string_lossy(),
+        "c1/root/note.txt",
+        "--mode",
+        "0640",
+    ]);
+    assert!(cli
+        .ok(&["exec", "c1", "--", "ls", "-ln", "/root/note.txt"])
+        .starts_with("-rw-r-----    1 0        0 "));
+    assert_eq!(
+        cli.ok(&["file", "pull", "c1/root/note.txt", "-"]),
+        "pushed\n"
+    );
+    cli.ok(&["file", "delete", "c1/root/note.txt"]);
+    // stop, start, delete
+    cli.ok(&["stop", "c1", "--force"]);
+    assert!(cli
+        .ok(&["list", "-f", "csv", "-c", "ns"])
+        .contains("c1,STOPPED"));
+    cli.ok(&["start", "c1"]);
+    let running = cli.err(&["delete", "c1"]);
+    assert!(running.contains("--force"), "{running}");
+    cli.ok(&["delete", "-f", "c1"]);
+    assert!(cli.ok(&["list", "-f", "csv"]).trim().is_empty());
+    // errors that say what to do
+    assert!(cli
+        .err(&["launch", "images:nosuch/1", "x"])
+        .contains("not found"));
+    assert!(cli
+        .err(&["exec", "nosuch", "--", "true"])
+        .contains("Instance not found"));
+    assert!(cli.err(&["list", "-c", "Z"]).contains("Unknown column"));
+    assert!(cli
+        .err(&["launch", "nowhere:busybox", "x"])
+        .contains("remote list"));
+    // the default profile's eth0 stands on the bridge: it stays
+    assert!(cli
+        .err(&["network", "delete", &net])
+        .contains("/1.0/profiles/default"));
+}
