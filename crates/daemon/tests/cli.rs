@@ -208,3 +208,100 @@ fn the_seeds_workflow_with_warrens_own_client() {
         .err(&["network", "delete", &net])
         .contains("/1.0/profiles/default"));
 }
+
+#[test]
+fn snapshots_profiles_storage_console_and_events_with_warren() {
+    if !require_root("snapshots_profiles_storage_console_and_events_with_warren") {
+        return;
+    }
+    let w = Warrend::start();
+    let cli = Cli { w: &w };
+    cli.ok(&["admin", "init", "--minimal", "--network", "none"]);
+    let image = unified_image(w.dir.path());
+    let out = cli.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    assert!(
+        out.starts_with("Image imported with fingerprint: "),
+        "{out}"
+    );
+    assert!(cli
+        .ok(&["image", "info", "bb"])
+        .contains("Aliases:\n    - bb"));
+    // events as they happen
+    let mut monitor = cli
+        .cmd(&["monitor", "--type", "lifecycle", "-f", "json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("monitor");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    cli.ok(&["launch", "bb", "k1"]);
+    // snapshots
+    cli.ok(&["exec", "k1", "--", "sh", "-c", "echo before > /root/f"]);
+    cli.ok(&["snapshot", "create", "k1", "s0"]);
+    assert!(cli
+        .ok(&["snapshot", "list", "k1", "-f", "csv"])
+        .starts_with("s0,"));
+    cli.ok(&["exec", "k1", "--", "sh", "-c", "echo after > /root/f"]);
+    cli.ok(&["stop", "-f", "k1"]);
+    cli.ok(&["snapshot", "restore", "k1", "s0"]);
+    cli.ok(&["start", "k1"]);
+    assert_eq!(cli.ok(&["exec", "k1", "--", "cat", "/root/f"]), "before\n");
+    cli.ok(&["snapshot", "delete", "k1", "s0"]);
+    // profiles
+    cli.ok(&["profile", "create", "small"]);
+    cli.ok(&["profile", "set", "small", "limits.processes=100"]);
+    cli.ok(&["profile", "add", "k1", "small"]);
+    assert!(cli
+        .ok(&["config", "show", "k1", "--expanded"])
+        .contains("limits.processes: \"100\""));
+    assert!(cli.err(&["profile", "delete", "small"]).contains("in use"));
+    cli.ok(&["profile", "remove", "k1", "small"]);
+    cli.ok(&["profile", "delete", "small"]);
+    let profiles = cli.ok(&["profile", "list", "-f", "csv"]);
+    assert!(
+        profiles.starts_with("default,Default warren profile,1"),
+        "{profiles}"
+    );
+    // storage: a volume attached, used, detached, deleted
+    assert!(cli
+        .ok(&["storage", "list", "-f", "csv"])
+        .starts_with("default,dir,"));
+    cli.ok(&["storage", "volume", "create", "default", "v1"]);
+    cli.ok(&[
+        "storage", "volume", "attach", "default", "v1", "k1", "/data",
+    ]);
+    cli.ok(&["restart", "-f", "k1"]);
+    cli.ok(&["exec", "k1", "--", "sh", "-c", "echo kept > /data/x"]);
+    assert!(cli
+        .ok(&["storage", "volume", "list", "default", "-f", "csv"])
+        .contains("custom,v1,,filesystem,1"));
+    cli.ok(&["storage", "volume", "detach", "default", "v1", "k1"]);
+    cli.ok(&["storage", "volume", "delete", "default", "v1"]);
+    // the console's log
+    cli.ok(&[
+        "exec",
+        "k1",
+        "--",
+        "sh",
+        "-c",
+        "echo on-the-console > /dev/console",
+    ]);
+    assert!(cli
+        .ok(&["console", "k1", "--show-log"])
+        .contains("on-the-console"));
+    cli.ok(&["delete", "-f", "k1"]);
+    let _ = monitor.kill();
+    let events = monitor.wait_with_output().expect("monitor");
+    let events = String::from_utf8_lossy(&events.stdout);
+    for action in [
+        "instance-created",
+        "instance-started",
+        "instance-snapshot-created",
+        "instance-deleted",
+    ] {
+        assert!(events.contains(action), "{action} in {events}");
+    }
+    assert!(
+        !events.contains("\"type\":\"operation\""),
+        "filtered by type"
+    );
+}

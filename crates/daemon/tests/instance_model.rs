@@ -9,40 +9,6 @@ use warren_testutil::require_root;
 mod common;
 use common::*;
 
-/// `incus console NAME` on a pseudo-terminal (`script`), with `input` written to it step by step;
-/// what the console showed, and whether the client exited by itself.
-fn console_session(w: &Warrend, name: &str, steps: &[(u64, &str)]) -> (String, bool) {
-    let cmd = format!(
-        "INCUS_SOCKET={} INCUS_CONF={} incus console {name}",
-        w.socket().display(),
-        w.dir.path().join("client").display()
-    );
-    let mut child = Command::new("script")
-        .args(["-qfec", &cmd, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("script");
-    let mut stdin = child.stdin.take().expect("stdin");
-    for (wait_ms, text) in steps {
-        std::thread::sleep(std::time::Duration::from_millis(*wait_ms));
-        if let Some(script) = text.strip_prefix("exec:") {
-            w.ok(&["exec", name, "--", "sh", "-c", script]);
-        } else {
-            // the client reads its raw terminal a byte at a time: the escape and `q` apart
-            let _ = stdin.write_all(text.as_bytes());
-            let _ = stdin.flush();
-        }
-    }
-    let exited = warren_testutil::wait_until(10, || matches!(child.try_wait(), Ok(Some(_))));
-    if !exited {
-        let _ = child.kill();
-    }
-    drop(stdin);
-    let out = child.wait_with_output().expect("wait");
-    (String::from_utf8_lossy(&out.stdout).into_owned(), exited)
-}
-
 #[test]
 fn console_freeze_rename_profiles_and_resources() {
     if !require_root("console_freeze_rename_profiles_and_resources") || !have_incus() {
@@ -74,8 +40,14 @@ fn console_freeze_rename_profiles_and_resources() {
         assert!(metrics.contains(family), "{family} in {metrics}");
     }
     // the console: what the container writes to it arrives; ctrl-a q detaches
+    let command = format!(
+        "INCUS_SOCKET={} INCUS_CONF={} incus console m1",
+        w.socket().display(),
+        w.dir.path().join("client").display()
+    );
     let (shown, exited) = console_session(
         &w,
+        &command,
         "m1",
         &[
             (1500, "exec:echo written-to-the-console > /dev/console"),

@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use warren_testutil::wait_until;
 
 pub const WARREND: &str = env!("CARGO_BIN_EXE_warrend");
@@ -228,4 +228,40 @@ pub fn unified_image(dir: &Path) -> PathBuf {
         .map(|e| e.path())
         .find(|p| p.to_string_lossy().ends_with(".tar.xz"))
         .expect("a unified tarball")
+}
+
+/// A console client (`command`, a shell command line) on a pseudo-terminal (`script`), with the
+/// steps' input written to it one by one (`exec:...` runs that in instance `name` instead); what
+/// the console showed, and whether the client exited by itself.
+pub fn console_session(
+    w: &Warrend,
+    command: &str,
+    name: &str,
+    steps: &[(u64, &str)],
+) -> (String, bool) {
+    let cmd = command.to_string();
+    let mut child = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for (wait_ms, text) in steps {
+        std::thread::sleep(std::time::Duration::from_millis(*wait_ms));
+        if let Some(script) = text.strip_prefix("exec:") {
+            w.ok(&["exec", name, "--", "sh", "-c", script]);
+        } else {
+            // the client reads its raw terminal a byte at a time: the escape and `q` apart
+            let _ = stdin.write_all(text.as_bytes());
+            let _ = stdin.flush();
+        }
+    }
+    let exited = warren_testutil::wait_until(10, || matches!(child.try_wait(), Ok(Some(_))));
+    if !exited {
+        let _ = child.kill();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), exited)
 }

@@ -320,8 +320,13 @@ fn apply(doc: &Value, merge_profiles: bool) -> Result<()> {
         for (dev, d) in profile["devices"].as_object().into_iter().flatten() {
             devices.insert(dev.clone(), stringify_values(d));
         }
-        let body = json!({"description": profile["description"].as_str().unwrap_or(""),
-                          "config": stringify_values(&profile["config"]), "devices": devices});
+        let mut body = json!({"config": stringify_values(&profile["config"]), "devices": devices});
+        // a description the preseed doesn't give is kept (merging) or emptied (replacing)
+        if let Some(d) = profile["description"].as_str() {
+            body["description"] = json!(d);
+        } else if !merge_profiles {
+            body["description"] = json!("");
+        }
         let (status, _) = request("GET", &format!("/1.0/profiles/{name}"), None)?;
         let what = format!("profiles[{i}] ({name})");
         if status == 404 {

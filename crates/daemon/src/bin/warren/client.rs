@@ -101,6 +101,32 @@ pub fn wait(id: &str) -> Result<Value> {
 
 /// Opens an operation's websocket (`secret`), already upgraded.
 pub fn websocket(id: &str, secret: &str) -> Result<UnixStream> {
+    websocket_at(&format!("/1.0/operations/{id}/websocket?secret={secret}"))
+}
+
+/// A GET whose answer isn't JSON (the console's log): (status, body).
+pub fn get_raw(path: &str) -> Result<(u16, Vec<u8>)> {
+    let mut s = connect()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: unix.socket\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(out.len());
+    let status = String::from_utf8_lossy(&out[..split])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((status, out.get(split + 4..).unwrap_or_default().to_vec()))
+}
+
+/// Opens the websocket at `path` (an operation's stream, or the events), upgraded.
+pub fn websocket_at(path: &str) -> Result<UnixStream> {
     let mut s = connect()?;
     let mut key = [0u8; 16];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
@@ -109,7 +135,7 @@ pub fn websocket(id: &str, secret: &str) -> Result<UnixStream> {
     let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key);
     write!(
         s,
-        "GET /1.0/operations/{id}/websocket?secret={secret} HTTP/1.1\r\nHost: unix.socket\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: unix.socket\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
     )?;
     // the answer's head, byte by byte: what follows it is the stream's
     let mut reader = BufReader::with_capacity(1, s.try_clone()?);

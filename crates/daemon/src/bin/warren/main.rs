@@ -7,13 +7,18 @@ mod admin_init;
 mod client;
 mod config;
 mod config_cmds;
+mod console_cmd;
 mod exec_cmd;
 mod file_cmds;
 mod format;
 mod image_cmds;
 mod instance_cmds;
+mod monitor_cmd;
 mod network_cmds;
+mod profile_cmds;
 mod remote_cmds;
+mod snapshot_cmds;
+mod storage_cmds;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
@@ -129,6 +134,35 @@ enum Command {
         no_tty: bool,
         #[arg(last = true, required = true)]
         command: Vec<String>,
+    },
+    /// Attach to an instance's console (ctrl-a q detaches), or --show-log
+    Console {
+        name: String,
+        #[arg(long)]
+        show_log: bool,
+    },
+    /// Snapshots of an instance: create, list, restore, delete
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCmd,
+    },
+    /// Profiles: list, show, create, delete, rename, set, unset, device, add, remove
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCmd,
+    },
+    /// Storage pools and their volumes
+    Storage {
+        #[command(subcommand)]
+        command: StorageCmd,
+    },
+    /// warrend's events as they happen
+    Monitor {
+        /// Only these types (operation, lifecycle, logging)
+        #[arg(long = "type")]
+        types: Vec<String>,
+        #[arg(short = 'f', long, value_enum, default_value = "yaml")]
+        format: Format,
     },
     /// Files in instances: push, pull, delete
     File {
@@ -272,6 +306,155 @@ enum AliasCmd {
     #[command(alias = "rm")]
     Delete {
         alias: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SnapshotCmd {
+    Create {
+        name: String,
+        snapshot: Option<String>,
+    },
+    #[command(alias = "ls")]
+    List {
+        name: String,
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    Restore {
+        name: String,
+        snapshot: String,
+    },
+    #[command(alias = "rm")]
+    Delete {
+        name: String,
+        snapshot: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProfileCmd {
+    #[command(alias = "ls")]
+    List {
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    Show {
+        name: String,
+    },
+    Create {
+        name: String,
+    },
+    #[command(alias = "rm")]
+    Delete {
+        name: String,
+    },
+    #[command(alias = "mv")]
+    Rename {
+        from: String,
+        to: String,
+    },
+    Set {
+        name: String,
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
+    Unset {
+        name: String,
+        key: String,
+    },
+    Device {
+        #[command(subcommand)]
+        command: ProfileDeviceCmd,
+    },
+    /// Apply a profile to an instance
+    Add {
+        instance: String,
+        profile: String,
+    },
+    /// Take a profile off an instance
+    Remove {
+        instance: String,
+        profile: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProfileDeviceCmd {
+    Add {
+        name: String,
+        device: String,
+        kind: String,
+        pairs: Vec<String>,
+    },
+    #[command(alias = "rm")]
+    Remove { name: String, device: String },
+}
+
+#[derive(Subcommand)]
+enum StorageCmd {
+    #[command(alias = "ls")]
+    List {
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    Show {
+        name: String,
+    },
+    /// warren storage create NAME dir [source=DIR]
+    Create {
+        name: String,
+        driver: String,
+        pairs: Vec<String>,
+    },
+    #[command(alias = "rm")]
+    Delete {
+        name: String,
+    },
+    Volume {
+        #[command(subcommand)]
+        command: VolumeCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum VolumeCmd {
+    #[command(alias = "ls")]
+    List {
+        pool: String,
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    Show {
+        pool: String,
+        name: String,
+    },
+    Create {
+        pool: String,
+        name: String,
+        pairs: Vec<String>,
+    },
+    #[command(alias = "rm")]
+    Delete {
+        pool: String,
+        name: String,
+    },
+    Rename {
+        pool: String,
+        from: String,
+        to: String,
+    },
+    /// warren storage volume attach POOL VOLUME INSTANCE PATH
+    Attach {
+        pool: String,
+        name: String,
+        instance: String,
+        path: String,
+    },
+    Detach {
+        pool: String,
+        name: String,
+        instance: String,
     },
 }
 
@@ -523,6 +706,76 @@ fn run(cli: Cli) -> Result<i32> {
                 no_tty,
             },
         ),
+        Command::Console { name, show_log } => console_cmd::run(&cfg, &name, show_log),
+        Command::Snapshot { command } => match command {
+            SnapshotCmd::Create { name, snapshot } => {
+                snapshot_cmds::create(&cfg, &name, snapshot.as_deref())
+            }
+            SnapshotCmd::List { name, format } => snapshot_cmds::list(&cfg, &name, format),
+            SnapshotCmd::Restore { name, snapshot } => {
+                snapshot_cmds::restore(&cfg, &name, &snapshot)
+            }
+            SnapshotCmd::Delete { name, snapshot } => snapshot_cmds::delete(&cfg, &name, &snapshot),
+        },
+        Command::Profile { command } => match command {
+            ProfileCmd::List { format } => profile_cmds::list(format),
+            ProfileCmd::Show { name } => profile_cmds::show(&name),
+            ProfileCmd::Create { name } => profile_cmds::create(&name),
+            ProfileCmd::Delete { name } => profile_cmds::delete(&name),
+            ProfileCmd::Rename { from, to } => profile_cmds::rename(&from, &to),
+            ProfileCmd::Set { name, pairs } => profile_cmds::set(&name, &pairs),
+            ProfileCmd::Unset { name, key } => profile_cmds::unset(&name, &key),
+            ProfileCmd::Device { command } => match command {
+                ProfileDeviceCmd::Add {
+                    name,
+                    device,
+                    kind,
+                    pairs,
+                } => profile_cmds::device_add(&name, &device, &kind, &pairs),
+                ProfileDeviceCmd::Remove { name, device } => {
+                    profile_cmds::device_remove(&name, &device)
+                }
+            },
+            ProfileCmd::Add { instance, profile } => {
+                profile_cmds::assign(&cfg, &instance, &profile, true)
+            }
+            ProfileCmd::Remove { instance, profile } => {
+                profile_cmds::assign(&cfg, &instance, &profile, false)
+            }
+        },
+        Command::Storage { command } => match command {
+            StorageCmd::List { format } => storage_cmds::list(format),
+            StorageCmd::Show { name } => storage_cmds::show(&name),
+            StorageCmd::Create {
+                name,
+                driver,
+                pairs,
+            } => storage_cmds::create(&name, &driver, &pairs),
+            StorageCmd::Delete { name } => storage_cmds::delete(&name),
+            StorageCmd::Volume { command } => match command {
+                VolumeCmd::List { pool, format } => storage_cmds::volume_list(&pool, format),
+                VolumeCmd::Show { pool, name } => storage_cmds::volume_show(&pool, &name),
+                VolumeCmd::Create { pool, name, pairs } => {
+                    storage_cmds::volume_create(&pool, &name, &pairs)
+                }
+                VolumeCmd::Delete { pool, name } => storage_cmds::volume_delete(&pool, &name),
+                VolumeCmd::Rename { pool, from, to } => {
+                    storage_cmds::volume_rename(&pool, &from, &to)
+                }
+                VolumeCmd::Attach {
+                    pool,
+                    name,
+                    instance,
+                    path,
+                } => storage_cmds::volume_attach(&cfg, &pool, &name, &instance, &path),
+                VolumeCmd::Detach {
+                    pool,
+                    name,
+                    instance,
+                } => storage_cmds::volume_detach(&cfg, &pool, &name, &instance),
+            },
+        },
+        Command::Monitor { types, format } => monitor_cmd::run(&types, format),
         Command::File { command } => match command {
             FileCmd::Push {
                 mut paths,
