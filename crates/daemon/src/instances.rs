@@ -100,6 +100,12 @@ pub fn start(dir: &Path, profiles: &[Profile], inst: &Instance) -> Result<(), St
     crate::rootfs::ensure(&cdir)?;
     crate::rootfs::reconcile(&cdir, is_privileged(profiles, inst))?;
     render_templates(&cdir, inst, "start")?;
+    make_device_nodes(
+        dir,
+        name,
+        &expanded_devices(profiles, inst),
+        is_privileged(profiles, inst),
+    )?;
     lxc(dir, &["start", "-n", name]).map(|_| ())
 }
 
@@ -333,6 +339,10 @@ fn lxc_config(dir: &Path, inst: &Instance, devices: &Value, privileged: bool) ->
         c.push_str(&line);
         c.push('\n');
     }
+    for line in unix_device_lines(dir, &inst.name, devices) {
+        c.push_str(&line);
+        c.push('\n');
+    }
     // environment.* for init (exec adds them too)
     for (k, v) in environment(&inst.config) {
         c.push_str(&format!("lxc.environment = {k}={v}\n"));
@@ -418,6 +428,153 @@ pub fn environment(config: &Value) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// unix-char and unix-block devices: (device name, config), in name order.
+fn unix_devices(devices: &Value) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = devices
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, d)| {
+                    matches!(
+                        d.get("type").and_then(Value::as_str),
+                        Some("unix-char") | Some("unix-block")
+                    )
+                })
+                .map(|(k, d)| (k.clone(), d.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Where warrend keeps the device nodes it makes for an instance (bound into its /dev).
+fn device_nodes_dir(dir: &Path, name: &str) -> PathBuf {
+    dir.join("devices").join(name)
+}
+
+/// A unix device's path in the container (`path`, else the host's `source`).
+fn unix_device_path(d: &Value) -> String {
+    let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
+    if get("path").is_empty() {
+        get("source").to_string()
+    } else {
+        get("path").to_string()
+    }
+}
+
+/// The node warrend made for each unix device, bound at its path, and the cgroup rule that lets
+/// the container open it (the node itself is made at start: [`make_device_nodes`]).
+fn unix_device_lines(dir: &Path, name: &str, devices: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (dev, d) in unix_devices(devices) {
+        let node = device_nodes_dir(dir, name).join(&dev);
+        let optional = if d.get("required").and_then(Value::as_str) == Some("false") {
+            ",optional"
+        } else {
+            ""
+        };
+        out.push(format!(
+            "lxc.mount.entry = {} {} none bind,create=file{optional} 0 0",
+            node.display(),
+            unix_device_path(&d).trim_start_matches('/')
+        ));
+        if let Some((kind, major, minor)) = device_numbers(&d) {
+            out.push(format!(
+                "lxc.cgroup.devices.allow = {kind} {major}:{minor} rwm"
+            ));
+        }
+    }
+    out
+}
+
+/// A unix device's kind and numbers: `major`/`minor` when given, else the host node's.
+fn device_numbers(d: &Value) -> Option<(char, u64, u64)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
+    let kind = if get("type") == "unix-block" {
+        'b'
+    } else {
+        'c'
+    };
+    if let (Ok(ma), Ok(mi)) = (get("major").parse(), get("minor").parse()) {
+        return Some((kind, ma, mi));
+    }
+    let source = if get("source").is_empty() {
+        get("path")
+    } else {
+        get("source")
+    };
+    let md = std::fs::metadata(source).ok()?;
+    let ok = if kind == 'b' {
+        md.file_type().is_block_device()
+    } else {
+        md.file_type().is_char_device()
+    };
+    ok.then(|| {
+        let rdev = md.rdev();
+        (
+            kind,
+            nix::sys::stat::major(rdev),
+            nix::sys::stat::minor(rdev),
+        )
+    })
+}
+
+/// Makes the device nodes of the instance's unix devices (owned by the container's `uid`/`gid`,
+/// `mode` 0660 by default), before it starts; a required device missing on the host is an error.
+pub fn make_device_nodes(
+    dir: &Path,
+    name: &str,
+    devices: &Value,
+    privileged: bool,
+) -> Result<(), String> {
+    let nodes = device_nodes_dir(dir, name);
+    let _ = std::fs::remove_dir_all(&nodes);
+    let list = unix_devices(devices);
+    if list.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&nodes).map_err(|e| format!("{}: {e}", nodes.display()))?;
+    for (dev, d) in list {
+        let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
+        let Some((kind, major, minor)) = device_numbers(&d) else {
+            if get("required") == "false" {
+                continue;
+            }
+            return Err(format!(
+                "Device \"{dev}\": no {} device at {} on the host",
+                get("type"),
+                if get("source").is_empty() {
+                    get("path")
+                } else {
+                    get("source")
+                }
+            ));
+        };
+        let mode = u32::from_str_radix(get("mode"), 8).unwrap_or(0o660) & 0o777;
+        let sflag = if kind == 'b' {
+            nix::sys::stat::SFlag::S_IFBLK
+        } else {
+            nix::sys::stat::SFlag::S_IFCHR
+        };
+        let node = nodes.join(&dev);
+        nix::sys::stat::mknod(
+            &node,
+            sflag,
+            nix::sys::stat::Mode::from_bits_truncate(mode),
+            nix::sys::stat::makedev(major, minor),
+        )
+        .map_err(|e| format!("Device \"{dev}\": mknod {}: {e}", node.display()))?;
+        let _ = std::fs::set_permissions(&node, std::os::unix::fs::PermissionsExt::from_mode(mode));
+        let base = if privileged { 0 } else { IDMAP_BASE as u32 };
+        let id = |k: &str| get(k).parse::<u32>().unwrap_or(0) + base;
+        std::os::unix::fs::chown(&node, Some(id("uid")), Some(id("gid")))
+            .map_err(|e| format!("Device \"{dev}\": chown {}: {e}", node.display()))?;
+    }
+    Ok(())
 }
 
 /// Whether the rootfs's /sbin/init is systemd (a link to it), resolved inside the rootfs.
@@ -601,6 +758,7 @@ pub fn writable_json(i: &Instance) -> Value {
 
 pub fn destroy(dir: &Path, name: &str) -> Result<(), String> {
     crate::rootfs::unmount(&lxcpath(dir).join(name));
+    let _ = std::fs::remove_dir_all(device_nodes_dir(dir, name));
     lxc(dir, &["destroy", "-n", name]).map(|_| ())?;
     let _ = std::fs::remove_dir_all(snapshots_dir(dir, name));
     Ok(())

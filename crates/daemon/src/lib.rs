@@ -18,6 +18,7 @@ pub mod log;
 pub mod metrics;
 pub mod networks;
 pub mod ops;
+pub mod proxies;
 pub mod remote;
 pub mod resources;
 pub mod rootfs;
@@ -38,6 +39,8 @@ pub struct Daemon {
     pub hub: std::sync::Arc<ops::Hub>,
     /// The websockets of exec operations, by operation id.
     pub execs: exec::Sessions,
+    /// The listeners of running instances' proxy devices.
+    pub proxies: proxies::Proxies,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +79,7 @@ impl Daemon {
             db: Mutex::new(db),
             hub: Default::default(),
             execs: Default::default(),
+            proxies: Default::default(),
         })
     }
 
@@ -103,11 +107,29 @@ impl Daemon {
         Ok(listener)
     }
 
+    /// Makes the proxy listeners match the running instances now.
+    pub fn sync_proxies(&self) {
+        let rows = {
+            let db = self.db();
+            db.profiles().and_then(|p| Ok((p, db.instances()?)))
+        };
+        if let Ok((profiles, instances)) = rows {
+            self.proxies.ensure(&self.dir, &profiles, &instances);
+        }
+    }
+
     /// Answers requests until the process ends, a thread per connection.
     pub fn serve(self: std::sync::Arc<Self>, listener: UnixListener) {
         // managed bridges first (after a reboot they are gone): instances stand on them
         routes_networks::ensure_all(&self);
         boot::autostart(&self);
+        // proxy devices follow their instances: started with them, stopped with them (also when
+        // they start or stop behind warrend's back)
+        let d = self.clone();
+        std::thread::spawn(move || loop {
+            d.sync_proxies();
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        });
         for stream in listener.incoming() {
             let stream = match stream {
                 Ok(s) => s,

@@ -181,6 +181,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     instances::fill_volatile_hwaddrs(&profiles, &mut new);
                     dd.db().update_instance(&new).map_err(|e| e.to_string())?;
                     crate::routes_networks::ensure_all(&dd);
+                    dd.sync_proxies();
                     instances::rewrite_config(
                         &dd.dir,
                         &dd.db().profiles().map_err(|e| e.to_string())?,
@@ -371,6 +372,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                         "unfreeze" => "resumed",
                         _ => "restarted",
                     };
+                    dd.sync_proxies();
                     dd.hub.lifecycle(
                         &format!("instance-{verb}"),
                         &format!("/1.0/instances/{n}"),
@@ -1237,6 +1239,7 @@ where
             if start {
                 let profiles = dd.db().profiles().map_err(|e| e.to_string())?;
                 instances::start(&dd.dir, &profiles, &inst)?;
+                dd.sync_proxies();
                 dd.hub.lifecycle("instance-started", &source, json!({}));
             }
             Ok(Value::Null)
@@ -1511,9 +1514,12 @@ fn check_devices(devices: &Value, db: &crate::db::Db) -> Result<(), ApiError> {
                 check_disk(name, dev)?;
             }
             "nic" => check_nic(name, dev, db)?,
+            "unix-char" | "unix-block" => check_unix_device(name, dev)?,
+            "proxy" => crate::proxies::check(dev)
+                .map_err(|e| ApiError::bad_request(format!("Device \"{name}\": {e}")))?,
             other => {
                 return Err(ApiError::bad_request(format!(
-                "Device \"{name}\": unsupported device type \"{other}\" (warren has: disk, nic)"
+                "Device \"{name}\": unsupported device type \"{other}\" (warren has: disk, nic, unix-char, unix-block, proxy)"
             )))
             }
         }
@@ -1554,6 +1560,56 @@ fn check_volume_disk(name: &str, dev: &Value, db: &crate::db::Db) -> Result<(), 
     }
     crate::volumes::check_custom_volume(db, get("pool"), get("source"))
         .map_err(|e| ApiError::bad_request(format!("Device \"{name}\": {e}")))
+}
+
+/// unix-char / unix-block: `source` (host) and/or `path` (container), absolute; numbers, ids
+/// and mode well formed.
+fn check_unix_device(name: &str, dev: &Value) -> Result<(), ApiError> {
+    const KEYS: &[&str] = &[
+        "type", "source", "path", "major", "minor", "uid", "gid", "mode", "required",
+    ];
+    let bad = |why: String| Err(ApiError::bad_request(format!("Device \"{name}\": {why}")));
+    if let Some(k) = dev
+        .as_object()
+        .and_then(|m| m.keys().find(|k| !KEYS.contains(&k.as_str())))
+    {
+        return bad(format!(
+            "unknown option \"{k}\" (warren has: {})",
+            KEYS[1..].join(", ")
+        ));
+    }
+    let get = |k: &str| dev.get(k).and_then(Value::as_str).unwrap_or("");
+    if get("source").is_empty() && get("path").is_empty() {
+        return bad("needs source (the host's node) or path".into());
+    }
+    for k in ["source", "path"] {
+        let v = get(k);
+        if !v.is_empty()
+            && (!v.starts_with('/')
+                || v.chars().any(|c| c.is_whitespace() || c.is_control())
+                || v.split('/').any(|p| p == ".."))
+        {
+            return bad(format!("{k} must be a plain absolute path, not \"{v}\""));
+        }
+    }
+    for k in ["major", "minor", "uid", "gid"] {
+        if !get(k).is_empty() && get(k).parse::<u32>().is_err() {
+            return bad(format!("{k} must be a number, not \"{}\"", get(k)));
+        }
+    }
+    if !get("mode").is_empty() && u32::from_str_radix(get("mode"), 8).map_or(true, |m| m > 0o777) {
+        return bad(format!(
+            "mode must be octal (0660), not \"{}\"",
+            get("mode")
+        ));
+    }
+    if !matches!(get("required"), "" | "true" | "false") {
+        return bad(format!(
+            "required must be true or false, not \"{}\"",
+            get("required")
+        ));
+    }
+    Ok(())
 }
 
 /// A disk device that binds a host path: `path` and `source` absolute and plain (LXC's mount

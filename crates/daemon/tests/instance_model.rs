@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use warren_testutil::require_root;
+use warren_testutil::{require_root, wait_until};
 
 mod common;
 use common::*;
@@ -679,4 +679,166 @@ fn shutdown_stops_instances_cleanly_and_autostart_brings_them_back() {
         .ok(&["list", "-f", "csv", "-c", "ns"])
         .contains("a1,RUNNING")));
     w.ok(&["delete", "-f", "a1", "a2", "a3"]);
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[test]
+fn unix_devices_and_proxies() {
+    if !require_root("unix_devices_and_proxies") || !have_incus() {
+        return;
+    }
+    use std::io::Read;
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    w.ok(&["launch", "bb", "u1"]);
+    // a host character device, as a node of the container's root
+    w.ok(&[
+        "config",
+        "device",
+        "add",
+        "u1",
+        "zero",
+        "unix-char",
+        "source=/dev/zero",
+        "path=/dev/myzero",
+        "mode=0666",
+    ]);
+    for bad in [
+        &["source=dev/zero"][..],
+        &["source=/dev/zero", "mode=999"][..],
+        &["source=/dev/zero", "major=x"][..],
+        &["nosuch=1", "source=/dev/zero"][..],
+    ] {
+        let mut args = vec!["config", "device", "add", "u1", "bad", "unix-char"];
+        args.extend_from_slice(bad);
+        assert!(!w.incus(&args).status.success(), "{bad:?} accepted");
+    }
+    w.ok(&["restart", "-f", "u1"]);
+    let ls = w.ok(&["exec", "u1", "--", "ls", "-ln", "/dev/myzero"]);
+    assert!(
+        ls.starts_with("crw-rw-rw-") && ls.contains(" 0        0 ") && ls.contains("1,   5"),
+        "{ls}"
+    );
+    assert_eq!(
+        w.ok(&[
+            "exec",
+            "u1",
+            "--",
+            "sh",
+            "-c",
+            "head -c 3 /dev/myzero | od -An -tx1"
+        ])
+        .trim(),
+        "00 00 00"
+    );
+    // a required device missing on the host: a clear error at start
+    w.ok(&[
+        "config",
+        "device",
+        "add",
+        "u1",
+        "gone",
+        "unix-char",
+        "source=/dev/warren-nosuch",
+    ]);
+    let bad = w.incus(&["restart", "-f", "u1"]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("no unix-char device at /dev/warren-nosuch"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    w.ok(&["config", "device", "remove", "u1", "gone"]);
+    w.ok(&["start", "u1"]);
+    // proxy, bind=host: a host port reaches a server inside the container
+    w.ok(&[
+        "exec",
+        "u1",
+        "--",
+        "sh",
+        "-c",
+        "mkdir -p /www && echo served-inside > /www/f && httpd -p 127.0.0.1:8080 -h /www",
+    ]);
+    let host_port = free_port();
+    w.ok(&[
+        "config",
+        "device",
+        "add",
+        "u1",
+        "web",
+        "proxy",
+        &format!("listen=tcp:127.0.0.1:{host_port}"),
+        "connect=tcp:127.0.0.1:8080",
+    ]);
+    let mut body = String::new();
+    assert!(
+        wait_until(10, || {
+            body.clear();
+            std::net::TcpStream::connect(("127.0.0.1", host_port))
+                .and_then(|mut s| {
+                    std::io::Write::write_all(&mut s, b"GET /f HTTP/1.0\r\n\r\n")?;
+                    s.read_to_string(&mut body)
+                })
+                .is_ok()
+                && body.contains("served-inside")
+        }),
+        "{body}"
+    );
+    // bind=container: a port inside the container reaches a server on the host
+    let back = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let back_port = back.local_addr().expect("addr").port();
+    w.ok(&[
+        "config",
+        "device",
+        "add",
+        "u1",
+        "back",
+        "proxy",
+        "bind=container",
+        "listen=tcp:127.0.0.1:9000",
+        &format!("connect=tcp:127.0.0.1:{back_port}"),
+    ]);
+    assert!(wait_until(10, || w
+        .incus(&[
+            "exec",
+            "u1",
+            "--",
+            "sh",
+            "-c",
+            "echo from-inside | nc 127.0.0.1 9000"
+        ])
+        .status
+        .success()));
+    let (mut conn, _) = back.accept().expect("accept");
+    let mut got = String::new();
+    conn.read_to_string(&mut got).expect("read");
+    assert_eq!(got, "from-inside\n");
+    let bad = w.incus(&[
+        "config",
+        "device",
+        "add",
+        "u1",
+        "p",
+        "proxy",
+        "listen=udp:1.2.3.4:5",
+        "connect=tcp:127.0.0.1:1",
+    ]);
+    assert!(!bad.status.success());
+    // stopped: the host port is closed again
+    w.ok(&["stop", "-f", "u1"]);
+    assert!(wait_until(5, || std::net::TcpStream::connect((
+        "127.0.0.1",
+        host_port
+    ))
+    .is_err()));
+    w.ok(&["delete", "-f", "u1"]);
+    assert!(!w.dir.path().join("devices/u1").exists());
 }
