@@ -154,24 +154,33 @@ pub fn create(
         // unpacked once, and each container's rootfs is an overlay on that tree's (a copy where
         // overlayfs can't be used)
         let tree = unpacked_image(dir, &image.fingerprint)?;
-        if !tree.join("rootfs").is_dir() {
+        let squashfs = squashfs_of(dir, &image.fingerprint);
+        if !tree.join("rootfs").is_dir() && squashfs.is_none() {
             return Err("The image has no rootfs".into());
         }
         copy_metadata(&tree, &cdir)?;
-        // an overlay can't be idmapped: an unprivileged container stands on a shifted copy
+        // an overlay can't be idmapped: an unprivileged container stands on a shifted copy, made
+        // straight from the squashfs of a split image, else from the tree
         let privileged = is_privileged(profiles, inst);
         let lower = if privileged {
-            tree.join("rootfs")
+            tree_rootfs(dir, &image.fingerprint, &tree)?
         } else {
-            crate::rootfs::shifted_image(
-                &dir.join("images"),
-                &image.fingerprint,
-                &tree.join("rootfs"),
-            )?
+            crate::rootfs::shifted_image(&dir.join("images"), &image.fingerprint, |dest| {
+                match &squashfs {
+                    Some(sq) => unsquash(sq, dest),
+                    None => {
+                        std::fs::create_dir_all(dest).map_err(|e| e.to_string())?;
+                        copy_tree(&tree.join("rootfs"), dest)
+                    }
+                }
+            })?
         };
         if !crate::rootfs::make_overlay(&cdir, &lower, &image.fingerprint, !privileged)? {
             std::fs::create_dir_all(cdir.join("rootfs")).map_err(|e| e.to_string())?;
-            copy_tree(&tree.join("rootfs"), &cdir.join("rootfs"))?;
+            copy_tree(
+                &tree_rootfs(dir, &image.fingerprint, &tree)?,
+                &cdir.join("rootfs"),
+            )?;
         }
         render_templates(&cdir, inst, "create")?;
         let _ = warren_lxc_config::install_shipped_configs(Path::new(
@@ -233,28 +242,55 @@ fn unpacked_image(dir: &Path, fingerprint: &str) -> Result<PathBuf, String> {
         .map_err(|e| e.to_string())?;
     warren_image::unpack::unpack_fstree(&images.join(fingerprint), staging.path(), true)
         .map_err(|e| format!("Failed to unpack the image: {e:#}"))?;
-    // a split image: its rootfs is the squashfs beside the metadata tarball
-    let squashfs = images.join(format!("{fingerprint}.rootfs"));
-    if squashfs.is_file() {
-        let out = Command::new("unsquashfs")
-            .args(["-f", "-n", "-d"])
-            .arg(staging.path().join("rootfs"))
-            .arg(&squashfs)
-            .output()
-            .map_err(|e| format!("unsquashfs: {e} (apt-get install squashfs-tools)"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "Failed to unpack the image's squashfs: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-    }
     let staged = staging.keep();
     if std::fs::rename(&staged, &tree).is_err() {
         // another create unpacked it meanwhile
         let _ = std::fs::remove_dir_all(&staged);
     }
     Ok(tree)
+}
+
+/// A split image's rootfs: the squashfs beside its metadata tarball.
+fn squashfs_of(dir: &Path, fingerprint: &str) -> Option<PathBuf> {
+    Some(dir.join("images").join(format!("{fingerprint}.rootfs"))).filter(|p| p.is_file())
+}
+
+/// Unpacks a squashfs into `dest` (which must not exist).
+pub(crate) fn unsquash(squashfs: &Path, dest: &Path) -> Result<(), String> {
+    let out = Command::new("unsquashfs")
+        .args(["-f", "-n", "-d"])
+        .arg(dest)
+        .arg(squashfs)
+        .output()
+        .map_err(|e| format!("unsquashfs: {e} (apt-get install squashfs-tools)"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "Failed to unpack the image's squashfs: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// The image's rootfs with its own ids (privileged containers, or a copy where overlayfs can't
+/// be used): in the unified tarball's tree, or a split image's squashfs unpacked there on first
+/// need (staged, then renamed).
+fn tree_rootfs(dir: &Path, fingerprint: &str, tree: &Path) -> Result<PathBuf, String> {
+    let rootfs = tree.join("rootfs");
+    if rootfs.is_dir() {
+        return Ok(rootfs);
+    }
+    let squashfs = squashfs_of(dir, fingerprint).ok_or("The image has no rootfs")?;
+    let staging = tempfile::Builder::new()
+        .prefix(".rootfs-")
+        .tempdir_in(tree)
+        .map_err(|e| e.to_string())?;
+    let dest = staging.path().join("rootfs");
+    unsquash(&squashfs, &dest)?;
+    if std::fs::rename(&dest, &rootfs).is_err() && !rootfs.is_dir() {
+        return Err(format!("could not put the image's rootfs at {}", rootfs.display()));
+    }
+    Ok(rootfs)
 }
 
 /// `cp -a` (reflinks where the filesystem has them): owners, modes, times, xattrs, links.

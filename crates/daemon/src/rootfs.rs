@@ -82,8 +82,14 @@ pub fn reconcile(cdir: &Path, privileged: bool) -> Result<(), String> {
     set_shifted(cdir, want)
 }
 
-/// The image's rootfs shifted through warrend's map, made once (staged, then renamed).
-pub fn shifted_image(images: &Path, fingerprint: &str, rootfs: &Path) -> Result<PathBuf, String> {
+/// The image's rootfs shifted through warrend's map, made once (staged, then renamed): `fill`
+/// puts the image's files at the path it is given (which doesn't exist yet), then they are
+/// shifted.
+pub fn shifted_image(
+    images: &Path,
+    fingerprint: &str,
+    fill: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<PathBuf, String> {
     let target = images.join(format!("{fingerprint}.shifted"));
     if target.is_dir() {
         return Ok(target);
@@ -92,13 +98,11 @@ pub fn shifted_image(images: &Path, fingerprint: &str, rootfs: &Path) -> Result<
         .prefix(".shift-")
         .tempdir_in(images)
         .map_err(|e| e.to_string())?;
-    crate::instances::copy_tree(rootfs, staging.path())?;
-    shift_tree(staging.path(), &maps(), false)
-        .map_err(|e| format!("shift the image's rootfs: {e}"))?;
-    let staged = staging.keep();
-    if std::fs::rename(&staged, &target).is_err() {
-        // another create made it meanwhile
-        let _ = std::fs::remove_dir_all(&staged);
+    let tree = staging.path().join("rootfs");
+    fill(&tree)?;
+    shift_tree(&tree, &maps(), false).map_err(|e| format!("shift the image's rootfs: {e}"))?;
+    if std::fs::rename(&tree, &target).is_err() && !target.is_dir() {
+        return Err(format!("could not put the shifted rootfs at {}", target.display()));
     }
     Ok(target)
 }

@@ -639,7 +639,18 @@ fn a_split_image_imports_with_incus_fingerprint_and_launches() {
         w.ok(&["exec", "q1", "--", "cat", "/etc/hostname"]).trim(),
         "q1"
     );
-    w.ok(&["delete", "-f", "q1"]);
+    // an unprivileged container's layer came straight from the squashfs, shifted; a privileged
+    // one asks for the image's own tree, unpacked then
+    let tree = w
+        .dir
+        .path()
+        .join("images")
+        .join(format!("{fingerprint}.tree"));
+    assert!(!tree.join("rootfs").exists());
+    w.ok(&["launch", "sp", "q2", "-c", "security.privileged=true"]);
+    assert!(tree.join("rootfs/bin/busybox").exists());
+    assert_eq!(w.ok(&["exec", "q2", "--", "id", "-u"]).trim(), "0");
+    w.ok(&["delete", "-f", "q1", "q2"]);
     w.ok(&["image", "delete", "sp"]);
     let left: Vec<_> = std::fs::read_dir(w.dir.path().join("images"))
         .expect("images")
