@@ -288,7 +288,10 @@ fn tree_rootfs(dir: &Path, fingerprint: &str, tree: &Path) -> Result<PathBuf, St
     let dest = staging.path().join("rootfs");
     unsquash(&squashfs, &dest)?;
     if std::fs::rename(&dest, &rootfs).is_err() && !rootfs.is_dir() {
-        return Err(format!("could not put the image's rootfs at {}", rootfs.display()));
+        return Err(format!(
+            "could not put the image's rootfs at {}",
+            rootfs.display()
+        ));
     }
     Ok(rootfs)
 }

@@ -102,7 +102,10 @@ pub fn shifted_image(
     fill(&tree)?;
     shift_tree(&tree, &maps(), false).map_err(|e| format!("shift the image's rootfs: {e}"))?;
     if std::fs::rename(&tree, &target).is_err() && !target.is_dir() {
-        return Err(format!("could not put the shifted rootfs at {}", target.display()));
+        return Err(format!(
+            "could not put the shifted rootfs at {}",
+            target.display()
+        ));
     }
     Ok(target)
 }

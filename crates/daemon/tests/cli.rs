@@ -181,6 +181,40 @@ fn the_seeds_workflow_with_warrens_own_client() {
         cli.ok(&["file", "pull", "c1/root/note.txt", "-"]),
         "pushed\n"
     );
+    // edits in $EDITOR: a file (owner and mode kept), the config (applied)
+    let o = cli
+        .cmd(&["file", "edit", "c1/root/note.txt"])
+        .env("EDITOR", "sed -i s/pushed/edited/")
+        .output()
+        .expect("file edit");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        cli.ok(&["file", "pull", "c1/root/note.txt", "-"]),
+        "edited\n"
+    );
+    assert!(cli
+        .ok(&["exec", "c1", "--", "ls", "-ln", "/root/note.txt"])
+        .starts_with("-rw-r-----    1 0        0 "));
+    let o = cli
+        .cmd(&["config", "edit", "c1"])
+        .env("EDITOR", "sed -i s/hello/edited/")
+        .output()
+        .expect("config edit");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        cli.ok(&["config", "get", "c1", "user.note"]).trim(),
+        "edited"
+    );
+    let bad = cli
+        .cmd(&["config", "edit", "c1"])
+        .env("EDITOR", "sed -i s/user.note/bogus.key/")
+        .output()
+        .expect("config edit");
+    assert!(!bad.status.success());
+    assert_eq!(
+        cli.ok(&["config", "get", "c1", "user.note"]).trim(),
+        "edited"
+    );
     cli.ok(&["file", "delete", "c1/root/note.txt"]);
     // stop, start, delete
     cli.ok(&["stop", "c1", "--force"]);
@@ -192,6 +226,13 @@ fn the_seeds_workflow_with_warrens_own_client() {
     assert!(running.contains("--force"), "{running}");
     cli.ok(&["delete", "-f", "c1"]);
     assert!(cli.ok(&["list", "-f", "csv"]).trim().is_empty());
+    // image export writes the files warrend has
+    let out = w.dir.path().join("exported");
+    let listed = cli.ok(&["image", "list", "-f", "csv"]);
+    let fp = listed.split(',').nth(1).expect("fingerprint").to_string();
+    cli.ok(&["image", "export", &fp, &out.to_string_lossy()]);
+    assert!(std::fs::read_dir(&out).expect("exported").count() >= 1);
+    assert!(cli.ok(&["completion", "bash"]).contains("warren"));
     // errors that say what to do
     assert!(cli
         .err(&["launch", "images:nosuch/1", "x"])

@@ -42,7 +42,7 @@ pub fn yaml_to_json(y: &yaml_rust2::Yaml) -> serde_json::Value {
 }
 
 /// Config and device values are strings in the API; YAML may have typed them.
-fn stringify_values(v: &serde_json::Value) -> serde_json::Value {
+pub fn stringify_values(v: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match v {
         Value::Object(m) => Value::Object(

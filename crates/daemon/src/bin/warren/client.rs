@@ -8,6 +8,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
+static DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--debug`: every request and its answer's status on stderr.
+pub fn set_debug(on: bool) {
+    DEBUG.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub fn socket() -> PathBuf {
     std::env::var_os("WARREN_SOCKET")
         .map(PathBuf::from)
@@ -42,6 +49,9 @@ pub fn request(method: &str, path: &str, body: Option<Value>) -> Result<(u16, Va
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     let json = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    if DEBUG.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("DEBUG {method} {path} {body} -> {status} {}", json.trim());
+    }
     Ok((status, serde_json::from_str(json).unwrap_or(Value::Null)))
 }
 

@@ -139,3 +139,44 @@ pub fn device_show(cfg: &Config, name: &str) -> Result<i32> {
     print!("{}", format::yaml(&i["devices"], 0, false));
     Ok(0)
 }
+
+/// `config edit NAME`: the instance's writable config as YAML in the editor, applied when
+/// changed (a bad value is refused by warrend and nothing changes).
+pub fn edit(cfg: &Config, name: &str) -> Result<i32> {
+    let (name, i) = get(cfg, name)?;
+    let mut out = Map::new();
+    for k in [
+        "architecture",
+        "config",
+        "devices",
+        "ephemeral",
+        "profiles",
+        "description",
+    ] {
+        out.insert(k.into(), i[k].clone());
+    }
+    let before = format::yaml(&Value::Object(out), 0, false);
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join(format!("{name}.yaml"));
+    std::fs::write(&file, &before)?;
+    crate::file_cmds::edit_file(&file)?;
+    let after = std::fs::read_to_string(&file)?;
+    if after == before {
+        return Ok(0);
+    }
+    let docs = yaml_rust2::YamlLoader::load_from_str(&after)
+        .map_err(|e| anyhow::anyhow!("line {}: {e}: nothing changed", e.marker().line()))?;
+    let v = docs
+        .first()
+        .map(crate::admin_init::yaml_to_json)
+        .unwrap_or(Value::Null);
+    if !v.is_object() {
+        bail!("expected a mapping (config, devices, profiles...): nothing changed");
+    }
+    let mut v = v;
+    for k in ["config", "devices"] {
+        v[k] = crate::admin_init::stringify_values(&v[k]);
+    }
+    operation("PUT", &format!("/1.0/instances/{name}"), Some(v))?;
+    Ok(0)
+}

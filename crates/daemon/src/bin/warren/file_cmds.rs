@@ -237,3 +237,54 @@ pub fn delete(cfg: &Config, targets: &[String]) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// The editor to run: $VISUAL, $EDITOR, else vi.
+fn editor() -> String {
+    std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into())
+}
+
+/// Runs the editor on `file`; whether it succeeded.
+pub fn edit_file(file: &Path) -> Result<()> {
+    let ed = editor();
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{ed} \"$1\""))
+        .arg("sh")
+        .arg(file)
+        .status()
+        .with_context(|| format!("run {ed}"))?;
+    if !status.success() {
+        bail!("{ed} failed ({status}): nothing changed");
+    }
+    Ok(())
+}
+
+/// `file edit INSTANCE/PATH`: pulled into a temporary file, edited, pushed back when changed
+/// (keeping its owner and mode).
+pub fn edit(cfg: &Config, t: &str) -> Result<i32> {
+    let (name, path) = target(cfg, t)?;
+    let (_, head, body) = files("GET", &name, &path, &[], b"")?;
+    if header(&head, "X-Incus-type") != Some("file") {
+        bail!("{path}: not a regular file");
+    }
+    let dir = tempfile::tempdir()?;
+    let local = dir.path().join(
+        Path::new(&path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".into()),
+    );
+    std::fs::write(&local, &body)?;
+    edit_file(&local)?;
+    let edited = std::fs::read(&local)?;
+    if edited != body {
+        let keep: Vec<(&str, String)> = ["X-Incus-uid", "X-Incus-gid", "X-Incus-mode"]
+            .iter()
+            .filter_map(|h| header(&head, h).map(|v| (*h, v.to_string())))
+            .collect();
+        files("POST", &name, &path, &keep, &edited)?;
+    }
+    Ok(0)
+}

@@ -259,3 +259,99 @@ pub fn copy(cfg: &Config, source: &str, alias: Option<&str>) -> Result<i32> {
     );
     Ok(0)
 }
+
+/// `image export IMAGE [TARGET]`: the image's file(s) (a unified tarball, or metadata and
+/// squashfs), named as warrend names them, into TARGET (a directory; default: here).
+pub fn export(name: &str, target: Option<&str>) -> Result<i32> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let fp = resolve(name)?;
+    let dir = std::path::PathBuf::from(target.unwrap_or("."));
+    std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
+    let mut s = std::os::unix::net::UnixStream::connect(crate::client::socket())
+        .context("connect to warrend (is it running?)")?;
+    write!(
+        s,
+        "GET /1.0/images/{fp}/export HTTP/1.1\r\nHost: unix.socket\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut r = BufReader::new(s);
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        head.push(line.trim_end().to_string());
+    }
+    let header = |n: &str| {
+        head.iter().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(n)
+                .then(|| v.trim().to_string())
+        })
+    };
+    if !head.first().is_some_and(|l| l.contains(" 200 ")) {
+        let mut body = String::new();
+        let _ = r.read_to_string(&mut body);
+        let v: Value = serde_json::from_str(&body).unwrap_or_default();
+        bail!("{}", v["error"].as_str().unwrap_or("the export failed"));
+    }
+    let ctype = header("Content-Type").unwrap_or_default();
+    if let Some(boundary) = ctype.split("boundary=").nth(1) {
+        // split image: two parts, kept in memory one at a time is not possible with multipart
+        // framing, so the body is read whole and split
+        let mut body = Vec::new();
+        r.read_to_end(&mut body)?;
+        let delim = format!("--{boundary}");
+        let mut written = Vec::new();
+        for part in split_bytes(&body, delim.as_bytes()).into_iter().skip(1) {
+            let Some(hend) = part.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let heads = String::from_utf8_lossy(&part[..hend]);
+            let Some(fname) = heads
+                .split("filename=\"")
+                .nth(1)
+                .and_then(|f| f.split('"').next())
+                .filter(|f| !f.contains('/') && !f.is_empty())
+            else {
+                continue;
+            };
+            let data = &part[hend + 4..];
+            let data = data.strip_suffix(b"\r\n").unwrap_or(data);
+            std::fs::write(dir.join(fname), data)?;
+            written.push(fname.to_string());
+        }
+        println!("Image exported successfully! ({})", written.join(", "));
+    } else {
+        let fname = header("Content-Disposition")
+            .and_then(|d| {
+                d.split("filename=")
+                    .nth(1)
+                    .map(|f| f.trim_matches('"').to_string())
+            })
+            .filter(|f| !f.contains('/') && !f.is_empty())
+            .unwrap_or_else(|| format!("{fp}.tar"));
+        let mut f = std::fs::File::create(dir.join(&fname))?;
+        std::io::copy(&mut r, &mut f)?;
+        println!("Image exported successfully! ({fname})");
+    }
+    Ok(0)
+}
+
+fn split_bytes<'a>(data: &'a [u8], delim: &[u8]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i + delim.len() <= data.len() {
+        if &data[i..i + delim.len()] == delim {
+            out.push(&data[start..i]);
+            i += delim.len();
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push(&data[start..]);
+    out
+}

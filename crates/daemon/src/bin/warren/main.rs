@@ -32,6 +32,9 @@ use format::Format;
     after_help = "warrend listens on $WARREN_DIR/unix.socket (/var/lib/warren); $WARREN_SOCKET overrides it.\nThe client's remotes live in $WARREN_CONF (~/.config/warren)."
 )]
 struct Cli {
+    /// Show every request to warrend and its answer's status on stderr
+    #[arg(long, global = true)]
+    debug: bool,
     /// Only the default project exists
     #[arg(long, global = true, value_name = "PROJECT")]
     project: Option<String>,
@@ -186,6 +189,11 @@ enum Command {
     },
     /// Client and server versions
     Version,
+    /// Shell completions: warren completion bash > /etc/bash_completion.d/warren
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(clap::Args)]
@@ -283,6 +291,11 @@ enum ImageCmd {
     },
     Info {
         image: String,
+    },
+    /// Write an image's file(s) into a directory (default: here)
+    Export {
+        image: String,
+        target: Option<String>,
     },
     /// Copy an image from an image server: warren image copy REMOTE:IMAGE local: [--alias NAME]
     Copy {
@@ -489,6 +502,8 @@ enum FileCmd {
         #[arg(required = true)]
         targets: Vec<String>,
     },
+    /// Edit a file of an instance in $EDITOR
+    Edit { target: String },
 }
 
 #[derive(Subcommand)]
@@ -511,6 +526,10 @@ enum ConfigCmd {
     Unset {
         name: String,
         key: String,
+    },
+    /// Edit the instance's config, devices and profiles as YAML in $EDITOR
+    Edit {
+        name: String,
     },
     Device {
         #[command(subcommand)]
@@ -588,6 +607,9 @@ fn run(cli: Cli) -> Result<i32> {
             cli.project.unwrap_or_default()
         );
     }
+    if cli.debug {
+        client::set_debug(true);
+    }
     let mut cfg = config::Config::load()?;
     match cli.command {
         Command::Admin {
@@ -632,6 +654,7 @@ fn run(cli: Cli) -> Result<i32> {
             ImageCmd::Import { files, alias } => image_cmds::import(&files, alias.as_deref()),
             ImageCmd::Delete { images } => image_cmds::delete(&images),
             ImageCmd::Info { image } => image_cmds::info(&image),
+            ImageCmd::Export { image, target } => image_cmds::export(&image, target.as_deref()),
             ImageCmd::Copy {
                 source,
                 target,
@@ -807,12 +830,14 @@ fn run(cli: Cli) -> Result<i32> {
                 file_cmds::pull(&cfg, &paths, &dest, recursive)
             }
             FileCmd::Delete { targets } => file_cmds::delete(&cfg, &targets),
+            FileCmd::Edit { target } => file_cmds::edit(&cfg, &target),
         },
         Command::Config { command } => match command {
             ConfigCmd::Show { name, expanded } => config_cmds::show(&cfg, &name, expanded),
             ConfigCmd::Get { name, key } => config_cmds::get_key(&cfg, &name, &key),
             ConfigCmd::Set { name, pairs } => config_cmds::set(&cfg, &name, &pairs),
             ConfigCmd::Unset { name, key } => config_cmds::unset(&cfg, &name, &key),
+            ConfigCmd::Edit { name } => config_cmds::edit(&cfg, &name),
             ConfigCmd::Device { command } => match command {
                 DeviceCmd::Add {
                     name,
@@ -867,6 +892,11 @@ fn run(cli: Cli) -> Result<i32> {
                 &rows,
                 &serde_json::json!(objects),
             );
+            Ok(0)
+        }
+        Command::Completion { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "warren", &mut std::io::stdout());
             Ok(0)
         }
         Command::Version => {
