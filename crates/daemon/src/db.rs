@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE images ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE images ADD COLUMN update_source TEXT NOT NULL DEFAULT 'null';",
     "CREATE TABLE networks (name TEXT PRIMARY KEY, description TEXT NOT NULL, type TEXT NOT NULL, config TEXT NOT NULL);",
+    "ALTER TABLE images ADD COLUMN auto_update INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// A managed network.
@@ -90,6 +91,8 @@ pub struct Image {
     pub cached: bool,
     /// Where it came from (server, protocol, alias, certificate), null for an upload.
     pub update_source: Value,
+    /// Refreshed from its source now and then.
+    pub auto_update: bool,
 }
 
 pub struct Db {
@@ -205,13 +208,17 @@ impl Db {
 
     pub fn images(&self) -> Result<Vec<Image>, DbError> {
         let mut st = self.conn.prepare(
-            "SELECT fingerprint, filename, size, architecture, properties, created_at, uploaded_at, cached, update_source FROM images ORDER BY uploaded_at",
+            "SELECT fingerprint, filename, size, architecture, properties, created_at, uploaded_at, cached, update_source, auto_update FROM images ORDER BY uploaded_at",
         )?;
         let rows = st.query_map([], |r| {
             Ok((
                 (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
                 (r.get::<_, String>(4)?, r.get(5)?, r.get(6)?),
-                (r.get::<_, i64>(7)?, r.get::<_, String>(8)?),
+                (
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, i64>(9)?,
+                ),
             ))
         })?;
         let mut out = Vec::new();
@@ -219,7 +226,7 @@ impl Db {
             let (
                 (fingerprint, filename, size, architecture),
                 (properties, created_at, uploaded_at),
-                (cached, update_source),
+                (cached, update_source, auto_update),
             ) = row?;
             out.push(Image {
                 fingerprint,
@@ -231,6 +238,7 @@ impl Db {
                 uploaded_at,
                 cached: cached != 0,
                 update_source: serde_json::from_str(&update_source)?,
+                auto_update: auto_update != 0,
             });
         }
         Ok(out)
@@ -240,6 +248,23 @@ impl Db {
         self.conn.execute(
             "INSERT INTO images (fingerprint, filename, size, architecture, properties, created_at, uploaded_at, cached, update_source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![i.fingerprint, i.filename, i.size, i.architecture, serde_json::to_string(&i.properties)?, i.created_at, i.uploaded_at, i.cached as i64, serde_json::to_string(&i.update_source)?],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_image_auto_update(&self, fingerprint: &str, on: bool) -> Result<(), DbError> {
+        self.conn.execute(
+            "UPDATE images SET auto_update = ?2 WHERE fingerprint = ?1",
+            params![fingerprint, on as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Points the aliases of image `from` at image `to`.
+    pub fn move_aliases(&self, from: &str, to: &str) -> Result<(), DbError> {
+        self.conn.execute(
+            "UPDATE image_aliases SET target = ?2 WHERE target = ?1",
+            params![from, to],
         )?;
         Ok(())
     }

@@ -122,6 +122,7 @@ pub fn import(
         uploaded_at: crate::time::now(),
         cached: false,
         update_source: Value::Null,
+        auto_update: false,
     };
     if let Err(e) = db.add_image(&image) {
         let _ = std::fs::remove_file(&target);
@@ -138,7 +139,7 @@ pub fn image_json(i: &Image, aliases: &[(String, String, String)]) -> Value {
         .map(|(n, _, d)| json!({"name": n, "description": d}))
         .collect();
     let mut v = json!({
-        "auto_update": false, "properties": i.properties, "public": false,
+        "auto_update": i.auto_update, "properties": i.properties, "public": false,
         "expires_at": "0001-01-01T00:00:00Z", "profiles": ["default"], "aliases": names,
         "architecture": i.architecture, "cached": i.cached, "filename": i.filename,
         "fingerprint": i.fingerprint, "size": i.size, "type": "container",

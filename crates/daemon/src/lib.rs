@@ -125,6 +125,16 @@ impl Daemon {
         boot::autostart(&self);
         // proxy devices follow their instances: started with them, stopped with them (also when
         // they start or stop behind warrend's back)
+        // images from servers refreshed every WARREND_IMAGES_AUTO_UPDATE_INTERVAL hours (6; 0: never)
+        let hours: f64 = std::env::var("WARREND_IMAGES_AUTO_UPDATE_INTERVAL")
+            .ok()
+            .and_then(|h| h.parse().ok())
+            .unwrap_or(6.0);
+        if hours > 0.0 {
+            let d = self.clone();
+            let every = std::time::Duration::from_secs_f64(hours * 3600.0);
+            std::thread::spawn(move || crate::remote::auto_update_loop(d, every));
+        }
         let d = self.clone();
         std::thread::spawn(move || loop {
             d.sync_proxies();

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::Path;
-use warren_image::simplestreams::{Index, Item, Products};
+use warren_image::simplestreams::{Index, Item, Products, Resolved};
 
 /// Where and what to pull, as the client sends it.
 pub struct Source {
@@ -140,8 +140,8 @@ fn download(
 
 /// The image `source` names, pulled unless it is here already; `op` is the operation whose
 /// metadata shows the download's progress; `cached`: downloaded for an instance.
-pub fn pull(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Image, String> {
-    let agent = source.agent()?;
+/// What the server offers now under `source`'s name for this machine.
+fn resolve(source: &Source, agent: &ureq::Agent) -> Result<Resolved, String> {
     let index: Index = get_json(&agent, &source.url("streams/v1/index.json"))?;
     let products_path = index
         .index
@@ -151,12 +151,17 @@ pub fn pull(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Image
         .ok_or_else(|| format!("{}: the index lists no images", source.server))?;
     let products: Products = get_json(&agent, &source.url(&products_path))?;
     let arch = warren_image::simplestreams::host_arch();
-    let found = products.resolve(&source.name, &arch).ok_or_else(|| {
+    products.resolve(&source.name, &arch).ok_or_else(|| {
         format!(
             "Image \"{}\" not found on {} (for {arch})",
             source.name, source.server
         )
-    })?;
+    })
+}
+
+pub fn pull(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Image, String> {
+    let agent = source.agent()?;
+    let found = resolve(source, &agent)?;
     let here = |fp: &str| -> Result<Option<Image>, String> {
         Ok(d.db()
             .images()
@@ -237,10 +242,67 @@ pub fn pull(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Image
     d.db()
         .set_image_origin(&fp, cached, &origin)
         .map_err(|e| e.to_string())?;
+    // cached images follow their source (Incus's images.auto_update_cached)
+    d.db()
+        .set_image_auto_update(&fp, cached)
+        .map_err(|e| e.to_string())?;
     d.hub.lifecycle(
         "image-created",
         &format!("/1.0/images/{fp}"),
         json!({"type": "container"}),
     );
     here(&fp)?.ok_or_else(|| "the image vanished after its import".into())
+}
+
+/// Brings an image with a source up to date: when the server has a newer version under the
+/// name it came by, that one is pulled, takes over the old one's aliases and auto-update, and
+/// the old one goes (its tree stays while containers stand on it). The new fingerprint, if any.
+pub fn refresh(d: &Daemon, old: &Image, op: &str) -> Result<Option<String>, String> {
+    if old.update_source.is_null() {
+        return Err("The image has no source to refresh from (it was uploaded)".into());
+    }
+    let source = Source::from_json(&old.update_source)?;
+    let agent = source.agent()?;
+    let found = resolve(&source, &agent)?;
+    if found.fingerprint == old.fingerprint {
+        return Ok(None);
+    }
+    let new = pull(d, &source, op, old.cached)?;
+    let db = d.db();
+    db.set_image_auto_update(&new.fingerprint, old.auto_update)
+        .map_err(|e| e.to_string())?;
+    db.move_aliases(&old.fingerprint, &new.fingerprint)
+        .map_err(|e| e.to_string())?;
+    db.delete_image(&old.fingerprint)
+        .map_err(|e| e.to_string())?;
+    drop(db);
+    let images = d.dir.join("images");
+    let _ = std::fs::remove_file(images.join(&old.fingerprint));
+    let _ = std::fs::remove_file(images.join(format!("{}.rootfs", old.fingerprint)));
+    if !crate::rootfs::image_in_use(&crate::instances::lxcpath(&d.dir), &old.fingerprint) {
+        crate::instances::forget_image(&d.dir, &old.fingerprint);
+    }
+    d.hub.lifecycle(
+        "image-refreshed",
+        &format!("/1.0/images/{}", new.fingerprint),
+        json!({"old": old.fingerprint}),
+    );
+    Ok(Some(new.fingerprint))
+}
+
+/// Refreshes every auto-updating image every `interval` (warrend's background work).
+pub fn auto_update_loop(d: std::sync::Arc<Daemon>, interval: std::time::Duration) {
+    loop {
+        std::thread::sleep(interval);
+        let images = d.db().images().unwrap_or_default();
+        for i in images.iter().filter(|i| i.auto_update) {
+            match refresh(&d, i, "") {
+                Ok(Some(fp)) => {
+                    crate::log::info(&format!("image {} refreshed to {fp}", i.fingerprint))
+                }
+                Ok(None) => {}
+                Err(e) => crate::log::warn(&format!("image {}: refresh: {e}", i.fingerprint)),
+            }
+        }
+    }
 }

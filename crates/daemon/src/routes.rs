@@ -619,6 +619,52 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             }
             Ok(api::sync(Value::Null))
         }
+        ("POST", ["1.0", "images", fp, "refresh"]) => {
+            let images_list = d.db().images().map_err(internal)?;
+            let image = images::find(&images_list, fp)
+                .ok_or_else(|| ApiError::not_found("Image not found"))?
+                .clone();
+            if image.update_source.is_null() {
+                return Err(ApiError::bad_request(
+                    "The image has no source to refresh from (it was uploaded)",
+                ));
+            }
+            let (dd, id) = (d.clone(), crate::ops::Hub::new_id());
+            let opid = id.clone();
+            let op = d.hub.run_with(
+                id,
+                "task",
+                Value::Null,
+                "Refreshing image",
+                json!({"images": [format!("/1.0/images/{}", image.fingerprint)]}),
+                move || {
+                    let new = crate::remote::refresh(&dd, &image, &opid)?;
+                    Ok(json!({"refreshed": new.is_some(), "fingerprint": new.unwrap_or(image.fingerprint)}))
+                },
+            );
+            Ok(api::async_op(&op))
+        }
+        ("PUT", ["1.0", "images", fp]) | ("PATCH", ["1.0", "images", fp]) => {
+            let body = json_body(req)?;
+            let images_list = d.db().images().map_err(internal)?;
+            let image = images::find(&images_list, fp)
+                .ok_or_else(|| ApiError::not_found("Image not found"))?;
+            let auto_update = match body.get("auto_update") {
+                Some(Value::Bool(b)) => *b,
+                None if m == "PATCH" => image.auto_update,
+                None => false,
+                Some(_) => return Err(ApiError::bad_request("auto_update must be true or false")),
+            };
+            if auto_update && image.update_source.is_null() {
+                return Err(ApiError::bad_request(
+                    "auto_update needs an image from a server (this one was uploaded)",
+                ));
+            }
+            d.db()
+                .set_image_auto_update(&image.fingerprint, auto_update)
+                .map_err(internal)?;
+            Ok(api::sync(Value::Null))
+        }
         ("GET", ["1.0", "images", fp, "export"]) => {
             let images_list = d.db().images().map_err(internal)?;
             let image = images::find(&images_list, fp)
@@ -1141,6 +1187,10 @@ fn copy_image(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         ));
     }
     let remote = crate::remote::Source::from_json(&source).map_err(ApiError::bad_request)?;
+    let auto_update = body
+        .get("auto_update")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let mut aliases = Vec::new();
     for a in body
         .get("aliases")
@@ -1176,6 +1226,8 @@ fn copy_image(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             let db = dd.db();
             // asked for by name: no longer only a cache
             db.set_image_origin(&image.fingerprint, false, &image.update_source)
+                .map_err(|e| e.to_string())?;
+            db.set_image_auto_update(&image.fingerprint, auto_update)
                 .map_err(|e| e.to_string())?;
             for (name, description) in &aliases {
                 db.add_alias(name, &image.fingerprint, description)

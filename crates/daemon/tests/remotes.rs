@@ -140,3 +140,58 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn images_from_a_server_are_refreshed_to_its_newer_versions() {
+    if !require_root("images_from_a_server_are_refreshed_to_its_newer_versions") || !have_incus() {
+        return;
+    }
+    let (w, _tree, _server) = with_remote();
+    w.ok(&["launch", "ws:busybox/1.35", "v1"]);
+    w.ok(&[
+        "image",
+        "copy",
+        "ws:busybox/1.35",
+        "local:",
+        "--alias",
+        "bb",
+        "--auto-update",
+    ]);
+    let (_, before) = w.raw("GET", "/1.0/images?recursion=1", b"");
+    let old = before["metadata"][0]["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_string();
+    assert_eq!(before["metadata"][0]["auto_update"], true, "{before}");
+    // the same fingerprint on the server: nothing to do
+    let (_, op) = w.raw("POST", &format!("/1.0/images/{old}/refresh"), b"");
+    let id = op["metadata"]["id"].as_str().expect("op").to_string();
+    let (_, done) = w.raw("GET", &format!("/1.0/operations/{id}/wait?timeout=30"), b"");
+    assert_eq!(done["metadata"]["metadata"]["refreshed"], false, "{done}");
+    // a newer version published: the refresh takes it, the alias follows, v1 keeps running
+    ImageServer::publish(WARREN_BUILD, EXAMPLE, w.dir.path(), "20260102_0000");
+    let (_, op) = w.raw("POST", &format!("/1.0/images/{old}/refresh"), b"");
+    let id = op["metadata"]["id"].as_str().expect("op").to_string();
+    let (_, done) = w.raw("GET", &format!("/1.0/operations/{id}/wait?timeout=60"), b"");
+    assert_eq!(done["metadata"]["metadata"]["refreshed"], true, "{done}");
+    let new = done["metadata"]["metadata"]["fingerprint"]
+        .as_str()
+        .expect("new fingerprint")
+        .to_string();
+    assert_ne!(new, old);
+    let (_, alias) = w.raw("GET", "/1.0/images/aliases/bb", b"");
+    assert_eq!(alias["metadata"]["target"], new.as_str(), "{alias}");
+    let (status, _) = w.raw("GET", &format!("/1.0/images/{old}"), b"");
+    assert_eq!(status, 404, "the old version went");
+    assert_eq!(w.ok(&["exec", "v1", "--", "hostname"]).trim(), "v1");
+    w.ok(&["restart", "-f", "v1"]);
+    w.ok(&["launch", "bb", "v2"]);
+    // an uploaded image has nothing to refresh from
+    let (status, _) = w.raw(
+        "PATCH",
+        &format!("/1.0/images/{new}"),
+        br#"{"auto_update": "yes"}"#,
+    );
+    assert_eq!(status, 400);
+    w.ok(&["delete", "-f", "v1", "v2"]);
+}

@@ -242,7 +242,7 @@ pub fn alias_delete(alias: &str) -> Result<i32> {
 }
 
 /// `image copy REMOTE:IMAGE local: [--alias NAME]`.
-pub fn copy(cfg: &Config, source: &str, alias: Option<&str>) -> Result<i32> {
+pub fn copy(cfg: &Config, source: &str, alias: Option<&str>, auto_update: bool) -> Result<i32> {
     let src = crate::instance_cmds::image_source(cfg, source)?;
     if src.get("server").is_none() {
         bail!("{source}: the image is local already");
@@ -251,7 +251,7 @@ pub fn copy(cfg: &Config, source: &str, alias: Option<&str>) -> Result<i32> {
     let meta = operation(
         "POST",
         "/1.0/images",
-        Some(json!({"source": src, "aliases": aliases})),
+        Some(json!({"source": src, "aliases": aliases, "auto_update": auto_update})),
     )?;
     println!(
         "Image copied successfully! ({})",
@@ -354,4 +354,21 @@ fn split_bytes<'a>(data: &'a [u8], delim: &[u8]) -> Vec<&'a [u8]> {
     }
     out.push(&data[start..]);
     out
+}
+
+/// `image refresh IMAGE...`: each brought up to date from its server.
+pub fn refresh(names: &[String]) -> Result<i32> {
+    for n in names {
+        let fp = resolve(n)?;
+        let meta = operation("POST", &format!("/1.0/images/{fp}/refresh"), None)?;
+        if meta["refreshed"] == true {
+            println!(
+                "Image {n} refreshed: {}",
+                meta["fingerprint"].as_str().unwrap_or("")
+            );
+        } else {
+            println!("Image {n} is up to date");
+        }
+    }
+    Ok(0)
 }

@@ -303,6 +303,14 @@ enum ImageCmd {
         target: String,
         #[arg(long)]
         alias: Option<String>,
+        /// Keep it up to date from the server
+        #[arg(long)]
+        auto_update: bool,
+    },
+    /// Bring images from servers up to date now
+    Refresh {
+        #[arg(required = true)]
+        images: Vec<String>,
     },
     Alias {
         #[command(subcommand)]
@@ -659,12 +667,14 @@ fn run(cli: Cli) -> Result<i32> {
                 source,
                 target,
                 alias,
+                auto_update,
             } => {
                 if cfg.target(&target)?.0 != "local" {
                     bail!("Images are copied to local: only");
                 }
-                image_cmds::copy(&cfg, &source, alias.as_deref())
+                image_cmds::copy(&cfg, &source, alias.as_deref(), auto_update)
             }
+            ImageCmd::Refresh { images } => image_cmds::refresh(&images),
             ImageCmd::Alias { command } => match command {
                 AliasCmd::Create { alias, target } => image_cmds::alias_create(&alias, &target),
                 AliasCmd::Delete { alias } => image_cmds::alias_delete(&alias),
