@@ -142,14 +142,14 @@ fn download(
 /// metadata shows the download's progress; `cached`: downloaded for an instance.
 /// What the server offers now under `source`'s name for this machine.
 fn resolve(source: &Source, agent: &ureq::Agent) -> Result<Resolved, String> {
-    let index: Index = get_json(&agent, &source.url("streams/v1/index.json"))?;
+    let index: Index = get_json(agent, &source.url("streams/v1/index.json"))?;
     let products_path = index
         .index
         .values()
         .find(|e| e.datatype == "image-downloads")
         .map(|e| e.path.clone())
         .ok_or_else(|| format!("{}: the index lists no images", source.server))?;
-    let products: Products = get_json(&agent, &source.url(&products_path))?;
+    let products: Products = get_json(agent, &source.url(&products_path))?;
     let arch = warren_image::simplestreams::host_arch();
     products.resolve(&source.name, &arch).ok_or_else(|| {
         format!(
