@@ -469,6 +469,99 @@ pub fn environment(config: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The bind disks (not the root) of expanded devices: device name → config.
+fn bind_disks(devices: &Value) -> std::collections::BTreeMap<String, Value> {
+    devices
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, d)| {
+                    d.get("type").and_then(Value::as_str) == Some("disk")
+                        && d.get("path").and_then(Value::as_str) != Some("/")
+                })
+                .map(|(k, d)| (k.clone(), d.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Brings a running instance's bind mounts in line with its new disk devices (`warren-lxc
+/// mount`): removed or changed ones unmounted, added or changed ones mounted. A stopped instance
+/// needs nothing (its config is read at start). On failure, what was done is undone.
+pub fn hotplug_disks(
+    dir: &Path,
+    profiles: &[Profile],
+    old: &Instance,
+    new: &Instance,
+) -> Result<(), String> {
+    if state(dir, &new.name) != "RUNNING" {
+        return Ok(());
+    }
+    let (before, after) = (
+        bind_disks(&expanded_devices(profiles, old)),
+        bind_disks(&expanded_devices(profiles, new)),
+    );
+    let privileged = is_privileged(profiles, new);
+    let mount = |d: &Value, remove: bool| -> Result<(), String> {
+        let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
+        let yes = |k: &str| matches!(get(k), "true" | "1" | "yes" | "on");
+        let mut args: Vec<String> = vec!["--target".into(), get("path").to_string()];
+        if remove {
+            args.push("--remove".into());
+        } else {
+            let volume = !get("pool").is_empty();
+            let source = if volume {
+                crate::volumes::volume_path(dir, get("pool"), get("source"))
+                    .display()
+                    .to_string()
+            } else {
+                get("source").to_string()
+            };
+            if get("required") == "false" && !Path::new(&source).exists() {
+                return Ok(());
+            }
+            args.extend(["--source".into(), source]);
+            if yes("readonly") {
+                args.push("--readonly".into());
+            }
+            if (volume || yes("shift")) && !privileged {
+                args.push("--idmap".into());
+            }
+            if !privileged {
+                args.extend(["--owner".into(), format!("{IDMAP_BASE}:{IDMAP_BASE}")]);
+            }
+        }
+        let mut all = vec!["mount", "-n", new.name.as_str()];
+        all.extend(args.iter().map(String::as_str));
+        lxc(dir, &all).map(|_| ())
+    };
+    let mut done: Vec<(Value, bool)> = Vec::new();
+    let undo = |done: &[(Value, bool)]| {
+        for (d, removed) in done.iter().rev() {
+            let _ = mount(d, !*removed);
+        }
+    };
+    for (name, d) in &before {
+        if after.get(name) != Some(d) {
+            if let Err(e) = mount(d, true) {
+                undo(&done);
+                return Err(format!("Device \"{name}\": {e}"));
+            }
+            done.push((d.clone(), true));
+        }
+    }
+    for (name, d) in &after {
+        if before.get(name) != Some(d) {
+            if let Err(e) = mount(d, false) {
+                undo(&done);
+                return Err(format!("Device \"{name}\": {e}"));
+            }
+            done.push((d.clone(), false));
+        }
+    }
+    Ok(())
+}
+
 /// unix-char and unix-block devices: (device name, config), in name order.
 fn unix_devices(devices: &Value) -> Vec<(String, Value)> {
     let mut out: Vec<(String, Value)> = devices

@@ -179,14 +179,13 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     check_devices(&new.devices, &dd.db()).map_err(|e| e.message)?;
                     let profiles = dd.db().profiles().map_err(|e| e.to_string())?;
                     instances::fill_volatile_hwaddrs(&profiles, &mut new);
+                    // disks added to or removed from a running instance take effect now; if that
+                    // fails, nothing changes
+                    instances::hotplug_disks(&dd.dir, &profiles, &old, &new)?;
                     dd.db().update_instance(&new).map_err(|e| e.to_string())?;
                     crate::routes_networks::ensure_all(&dd);
                     dd.sync_proxies();
-                    instances::rewrite_config(
-                        &dd.dir,
-                        &dd.db().profiles().map_err(|e| e.to_string())?,
-                        &new,
-                    )?;
+                    instances::rewrite_config(&dd.dir, &profiles, &new)?;
                     dd.hub.lifecycle(
                         "instance-updated",
                         &format!("/1.0/instances/{}", new.name),

@@ -220,11 +220,54 @@ fn disk_devices_bind_host_paths_shifted_or_read_only() {
     let ro = w.incus(&["exec", "d1", "--", "touch", "/mnt/ro/nope"]);
     assert!(!ro.status.success());
     assert!(!shared.join("nope").exists());
-    // removing a device takes effect at the next start
+    // on a running instance, disks come and go at once (hotplug)
     w.ok(&["config", "device", "remove", "d1", "plain"]);
-    w.ok(&["restart", "-f", "d1"]);
     let gone = w.incus(&["exec", "d1", "--", "ls", "/mnt/ro/from-host"]);
     assert!(!gone.status.success());
+    let pid = w.pid("d1");
+    w.ok(&[
+        "config",
+        "device",
+        "add",
+        "d1",
+        "late",
+        "disk",
+        &src,
+        "path=/srv/late/data",
+        "shift=true",
+        "readonly=true",
+    ]);
+    assert_eq!(w.pid("d1"), pid, "no restart");
+    let ls = w.ok(&["exec", "d1", "--", "ls", "-ln", "/srv/late/data/from-host"]);
+    assert!(ls.contains(" 0        0 "), "{ls}");
+    assert!(!w
+        .incus(&["exec", "d1", "--", "touch", "/srv/late/data/x"])
+        .status
+        .success());
+    // a directory onto a file can't be mounted: refused, the config unchanged
+    let before = w.ok(&["config", "show", "d1"]);
+    let bad = w.incus(&[
+        "config",
+        "device",
+        "add",
+        "d1",
+        "bad",
+        "disk",
+        &src,
+        "path=/etc/hostname",
+    ]);
+    assert!(!bad.status.success());
+    assert_eq!(w.ok(&["config", "show", "d1"]), before);
+    // and after a restart the config gives the same mounts
+    w.ok(&["restart", "-f", "d1"]);
+    assert!(w
+        .ok(&["exec", "d1", "--", "ls", "/srv/late/data"])
+        .contains("from-host"));
+    w.ok(&["config", "device", "remove", "d1", "late"]);
+    assert!(!w
+        .incus(&["exec", "d1", "--", "ls", "/srv/late/data/from-host"])
+        .status
+        .success());
     w.ok(&["delete", "-f", "d1"]);
 }
 

@@ -9,6 +9,7 @@ pub mod checkconfig;
 pub mod container;
 pub mod devices;
 pub mod hooks;
+pub mod inject;
 pub mod monitor;
 pub mod mountguard;
 pub mod mounts;

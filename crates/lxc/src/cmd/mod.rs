@@ -15,6 +15,7 @@ pub mod freeze;
 pub mod info;
 pub mod install_links;
 pub mod ls;
+pub mod mount;
 pub mod net;
 pub mod shift;
 pub mod snapshot;
@@ -64,6 +65,8 @@ pub enum Cmd {
     /// (internal) keep a bridge's dnsmasq running: started by `net start`
     #[command(hide = true)]
     NetSupervise(net::SuperviseArgs),
+    /// Add a bind mount to a running container, or remove one (warren's own)
+    Mount(mount::Args),
     /// Shift an unprivileged container's rootfs ownership through its id map (filesystems without idmapped mounts)
     Shift(shift::Args),
     /// Create, list, restore or destroy snapshots of a container
@@ -87,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Copy(_) => Some("copy"),
         Cmd::Net(_) | Cmd::NetSupervise(_) => Some("net"),
         Cmd::Shift(_) => Some("shift"),
+        Cmd::Mount(_) => Some("mount"),
         Cmd::Snapshot(_) => Some("snapshot"),
         _ => None,
     };
@@ -114,6 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Net(a) => net::run(a),
         Cmd::NetSupervise(a) => net::supervise(a),
         Cmd::Shift(a) => shift::run(a),
+        Cmd::Mount(a) => mount::run(a),
         Cmd::Snapshot(a) => snapshot::run(a),
         Cmd::Start(a) => start::run(a),
         Cmd::Stop(a) => stop::run(a),
