@@ -469,6 +469,38 @@ pub fn environment(config: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// What a bind disk device asks for.
+struct DiskBind {
+    source: String,
+    target: String,
+    readonly: bool,
+    recursive: bool,
+    optional: bool,
+    /// Shown with the container's ids: `shift=true`, or a custom volume (always shifted).
+    idmap: bool,
+}
+
+fn disk_bind(dir: &Path, d: &Value, privileged: bool) -> DiskBind {
+    let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
+    let yes = |k: &str| matches!(get(k), "true" | "1" | "yes" | "on");
+    // a custom volume (pool + its name) is a directory of the pool
+    let volume = !get("pool").is_empty();
+    DiskBind {
+        source: if volume {
+            crate::volumes::volume_path(dir, get("pool"), get("source"))
+                .display()
+                .to_string()
+        } else {
+            get("source").to_string()
+        },
+        target: get("path").to_string(),
+        readonly: yes("readonly"),
+        recursive: yes("recursive"),
+        optional: get("required") == "false",
+        idmap: (volume || yes("shift")) && !privileged,
+    }
+}
+
 /// The bind disks (not the root) of expanded devices: device name → config.
 fn bind_disks(devices: &Value) -> std::collections::BTreeMap<String, Value> {
     devices
@@ -503,28 +535,19 @@ pub fn hotplug_disks(
     );
     let privileged = is_privileged(profiles, new);
     let mount = |d: &Value, remove: bool| -> Result<(), String> {
-        let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
-        let yes = |k: &str| matches!(get(k), "true" | "1" | "yes" | "on");
-        let mut args: Vec<String> = vec!["--target".into(), get("path").to_string()];
+        let b = disk_bind(dir, d, privileged);
+        let mut args: Vec<String> = vec!["--target".into(), b.target.clone()];
         if remove {
             args.push("--remove".into());
         } else {
-            let volume = !get("pool").is_empty();
-            let source = if volume {
-                crate::volumes::volume_path(dir, get("pool"), get("source"))
-                    .display()
-                    .to_string()
-            } else {
-                get("source").to_string()
-            };
-            if get("required") == "false" && !Path::new(&source).exists() {
+            if b.optional && !Path::new(&b.source).exists() {
                 return Ok(());
             }
-            args.extend(["--source".into(), source]);
-            if yes("readonly") {
+            args.extend(["--source".into(), b.source.clone()]);
+            if b.readonly {
                 args.push("--readonly".into());
             }
-            if (volume || yes("shift")) && !privileged {
+            if b.idmap {
                 args.push("--idmap".into());
             }
             if !privileged {
@@ -725,50 +748,29 @@ fn init_is_systemd(rootfs: &Path) -> bool {
 /// `shift: true` maps the source's ids into an unprivileged container (an idmapped mount), as
 /// Incus's shift does; `readonly`, `recursive` and `required: false` as Incus has them.
 fn disk_mount_entries(dir: &Path, devices: &Value, privileged: bool) -> Vec<String> {
-    let mut disks: Vec<(&String, &Value)> = devices
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(_, d)| {
-                    d.get("type").and_then(Value::as_str) == Some("disk")
-                        && d.get("path").and_then(Value::as_str) != Some("/")
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    disks.sort_by_key(|(k, _)| k.as_str());
-    disks
-        .iter()
-        .map(|(_, d)| {
-            let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
-            let yes = |k: &str| matches!(get(k), "true" | "1" | "yes" | "on");
-            // a custom volume (pool + its name) is a directory of the pool, always shifted
-            let volume = !get("pool").is_empty();
-            let source = if volume {
-                crate::volumes::volume_path(dir, get("pool"), get("source"))
-                    .display()
-                    .to_string()
-            } else {
-                get("source").to_string()
-            };
-            let mut opts = vec![if yes("recursive") { "rbind" } else { "bind" }];
-            opts.push(if Path::new(&source).is_dir() {
+    bind_disks(devices)
+        .values()
+        .map(|d| {
+            let b = disk_bind(dir, d, privileged);
+            let mut opts = vec![if b.recursive { "rbind" } else { "bind" }];
+            opts.push(if Path::new(&b.source).is_dir() {
                 "create=dir"
             } else {
                 "create=file"
             });
-            if yes("readonly") {
+            if b.readonly {
                 opts.push("ro");
             }
-            if get("required") == "false" {
+            if b.optional {
                 opts.push("optional");
             }
-            if (volume || yes("shift")) && !privileged {
+            if b.idmap {
                 opts.push("idmap=container");
             }
             format!(
-                "lxc.mount.entry = {source} {} none {} 0 0",
-                get("path").trim_start_matches('/'),
+                "lxc.mount.entry = {} {} none {} 0 0",
+                b.source,
+                b.target.trim_start_matches('/'),
                 opts.join(",")
             )
         })
