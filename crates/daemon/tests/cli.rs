@@ -273,6 +273,20 @@ fn snapshots_profiles_storage_console_and_events_with_warren() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("monitor");
+    // its lines, as they come (events arrive after the commands that caused them return)
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let (seen, out) = (seen.clone(), monitor.stdout.take().expect("stdout"));
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(mut s) = seen.lock() {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        })
+    };
     std::thread::sleep(std::time::Duration::from_millis(300));
     cli.ok(&["launch", "bb", "k1"]);
     // snapshots
@@ -330,9 +344,13 @@ fn snapshots_profiles_storage_console_and_events_with_warren() {
         .ok(&["console", "k1", "--show-log"])
         .contains("on-the-console"));
     cli.ok(&["delete", "-f", "k1"]);
+    assert!(wait_until(10, || seen
+        .lock()
+        .is_ok_and(|s| s.contains("instance-deleted"))));
     let _ = monitor.kill();
-    let events = monitor.wait_with_output().expect("monitor");
-    let events = String::from_utf8_lossy(&events.stdout);
+    let _ = monitor.wait();
+    let _ = reader.join();
+    let events = seen.lock().map(|s| s.clone()).unwrap_or_default();
     for action in [
         "instance-created",
         "instance-started",
