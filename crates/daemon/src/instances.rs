@@ -138,11 +138,13 @@ pub fn check_name(name: &str) -> Result<(), String> {
 
 /// Makes the container: unpacks the image's rootfs, renders its create templates, writes the
 /// config. Everything made is removed again if a step fails.
+/// `progress(percent)` is told how far the image's unpacking went (the operation shows it).
 pub fn create(
     dir: &Path,
     profiles: &[Profile],
     inst: &Instance,
     image: &Image,
+    progress: &dyn Fn(u8),
 ) -> Result<(), String> {
     let cdir = lxcpath(dir).join(&inst.name);
     if cdir.exists() {
@@ -153,7 +155,9 @@ pub fn create(
         // a unified image is the container directory (rootfs/, metadata.yaml, templates/): it is
         // unpacked once, and each container's rootfs is an overlay on that tree's (a copy where
         // overlayfs can't be used)
+        progress(0);
         let tree = unpacked_image(dir, &image.fingerprint)?;
+        progress(30);
         let squashfs = squashfs_of(dir, &image.fingerprint);
         if !tree.join("rootfs").is_dir() && squashfs.is_none() {
             return Err("The image has no rootfs".into());
@@ -175,6 +179,7 @@ pub fn create(
                 }
             })?
         };
+        progress(80);
         if !crate::rootfs::make_overlay(&cdir, &lower, &image.fingerprint, !privileged)? {
             std::fs::create_dir_all(cdir.join("rootfs")).map_err(|e| e.to_string())?;
             copy_tree(
@@ -182,6 +187,7 @@ pub fn create(
                 &cdir.join("rootfs"),
             )?;
         }
+        progress(100);
         render_templates(&cdir, inst, "create")?;
         let _ = warren_lxc_config::install_shipped_configs(Path::new(
             warren_lxc_config::WARREN_CONFIG_DIR,

@@ -58,6 +58,13 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             };
             let filter = filter_of(req)?;
             let depth = recursion(req);
+            if depth == 0 && filter.is_none() {
+                // names only: no instance's state needed
+                return Ok(api::sync(json!(list
+                    .iter()
+                    .map(|i| format!("/1.0/instances/{}", i.name))
+                    .collect::<Vec<_>>())));
+            }
             let mut out = Vec::new();
             for i in &list {
                 let mut v = instances::instance_json(&d.dir, &profiles, i);
@@ -1171,7 +1178,14 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
             (None, None) => return Err("no image".into()),
         };
         let profiles = d.db().profiles().map_err(|e| e.to_string())?;
-        instances::create(&d.dir, &profiles, inst, &image)
+        // as incusd reports it, so that the incus client shows it too
+        let progress = |p: u8| {
+            d.hub.set_metadata(
+                op,
+                json!({"create_instance_from_image_unpack_progress": format!("Unpacking image: {p}%")}),
+            )
+        };
+        instances::create(&d.dir, &profiles, inst, &image, &progress)
     })
 }
 

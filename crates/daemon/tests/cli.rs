@@ -359,6 +359,21 @@ fn snapshots_profiles_storage_console_and_events_with_warren() {
     ] {
         assert!(events.contains(action), "{action} in {events}");
     }
+    // the operation events told the unpacking's progress (incus shows it too)
+    let ops = cli
+        .cmd(&["monitor", "--type", "operation", "-f", "json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("monitor");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    cli.ok(&["launch", "bb", "k2"]);
+    cli.ok(&["delete", "-f", "k2"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut ops = ops;
+    let _ = ops.kill();
+    let out = ops.wait_with_output().expect("monitor");
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("Unpacking image: 100%"), "{out}");
     assert!(
         !events.contains("\"type\":\"operation\""),
         "filtered by type"

@@ -102,8 +102,17 @@ pub fn wait(id: &str) -> Result<Value> {
             }
             return Ok(op["metadata"].clone());
         }
-        if let (true, Some(p)) = (tty, op["metadata"]["download_progress"].as_str()) {
-            eprint!("\r\x1b[KRetrieving image: {p}");
+        let meta = &op["metadata"];
+        let progress = meta["download_progress"]
+            .as_str()
+            .map(|p| format!("Retrieving image: {p}"))
+            .or_else(|| {
+                meta["create_instance_from_image_unpack_progress"]
+                    .as_str()
+                    .map(str::to_string)
+            });
+        if let (true, Some(p)) = (tty, progress) {
+            eprint!("\r\x1b[K{p}");
             shown = true;
         }
     }
