@@ -11,13 +11,7 @@ N=${N:-10}
 ./scripts/build.sh >/dev/null 2>&1
 cargo build --release --locked -p warren-daemon >/dev/null 2>&1
 R=$PWD/target/release
-if ! incus info >/dev/null 2>&1; then
-  mkdir -p /var/log/incus
-  PATH=/usr/libexec/incus:$PATH setsid /usr/libexec/incus/incusd --group incus-admin --logfile=/var/log/incus/incus.log >/dev/null 2>&1 &
-  /usr/libexec/incus/incusd waitready --timeout=60
-fi
-incus storage show default >/dev/null 2>&1 || incus storage create default dir >/dev/null
-incus profile device show default 2>/dev/null | grep -q '^root:' || incus profile device add default root disk path=/ pool=default >/dev/null
+incusd_up
 work=$(mktemp -d /var/tmp/warren-cli-bench.XXXXXX)
 wpid= spid=
 export WARREN_DIR=$work/w WARREN_CONF=$work/wc INCUS_CONF=$work/ic

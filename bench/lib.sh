@@ -21,3 +21,14 @@ row() {
   if [ "$3" = "-" ]; then printf '%-30s %10s %10s %8s\n' "$1" "$2" "-" "-"
   else printf '%-30s %10s %10s %8s\n' "$1" "$2" "$3" "$(awk -v a="$2" -v b="$3" 'BEGIN{printf "%.2f", a/b}')"; fi
 }
+
+# the real incusd running (started if it isn't), with a dir pool and the default profile's root disk
+incusd_up() {
+  if ! incus info >/dev/null 2>&1; then
+    mkdir -p /var/log/incus
+    PATH=/usr/libexec/incus:$PATH setsid /usr/libexec/incus/incusd --group incus-admin --logfile=/var/log/incus/incus.log >/dev/null 2>&1 &
+    /usr/libexec/incus/incusd waitready --timeout=60
+  fi
+  incus storage show default >/dev/null 2>&1 || incus storage create default dir >/dev/null
+  incus profile device show default 2>/dev/null | grep -q '^root:' || incus profile device add default root disk path=/ pool=default >/dev/null
+}

@@ -1592,14 +1592,33 @@ fn check_devices(devices: &Value, db: &crate::db::Db) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The first key of a device that isn't one of `keys`.
+fn unknown_key<'a>(dev: &'a Value, keys: &[&str]) -> Option<&'a String> {
+    dev.as_object()?
+        .keys()
+        .find(|k| !keys.contains(&k.as_str()))
+}
+
+/// A plain absolute path: no whitespace, control characters or "..".
+fn plain_absolute(v: &str) -> bool {
+    v.starts_with('/')
+        && !v.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !v.split('/').any(|p| p == "..")
+}
+
+/// A boolean as config values spell it ("" leaves the default).
+fn boolean_text(v: &str) -> bool {
+    matches!(
+        v,
+        "" | "true" | "false" | "1" | "0" | "yes" | "no" | "on" | "off"
+    )
+}
+
 /// A disk device that binds a custom storage volume (`pool`, `source` = the volume's name).
 fn check_volume_disk(name: &str, dev: &Value, db: &crate::db::Db) -> Result<(), ApiError> {
     const KEYS: &[&str] = &["type", "path", "pool", "source", "readonly", "required"];
     let bad = |why: String| Err(ApiError::bad_request(format!("Device \"{name}\": {why}")));
-    if let Some(k) = dev
-        .as_object()
-        .and_then(|m| m.keys().find(|k| !KEYS.contains(&k.as_str())))
-    {
+    if let Some(k) = unknown_key(dev, KEYS) {
         return bad(format!(
             "unknown option \"{k}\" for a volume disk (warren has: {})",
             KEYS[1..].join(", ")
@@ -1607,19 +1626,13 @@ fn check_volume_disk(name: &str, dev: &Value, db: &crate::db::Db) -> Result<(), 
     }
     let get = |k: &str| dev.get(k).and_then(Value::as_str).unwrap_or("");
     let path = get("path");
-    if !path.starts_with('/')
-        || path.chars().any(|c| c.is_whitespace() || c.is_control())
-        || path.split('/').any(|p| p == "..")
-    {
+    if !plain_absolute(path) {
         return bad(format!(
             "path must be a plain absolute path, not \"{path}\""
         ));
     }
     for k in ["readonly", "required"] {
-        if !matches!(
-            get(k),
-            "" | "true" | "false" | "1" | "0" | "yes" | "no" | "on" | "off"
-        ) {
+        if !boolean_text(get(k)) {
             return bad(format!("{k} must be true or false, not \"{}\"", get(k)));
         }
     }
@@ -1634,10 +1647,7 @@ fn check_unix_device(name: &str, dev: &Value) -> Result<(), ApiError> {
         "type", "source", "path", "major", "minor", "uid", "gid", "mode", "required",
     ];
     let bad = |why: String| Err(ApiError::bad_request(format!("Device \"{name}\": {why}")));
-    if let Some(k) = dev
-        .as_object()
-        .and_then(|m| m.keys().find(|k| !KEYS.contains(&k.as_str())))
-    {
+    if let Some(k) = unknown_key(dev, KEYS) {
         return bad(format!(
             "unknown option \"{k}\" (warren has: {})",
             KEYS[1..].join(", ")
@@ -1649,11 +1659,7 @@ fn check_unix_device(name: &str, dev: &Value) -> Result<(), ApiError> {
     }
     for k in ["source", "path"] {
         let v = get(k);
-        if !v.is_empty()
-            && (!v.starts_with('/')
-                || v.chars().any(|c| c.is_whitespace() || c.is_control())
-                || v.split('/').any(|p| p == ".."))
-        {
+        if !v.is_empty() && !plain_absolute(v) {
             return bad(format!("{k} must be a plain absolute path, not \"{v}\""));
         }
     }
@@ -1691,21 +1697,17 @@ fn check_disk(name: &str, dev: &Value) -> Result<(), ApiError> {
         "propagation",
     ];
     let bad = |why: String| Err(ApiError::bad_request(format!("Device \"{name}\": {why}")));
-    if let Some(m) = dev.as_object() {
-        if let Some(k) = m.keys().find(|k| !KEYS.contains(&k.as_str())) {
-            return bad(if k == "pool" {
-                "disks from storage volumes (pool) are not supported; bind a host path with source"
-                    .into()
-            } else {
-                format!(
-                    "unknown disk option \"{k}\" (warren has: {})",
-                    KEYS[1..].join(", ")
-                )
-            });
-        }
-        if let Some((k, _)) = m.iter().find(|(_, v)| !v.is_string()) {
-            return bad(format!("{k} must be a string"));
-        }
+    if let Some(k) = unknown_key(dev, KEYS) {
+        return bad(format!(
+            "unknown disk option \"{k}\" (warren has: {})",
+            KEYS[1..].join(", ")
+        ));
+    }
+    if let Some((k, _)) = dev
+        .as_object()
+        .and_then(|m| m.iter().find(|(_, v)| !v.is_string()))
+    {
+        return bad(format!("{k} must be a string"));
     }
     let get = |k: &str| dev.get(k).and_then(Value::as_str).unwrap_or("");
     for k in ["path", "source"] {
@@ -1713,17 +1715,12 @@ fn check_disk(name: &str, dev: &Value) -> Result<(), ApiError> {
         if !v.starts_with('/') {
             return bad(format!("{k} must be an absolute path, not \"{v}\""));
         }
-        if v.chars().any(|c| c.is_whitespace() || c.is_control())
-            || v.split('/').any(|part| part == "..")
-        {
+        if !plain_absolute(v) {
             return bad(format!("{k} \"{v}\" has whitespace or \"..\""));
         }
     }
     for k in ["readonly", "shift", "recursive", "required"] {
-        if !matches!(
-            get(k),
-            "" | "true" | "false" | "1" | "0" | "yes" | "no" | "on" | "off"
-        ) {
+        if !boolean_text(get(k)) {
             return bad(format!("{k} must be true or false, not \"{}\"", get(k)));
         }
     }
@@ -1751,10 +1748,7 @@ fn check_nic(name: &str, dev: &Value, db: &crate::db::Db) -> Result<(), ApiError
         "mtu",
         "ipv4.address",
     ];
-    if let Some(k) = dev
-        .as_object()
-        .and_then(|m| m.keys().find(|k| !KEYS.contains(&k.as_str())))
-    {
+    if let Some(k) = unknown_key(dev, KEYS) {
         return bad(format!(
             "unknown nic option \"{k}\" (warren has: {})",
             KEYS[1..].join(", ")

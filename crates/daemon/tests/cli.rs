@@ -242,6 +242,12 @@ fn the_seeds_workflow_with_warrens_own_client() {
         .contains("Instance not found"));
     assert!(cli.err(&["list", "-c", "Z"]).contains("Unknown column"));
     assert!(cli
+        .err(&["remote", "add", "plain", "http://127.0.0.1:1"])
+        .contains("https://"));
+    assert!(cli
+        .err(&["remote", "add", "images", &url, "--accept-certificate"])
+        .contains("exists"));
+    assert!(cli
         .err(&["launch", "nowhere:busybox", "x"])
         .contains("remote list"));
     // the default profile's eth0 stands on the bridge: it stays
