@@ -387,109 +387,109 @@ fn a_device_node_in_an_unprivileged_containers_image_is_refused() {
     );
 }
 
-/// incusd running for the test: started if it isn't (and stopped again), with a dir pool.
+/// A private incusd for the test: its own INCUS_DIR and client config in a temporary directory,
+/// so neither the host's Incus state (a database left damaged by a killed incusd, a running
+/// daemon) nor another test touches it. A dir pool and the default profile's root disk; stopped,
+/// unmounted and removed at the end.
 struct Incusd {
-    started: Option<Child>,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
 }
 
 impl Incusd {
     fn up() -> Incusd {
-        let running = Command::new("incus")
-            .args(["info"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        let started = if running {
-            None
-        } else {
-            let _ = std::fs::create_dir_all("/var/log/incus");
-            let child = Command::new("/usr/libexec/incus/incusd")
-                .args([
-                    "--group",
-                    "incus-admin",
-                    "--logfile=/var/log/incus/incus.log",
-                ])
-                .env(
-                    "PATH",
-                    format!(
-                        "/usr/libexec/incus:{}",
-                        std::env::var("PATH").unwrap_or_default()
-                    ),
-                )
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start incusd");
-            let ready = Command::new("/usr/libexec/incus/incusd")
-                .args(["waitready", "--timeout=60"])
-                .status();
-            assert!(ready.is_ok_and(|s| s.success()), "incusd did not come up");
-            Some(child)
-        };
-        let ok = |args: &[&str]| {
-            Command::new("incus")
-                .args(args)
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if !ok(&["storage", "show", "default"]) {
-            assert!(
-                ok(&["storage", "create", "default", "dir"]),
-                "incus storage create default dir"
-            );
-        }
-        let profile = Command::new("incus")
-            .args(["profile", "device", "show", "default"])
-            .output()
-            .expect("incus");
-        if !String::from_utf8_lossy(&profile.stdout)
-            .lines()
-            .any(|l| l == "root:")
-        {
-            assert!(ok(&[
-                "profile",
-                "device",
-                "add",
-                "default",
-                "root",
-                "disk",
-                "path=/",
-                "pool=default"
-            ]));
-        }
-        Incusd { started }
+        let dir = tempfile::tempdir().expect("tempdir");
+        // incusd's containers live under INCUS_DIR: the monitor and the container's root must
+        // reach them
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o711),
+        )
+        .expect("chmod");
+        let mut incusd = Incusd { dir, child: None };
+        let child = incusd
+            .daemon(&["--group", "incus-admin"])
+            .arg(format!(
+                "--logfile={}",
+                incusd.dir.path().join("incusd.log").display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start incusd");
+        incusd.child = Some(child);
+        let ready = incusd.daemon(&["waitready", "--timeout=60"]).output();
+        assert!(
+            ready.as_ref().is_ok_and(|o| o.status.success()),
+            "incusd did not come up: {:?} {}",
+            ready.as_ref().map(text),
+            std::fs::read_to_string(incusd.dir.path().join("incusd.log")).unwrap_or_default()
+        );
+        incusd.ok(&["storage", "create", "default", "dir"]);
+        incusd.ok(&[
+            "profile",
+            "device",
+            "add",
+            "default",
+            "root",
+            "disk",
+            "path=/",
+            "pool=default",
+        ]);
+        incusd
+    }
+
+    /// `/usr/libexec/incus/incusd` with `args`, on this daemon's directory
+    fn daemon(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("/usr/libexec/incus/incusd");
+        c.args(args).env("INCUS_DIR", self.dir.path()).env(
+            "PATH",
+            format!(
+                "/usr/libexec/incus:{}",
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        );
+        c
+    }
+
+    /// the incus client on this daemon, with its own client config (remotes, pinned certs)
+    fn client(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("incus");
+        c.args(args)
+            .env("INCUS_DIR", self.dir.path())
+            .env("INCUS_CONF", self.conf());
+        c
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.dir.path().join("client")
+    }
+
+    /// runs the client and returns its stdout; panics with its output when it fails
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.client(args).output().expect("incus");
+        assert!(o.status.success(), "incus {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
     }
 }
 
 impl Drop for Incusd {
     fn drop(&mut self) {
-        if let Some(mut c) = self.started.take() {
-            let _ = Command::new("/usr/libexec/incus/incusd")
-                .args(["shutdown", "--timeout=30"])
-                .output();
+        let _ = self.daemon(&["shutdown", "--timeout=30"]).output();
+        if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
-    }
-}
-
-/// The remote and the instance of one test, removed at the end.
-struct IncusUse {
-    remote: String,
-    instance: String,
-}
-
-impl Drop for IncusUse {
-    fn drop(&mut self) {
-        let _ = Command::new("incus")
-            .args(["delete", "-f", &self.instance])
-            .output();
-        let _ = Command::new("incus")
-            .args(["remote", "remove", &self.remote])
-            .output();
-        if let Some(home) = std::env::var_os("HOME") {
-            let _ = std::fs::remove_file(
-                Path::new(&home).join(format!(".config/incus/servercerts/{}.crt", self.remote)),
-            );
+        // what incusd left mounted under its directory (shmounts, guestapi, a container's rootfs)
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut under: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| Path::new(m).starts_with(self.dir.path()))
+            .collect();
+        under.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in under {
+            let _ = Command::new("umount").args(["-l", m]).output();
         }
     }
 }
@@ -509,46 +509,28 @@ fn the_real_incus_launches_from_our_server() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let tree = publish(tmp.path(), "20260101_0000");
     let server = serve(&tree);
-    let _incusd = Incusd::up();
-    let used = IncusUse {
-        remote: unique_name("wr"),
-        instance: unique_name("wi"),
-    };
-    let incus = |args: &[&str]| {
-        let o = Command::new("incus").args(args).output().expect("incus");
-        assert!(o.status.success(), "incus {args:?}: {}", text(&o));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
-    incus(&[
+    let incusd = Incusd::up();
+    let remote = unique_name("wr");
+    let instance = unique_name("wi");
+    incusd.ok(&[
         "remote",
         "add",
-        &used.remote,
+        &remote,
         &format!("https://127.0.0.1:{}", server.port),
         "--protocol=simplestreams",
     ]);
     // the server's certificate where the incus client pins it (README, "Image servers")
-    let certs =
-        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".config/incus/servercerts");
+    let certs = incusd.conf().join("servercerts");
     std::fs::create_dir_all(&certs).expect("servercerts");
-    std::fs::copy(&server.cert, certs.join(format!("{}.crt", used.remote)))
-        .expect("pin the certificate");
-    let list = incus(&[
-        "image",
-        "list",
-        &format!("{}:", used.remote),
-        "--format",
-        "csv",
-    ]);
+    std::fs::copy(&server.cert, certs.join(format!("{remote}.crt"))).expect("pin the certificate");
+    let list = incusd.ok(&["image", "list", &format!("{remote}:"), "--format", "csv"]);
     assert!(list.contains("busybox/1.35"), "{list}");
-    incus(&[
-        "launch",
-        &format!("{}:busybox/1.35", used.remote),
-        &used.instance,
-    ]);
-    let hostname = incus(&["exec", &used.instance, "--", "cat", "/etc/hostname"]);
+    incusd.ok(&["launch", &format!("{remote}:busybox/1.35"), &instance]);
+    let hostname = incusd.ok(&["exec", &instance, "--", "cat", "/etc/hostname"]);
+    let _ = incusd.client(&["delete", "-f", &instance]).output();
     assert_eq!(
         hostname.trim(),
-        used.instance,
+        instance,
         "Incus rendered the image's hostname template"
     );
 }
