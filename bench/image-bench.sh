@@ -20,13 +20,7 @@ if ! command -v incus >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports --no-install-recommends incus incus-client dnsmasq-base
 fi
-if ! incus info >/dev/null 2>&1; then
-  mkdir -p /var/log/incus
-  PATH=/usr/libexec/incus:$PATH setsid /usr/libexec/incus/incusd --group incus-admin --logfile=/var/log/incus/incus.log >/dev/null 2>&1 &
-  /usr/libexec/incus/incusd waitready --timeout=60
-fi
-incus storage show default >/dev/null 2>&1 || incus storage create default dir >/dev/null
-incus profile device show default 2>/dev/null | grep -q '^root:' || incus profile device add default root disk path=/ pool=default >/dev/null
+incusd_up
 
 store=/var/tmp/warren-bench/images
 mkdir -p "$store"

@@ -27,7 +27,11 @@ incusd_up() {
   if ! incus info >/dev/null 2>&1; then
     mkdir -p /var/log/incus
     PATH=/usr/libexec/incus:$PATH setsid /usr/libexec/incus/incusd --group incus-admin --logfile=/var/log/incus/incus.log >/dev/null 2>&1 &
-    /usr/libexec/incus/incusd waitready --timeout=60
+    if ! /usr/libexec/incus/incusd waitready --timeout=60; then
+      echo "incusd did not start; its log says: $(tail -1 /var/log/incus/incus.log)" >&2
+      echo "(a database damaged by a killed incusd: move /var/lib/incus/database aside)" >&2
+      exit 1
+    fi
   fi
   incus storage show default >/dev/null 2>&1 || incus storage create default dir >/dev/null
   incus profile device show default 2>/dev/null | grep -q '^root:' || incus profile device add default root disk path=/ pool=default >/dev/null
