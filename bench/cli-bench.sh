@@ -25,6 +25,7 @@ cleanup() {
   incus remote remove srv >/dev/null 2>&1 || true
   [ -n "$wpid" ] && kill "$wpid" 2>/dev/null || true
   [ -n "$spid" ] && kill "$spid" 2>/dev/null || true
+  unmount_under "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT

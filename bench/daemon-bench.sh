@@ -26,6 +26,7 @@ cleanup() {
   done
   incus image delete wbench-bb >/dev/null 2>&1 || true
   [ -n "$wpid" ] && kill "$wpid" 2>/dev/null || true
+  unmount_under "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -36,3 +36,9 @@ incusd_up() {
   incus storage show default >/dev/null 2>&1 || incus storage create default dir >/dev/null
   incus profile device show default 2>/dev/null | grep -q '^root:' || incus profile device add default root disk path=/ pool=default >/dev/null
 }
+
+# lazily unmounts everything at or below $1 (a daemon's overlays and image mounts), deepest first
+unmount_under() {
+  awk -v d="$1" '$5 == d || index($5, d "/") == 1 {print $5}' /proc/self/mountinfo | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}

@@ -163,29 +163,57 @@ pub fn create(
             return Err("The image has no rootfs".into());
         }
         copy_metadata(&tree, &cdir)?;
-        // an overlay can't be idmapped: an unprivileged container stands on a shifted copy, made
-        // straight from the squashfs of a split image, else from the tree
         let privileged = is_privileged(profiles, inst);
-        let lower = if privileged {
-            tree_rootfs(dir, &image.fingerprint, &tree)?
-        } else {
-            crate::rootfs::shifted_image(&dir.join("images"), &image.fingerprint, |dest| {
-                match &squashfs {
-                    Some(sq) => unsquash(sq, dest),
-                    None => {
-                        std::fs::create_dir_all(dest).map_err(|e| e.to_string())?;
-                        copy_tree(&tree.join("rootfs"), dest)
-                    }
-                }
-            })?
+        // a split image: its squashfs mounted (idmapped for an unprivileged container) is the
+        // overlay's lower layer, where this kernel can
+        let mounted = squashfs
+            .as_ref()
+            .filter(|sq| worth_mounting(sq))
+            .and_then(|sq| {
+                crate::imagemount::mount_image(
+                    &dir.join("images"),
+                    &image.fingerprint,
+                    sq,
+                    !privileged,
+                )
+                .map_err(|e| crate::log::debug(&format!("image mount not used: {e}")))
+                .ok()
+                .map(|lower| (lower, sq.clone()))
+            });
+        let on_mount = match &mounted {
+            Some((lower, sq)) => crate::rootfs::make_overlay(
+                &cdir,
+                lower,
+                &image.fingerprint,
+                !privileged,
+                Some(sq),
+            )?,
+            None => false,
         };
-        progress(80);
-        if !crate::rootfs::make_overlay(&cdir, &lower, &image.fingerprint, !privileged)? {
-            std::fs::create_dir_all(cdir.join("rootfs")).map_err(|e| e.to_string())?;
-            copy_tree(
-                &tree_rootfs(dir, &image.fingerprint, &tree)?,
-                &cdir.join("rootfs"),
-            )?;
+        if !on_mount {
+            // an overlay can't be idmapped: an unprivileged container stands on a shifted copy,
+            // made straight from the squashfs of a split image, else from the tree
+            let lower = if privileged {
+                tree_rootfs(dir, &image.fingerprint, &tree)?
+            } else {
+                crate::rootfs::shifted_image(&dir.join("images"), &image.fingerprint, |dest| {
+                    match &squashfs {
+                        Some(sq) => unsquash(sq, dest),
+                        None => {
+                            std::fs::create_dir_all(dest).map_err(|e| e.to_string())?;
+                            copy_tree(&tree.join("rootfs"), dest)
+                        }
+                    }
+                })?
+            };
+            progress(80);
+            if !crate::rootfs::make_overlay(&cdir, &lower, &image.fingerprint, !privileged, None)? {
+                std::fs::create_dir_all(cdir.join("rootfs")).map_err(|e| e.to_string())?;
+                copy_tree(
+                    &tree_rootfs(dir, &image.fingerprint, &tree)?,
+                    &cdir.join("rootfs"),
+                )?;
+            }
         }
         progress(100);
         render_templates(&cdir, inst, "create")?;
@@ -256,6 +284,18 @@ fn unpacked_image(dir: &Path, fingerprint: &str) -> Result<PathBuf, String> {
     Ok(tree)
 }
 
+/// Whether a squashfs is big enough to be mounted rather than unpacked (at least
+/// `WARREND_SQUASHFS_MOUNT_MIN_MIB` MiB, 16 by default). A mount reads only what containers
+/// open, where unsquashfs decompresses everything, but on several cores at once and once for
+/// all: a small image, read whole by its first start, starts sooner unpacked.
+fn worth_mounting(squashfs: &Path) -> bool {
+    let min_mib: u64 = std::env::var("WARREND_SQUASHFS_MOUNT_MIN_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    std::fs::metadata(squashfs).is_ok_and(|m| m.len() >= min_mib << 20)
+}
+
 /// A split image's rootfs: the squashfs beside its metadata tarball.
 fn squashfs_of(dir: &Path, fingerprint: &str) -> Option<PathBuf> {
     Some(dir.join("images").join(format!("{fingerprint}.rootfs"))).filter(|p| p.is_file())
@@ -320,8 +360,11 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Removes an image's unpacked tree (when the image goes).
+/// Removes an image's squashfs, mounts and unpacked trees (when the image and its last
+/// container are gone).
 pub fn forget_image(dir: &Path, fingerprint: &str) {
+    crate::imagemount::unmount_image(&dir.join("images"), fingerprint);
+    let _ = std::fs::remove_file(dir.join("images").join(format!("{fingerprint}.rootfs")));
     let _ = std::fs::remove_dir_all(dir.join("images").join(format!("{fingerprint}.tree")));
     let _ = std::fs::remove_dir_all(dir.join("images").join(format!("{fingerprint}.shifted")));
 }
@@ -524,17 +567,14 @@ fn bind_disks(devices: &Value) -> std::collections::BTreeMap<String, Value> {
 }
 
 /// Brings a running instance's bind mounts in line with its new disk devices (`warren-lxc
-/// mount`): removed or changed ones unmounted, added or changed ones mounted. A stopped instance
-/// needs nothing (its config is read at start). On failure, what was done is undone.
+/// mount`): removed or changed ones unmounted, added or changed ones mounted. On failure, what
+/// was done is undone.
 pub fn hotplug_disks(
     dir: &Path,
     profiles: &[Profile],
     old: &Instance,
     new: &Instance,
 ) -> Result<(), String> {
-    if state(dir, &new.name) != "RUNNING" {
-        return Ok(());
-    }
     let (before, after) = (
         bind_disks(&expanded_devices(profiles, old)),
         bind_disks(&expanded_devices(profiles, new)),
@@ -564,31 +604,9 @@ pub fn hotplug_disks(
         all.extend(args.iter().map(String::as_str));
         lxc(dir, &all).map(|_| ())
     };
-    let mut done: Vec<(Value, bool)> = Vec::new();
-    let undo = |done: &[(Value, bool)]| {
-        for (d, removed) in done.iter().rev() {
-            let _ = mount(d, !*removed);
-        }
-    };
-    for (name, d) in &before {
-        if after.get(name) != Some(d) {
-            if let Err(e) = mount(d, true) {
-                undo(&done);
-                return Err(format!("Device \"{name}\": {e}"));
-            }
-            done.push((d.clone(), true));
-        }
-    }
-    for (name, d) in &after {
-        if before.get(name) != Some(d) {
-            if let Err(e) = mount(d, false) {
-                undo(&done);
-                return Err(format!("Device \"{name}\": {e}"));
-            }
-            done.push((d.clone(), false));
-        }
-    }
-    Ok(())
+    crate::hotplug::reconcile(&before, &after, |name, d, add| {
+        mount(d, !add).map_err(|e| format!("Device \"{name}\": {e}"))
+    })
 }
 
 /// unix-char and unix-block devices: (device name, config), in name order.
@@ -694,48 +712,100 @@ pub fn make_device_nodes(
 ) -> Result<(), String> {
     let nodes = device_nodes_dir(dir, name);
     let _ = std::fs::remove_dir_all(&nodes);
-    let list = unix_devices(devices);
-    if list.is_empty() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(&nodes).map_err(|e| format!("{}: {e}", nodes.display()))?;
-    for (dev, d) in list {
-        let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
-        let Some((kind, major, minor)) = device_numbers(&d) else {
-            if get("required") == "false" {
-                continue;
-            }
-            return Err(format!(
-                "Device \"{dev}\": no {} device at {} on the host",
-                get("type"),
-                if get("source").is_empty() {
-                    get("path")
-                } else {
-                    get("source")
-                }
-            ));
-        };
-        let mode = u32::from_str_radix(get("mode"), 8).unwrap_or(0o660) & 0o777;
-        let sflag = if kind == 'b' {
-            nix::sys::stat::SFlag::S_IFBLK
-        } else {
-            nix::sys::stat::SFlag::S_IFCHR
-        };
-        let node = nodes.join(&dev);
-        nix::sys::stat::mknod(
-            &node,
-            sflag,
-            nix::sys::stat::Mode::from_bits_truncate(mode),
-            nix::sys::stat::makedev(major, minor),
-        )
-        .map_err(|e| format!("Device \"{dev}\": mknod {}: {e}", node.display()))?;
-        let _ = std::fs::set_permissions(&node, std::os::unix::fs::PermissionsExt::from_mode(mode));
-        let base = if privileged { 0 } else { IDMAP_BASE as u32 };
-        let id = |k: &str| get(k).parse::<u32>().unwrap_or(0) + base;
-        std::os::unix::fs::chown(&node, Some(id("uid")), Some(id("gid")))
-            .map_err(|e| format!("Device \"{dev}\": chown {}: {e}", node.display()))?;
+    for (dev, d) in unix_devices(devices) {
+        make_device_node(&nodes, &dev, &d, privileged)?;
     }
     Ok(())
+}
+
+/// Makes the node of unix device `dev` in `nodes`; false when it is optional and missing.
+fn make_device_node(nodes: &Path, dev: &str, d: &Value, privileged: bool) -> Result<bool, String> {
+    let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
+    let Some((kind, major, minor)) = device_numbers(d) else {
+        if get("required") == "false" {
+            return Ok(false);
+        }
+        return Err(format!(
+            "Device \"{dev}\": no {} device at {} on the host",
+            get("type"),
+            if get("source").is_empty() {
+                get("path")
+            } else {
+                get("source")
+            }
+        ));
+    };
+    std::fs::create_dir_all(nodes).map_err(|e| format!("{}: {e}", nodes.display()))?;
+    let mode = u32::from_str_radix(get("mode"), 8).unwrap_or(0o660) & 0o777;
+    let sflag = if kind == 'b' {
+        nix::sys::stat::SFlag::S_IFBLK
+    } else {
+        nix::sys::stat::SFlag::S_IFCHR
+    };
+    let node = nodes.join(dev);
+    let _ = std::fs::remove_file(&node);
+    nix::sys::stat::mknod(
+        &node,
+        sflag,
+        nix::sys::stat::Mode::from_bits_truncate(mode),
+        nix::sys::stat::makedev(major, minor),
+    )
+    .map_err(|e| format!("Device \"{dev}\": mknod {}: {e}", node.display()))?;
+    let _ = std::fs::set_permissions(&node, std::os::unix::fs::PermissionsExt::from_mode(mode));
+    let base = if privileged { 0 } else { IDMAP_BASE as u32 };
+    let id = |k: &str| get(k).parse::<u32>().unwrap_or(0) + base;
+    std::os::unix::fs::chown(&node, Some(id("uid")), Some(id("gid")))
+        .map_err(|e| format!("Device \"{dev}\": chown {}: {e}", node.display()))?;
+    Ok(true)
+}
+
+/// Brings a running instance's unix devices in line with its new devices: a node made and bound
+/// at its path, and allowed by the device policy (`warren-lxc device`), or unbound, denied and
+/// removed. On failure, what was done is undone.
+pub fn hotplug_unix_devices(
+    dir: &Path,
+    profiles: &[Profile],
+    old: &Instance,
+    new: &Instance,
+) -> Result<(), String> {
+    let before: std::collections::BTreeMap<String, Value> =
+        unix_devices(&expanded_devices(profiles, old))
+            .into_iter()
+            .collect();
+    let after: std::collections::BTreeMap<String, Value> =
+        unix_devices(&expanded_devices(profiles, new))
+            .into_iter()
+            .collect();
+    let privileged = is_privileged(profiles, new);
+    let nodes = device_nodes_dir(dir, &new.name);
+    let plug = |dev: &str, d: &Value, add: bool| -> Result<(), String> {
+        let node = nodes.join(dev);
+        if add {
+            if !make_device_node(&nodes, dev, d, privileged)? {
+                return Ok(());
+            }
+        } else if !node.exists() {
+            return Ok(());
+        }
+        let node_arg = node.to_string_lossy().into_owned();
+        let action = if add { "add" } else { "del" };
+        let r = lxc(
+            dir,
+            &[
+                "device",
+                "-n",
+                &new.name,
+                action,
+                &node_arg,
+                &unix_device_path(d),
+            ],
+        );
+        if (add && r.is_err()) || (!add && r.is_ok()) {
+            let _ = std::fs::remove_file(&node);
+        }
+        r.map(|_| ()).map_err(|e| format!("Device \"{dev}\": {e}"))
+    };
+    crate::hotplug::reconcile(&before, &after, plug)
 }
 
 /// Whether the rootfs's /sbin/init is systemd (a link to it), resolved inside the rootfs.

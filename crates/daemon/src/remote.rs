@@ -278,7 +278,6 @@ pub fn refresh(d: &Daemon, old: &Image, op: &str) -> Result<Option<String>, Stri
     drop(db);
     let images = d.dir.join("images");
     let _ = std::fs::remove_file(images.join(&old.fingerprint));
-    let _ = std::fs::remove_file(images.join(format!("{}.rootfs", old.fingerprint)));
     if !crate::rootfs::image_in_use(&crate::instances::lxcpath(&d.dir), &old.fingerprint) {
         crate::instances::forget_image(&d.dir, &old.fingerprint);
     }

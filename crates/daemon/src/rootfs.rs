@@ -5,9 +5,12 @@
 //! reboot, say) by [`ensure`], which everything that reads or writes a rootfs goes through. A
 //! container restored from a snapshot, or copied, has a plain directory instead.
 //!
-//! An overlay mount can't be idmapped, so an unprivileged container's lower layer is a copy of the
-//! image's tree shifted once through warrend's id map (`images/<fp>.shifted`), and its rootfs
-//! carries warren-lxc's shift marker (`rootfs.shifted`), which presents it as it is. [`reconcile`]
+//! The lower layer of a split image is its squashfs mounted (idmapped through warrend's map for
+//! unprivileged containers: [`crate::imagemount`]). Elsewhere (a unified image, a kernel
+//! without that) an overlay mount can't be idmapped, so an unprivileged container's lower layer
+//! is a copy of the image's tree shifted once through warrend's id map (`images/<fp>.shifted`).
+//! An unprivileged rootfs carries warren-lxc's shift marker (`rootfs.shifted`), which presents
+//! it as it is. [`reconcile`]
 //! shifts a rootfs forth or back when `security.privileged` changes.
 
 use crate::instances::{IDMAP_BASE, IDMAP_SIZE};
@@ -127,6 +130,7 @@ pub fn make_overlay(
     lower: &Path,
     fingerprint: &str,
     shifted: bool,
+    squashfs: Option<&Path>,
 ) -> Result<bool, String> {
     let ov = overlay_dir(cdir);
     if !plain_path(lower) || !plain_path(&ov) {
@@ -146,6 +150,11 @@ pub fn make_overlay(
     std::fs::write(ov.join("image"), fingerprint).map_err(|e| e.to_string())?;
     std::fs::write(ov.join("lower"), lower.as_os_str().as_encoded_bytes())
         .map_err(|e| e.to_string())?;
+    // a lower layer that is the image's squashfs mount: mounted again when it is missing
+    if let Some(sq) = squashfs {
+        std::fs::write(ov.join("squashfs"), sq.as_os_str().as_encoded_bytes())
+            .map_err(|e| e.to_string())?;
+    }
     match mount_overlay(cdir) {
         Ok(()) => {
             set_shifted(cdir, shifted)?;
@@ -178,7 +187,8 @@ fn mount_overlay(cdir: &Path) -> Result<(), String> {
     .map_err(|e| format!("mount the overlay rootfs on {}: {e}", target.display()))
 }
 
-fn is_mount_point(p: &Path) -> bool {
+/// Whether `p` is the root of a mount (another device than its parent's).
+pub(crate) fn is_mount_point(p: &Path) -> bool {
     match (
         std::fs::symlink_metadata(p),
         p.parent().map(std::fs::symlink_metadata),
@@ -191,8 +201,17 @@ fn is_mount_point(p: &Path) -> bool {
 /// The container's rootfs, its overlay mounted if it has one and it isn't.
 pub fn ensure(cdir: &Path) -> Result<PathBuf, String> {
     let rootfs = cdir.join("rootfs");
-    if overlay_dir(cdir).join("upper").is_dir() && !is_mount_point(&rootfs) {
+    let ov = overlay_dir(cdir);
+    if ov.join("upper").is_dir() && !is_mount_point(&rootfs) {
         std::fs::create_dir_all(&rootfs).map_err(|e| e.to_string())?;
+        if let (Ok(sq), Ok(fp)) = (
+            std::fs::read_to_string(ov.join("squashfs")),
+            std::fs::read_to_string(ov.join("image")),
+        ) {
+            let sq = PathBuf::from(sq);
+            let images = sq.parent().unwrap_or(Path::new("/")).to_path_buf();
+            crate::imagemount::mount_image(&images, fp.trim(), &sq, is_shifted(cdir))?;
+        }
         mount_overlay(cdir)?;
     }
     Ok(rootfs)

@@ -186,9 +186,9 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     check_devices(&new.devices, &dd.db()).map_err(|e| e.message)?;
                     let profiles = dd.db().profiles().map_err(|e| e.to_string())?;
                     instances::fill_volatile_hwaddrs(&profiles, &mut new);
-                    // disks added to or removed from a running instance take effect now; if that
-                    // fails, nothing changes
-                    instances::hotplug_disks(&dd.dir, &profiles, &old, &new)?;
+                    // devices added to, changed on or removed from a running instance take
+                    // effect now; if that fails, nothing changes
+                    crate::hotplug::apply(&dd.dir, &profiles, &old, &new)?;
                     dd.db().update_instance(&new).map_err(|e| e.to_string())?;
                     crate::routes_networks::ensure_all(&dd);
                     dd.sync_proxies();
@@ -702,12 +702,8 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                         .delete_image(&image.fingerprint)
                         .map_err(|e| e.to_string())?;
                     let _ = std::fs::remove_file(dd.dir.join("images").join(&image.fingerprint));
-                    let _ = std::fs::remove_file(
-                        dd.dir
-                            .join("images")
-                            .join(format!("{}.rootfs", image.fingerprint)),
-                    );
-                    // containers standing on its tree keep it until the last goes
+                    // containers standing on its rootfs (squashfs or tree) keep it until the
+                    // last goes
                     if !crate::rootfs::image_in_use(
                         &instances::lxcpath(&dd.dir),
                         &image.fingerprint,
@@ -1169,7 +1165,13 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
         let image = match (image, remote) {
             (Some(image), _) => image,
             (None, Some(remote)) => {
+                let pulling = std::time::Instant::now();
                 let image = crate::remote::pull(d, &remote, op, true)?;
+                crate::log::debug(&format!(
+                    "image {} ready in {} ms",
+                    image.fingerprint,
+                    pulling.elapsed().as_millis()
+                ));
                 image_keys(&mut inst.config, &image);
                 inst.architecture = image.architecture.clone();
                 d.db().update_instance(inst).map_err(|e| e.to_string())?;
@@ -1185,7 +1187,14 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
                 json!({"create_instance_from_image_unpack_progress": format!("Unpacking image: {p}%")}),
             )
         };
-        instances::create(&d.dir, &profiles, inst, &image, &progress)
+        let creating = std::time::Instant::now();
+        instances::create(&d.dir, &profiles, inst, &image, &progress)?;
+        crate::log::debug(&format!(
+            "instance {} created in {} ms",
+            inst.name,
+            creating.elapsed().as_millis()
+        ));
+        Ok(())
     })
 }
 

@@ -765,25 +765,57 @@ fn unix_devices_and_proxies() {
         args.extend_from_slice(bad);
         assert!(!w.incus(&args).status.success(), "{bad:?} accepted");
     }
+    // added to the running container, it is there at once (hotplug), and after a restart
+    let pid = w.pid("u1");
+    let check = || {
+        let ls = w.ok(&["exec", "u1", "--", "ls", "-ln", "/dev/myzero"]);
+        assert!(
+            ls.starts_with("crw-rw-rw-") && ls.contains(" 0        0 ") && ls.contains("1,   5"),
+            "{ls}"
+        );
+        assert_eq!(
+            w.ok(&[
+                "exec",
+                "u1",
+                "--",
+                "sh",
+                "-c",
+                "head -c 3 /dev/myzero | od -An -tx1"
+            ])
+            .trim(),
+            "00 00 00"
+        );
+    };
+    check();
+    assert_eq!(w.pid("u1"), pid, "no restart");
     w.ok(&["restart", "-f", "u1"]);
-    let ls = w.ok(&["exec", "u1", "--", "ls", "-ln", "/dev/myzero"]);
+    check();
+    // removed from the running container, it goes at once
+    w.ok(&["config", "device", "remove", "u1", "zero"]);
+    assert!(!w
+        .incus(&["exec", "u1", "--", "ls", "/dev/myzero"])
+        .status
+        .success());
+    // a required device missing on the host: refused on the running container (the config
+    // unchanged), and a clear error at start
+    let before = w.ok(&["config", "show", "u1"]);
+    let refused = w.incus(&[
+        "config",
+        "device",
+        "add",
+        "u1",
+        "gone",
+        "unix-char",
+        "source=/dev/warren-nosuch",
+    ]);
     assert!(
-        ls.starts_with("crw-rw-rw-") && ls.contains(" 0        0 ") && ls.contains("1,   5"),
-        "{ls}"
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("no unix-char device at /dev/warren-nosuch"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
     );
-    assert_eq!(
-        w.ok(&[
-            "exec",
-            "u1",
-            "--",
-            "sh",
-            "-c",
-            "head -c 3 /dev/myzero | od -An -tx1"
-        ])
-        .trim(),
-        "00 00 00"
-    );
-    // a required device missing on the host: a clear error at start
+    assert_eq!(w.ok(&["config", "show", "u1"]), before);
+    w.ok(&["stop", "-f", "u1"]);
     w.ok(&[
         "config",
         "device",
@@ -793,7 +825,7 @@ fn unix_devices_and_proxies() {
         "unix-char",
         "source=/dev/warren-nosuch",
     ]);
-    let bad = w.incus(&["restart", "-f", "u1"]);
+    let bad = w.incus(&["start", "u1"]);
     assert!(
         String::from_utf8_lossy(&bad.stderr).contains("no unix-char device at /dev/warren-nosuch"),
         "{}",

@@ -131,6 +131,55 @@ fn managed_networks_give_leases_and_stay_while_used() {
         "2",
         &format!("{prefix}.1"),
     ]);
+    // a nic added to the running n1 arrives at once (hotplug): its host side a port of the
+    // bridge, its end in the container up with the MAC asked; removed, both ends go
+    let ports = || {
+        std::fs::read_dir(
+            std::path::Path::new("/sys/class/net")
+                .join(&net)
+                .join("brif"),
+        )
+        .map(|d| d.count())
+        .unwrap_or(0)
+    };
+    let (pid, ports_before) = (w.pid("n1"), ports());
+    w.ok(&[
+        "config",
+        "device",
+        "add",
+        "n1",
+        "eth1",
+        "nic",
+        &format!("network={net}"),
+        "hwaddr=00:16:3e:aa:bb:cc",
+    ]);
+    assert_eq!(w.pid("n1"), pid, "no restart");
+    let link = w.ok(&["exec", "n1", "--", "ip", "link", "show", "eth1"]);
+    assert!(
+        link.contains("00:16:3e:aa:bb:cc") && link.contains(",UP"),
+        "{link}"
+    );
+    assert_eq!(ports(), ports_before + 1);
+    // a nic on a bridge that doesn't exist: refused, nothing left behind
+    let before = w.ok(&["config", "show", "n1"]);
+    let bad = w.incus(&[
+        "config",
+        "device",
+        "add",
+        "n1",
+        "eth2",
+        "nic",
+        "nictype=bridged",
+        "parent=warren-nosuchbr",
+    ]);
+    assert!(!bad.status.success());
+    assert_eq!(w.ok(&["config", "show", "n1"]), before);
+    w.ok(&["config", "device", "remove", "n1", "eth1"]);
+    assert!(!w
+        .incus(&["exec", "n1", "--", "ip", "link", "show", "eth1"])
+        .status
+        .success());
+    assert_eq!(ports(), ports_before);
     // in use: it can't go, and says by whom
     let busy = w.incus(&["network", "delete", &net]);
     let err = String::from_utf8_lossy(&busy.stderr);

@@ -481,16 +481,7 @@ impl Drop for Incusd {
             let _ = c.wait();
         }
         // what incusd left mounted under its directory (shmounts, guestapi, a container's rootfs)
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut under: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| Path::new(m).starts_with(self.dir.path()))
-            .collect();
-        under.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in under {
-            let _ = Command::new("umount").args(["-l", m]).output();
-        }
+        warren_testutil::unmount_under(self.dir.path());
     }
 }
 

@@ -196,3 +196,96 @@ fn local_template_creates_from_an_image_pair() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(!lxc.lxcpath().join(&bad).exists());
 }
+
+/// `warren-lxc cgroup` and `device` (lxc-cgroup, lxc-device) on a running container: values read
+/// and set where the controller is, device rules changed wherever the policy lives (the v1
+/// controller and the cgroup2 program both here), a host node bound in and taken out, a network
+/// interface moved in and back.
+#[test]
+fn cgroup_and_device_change_a_running_container() {
+    if !require_root("cgroup_and_device_change_a_running_container") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let c = unique_name("dev");
+    // /dev/full denied by both: the v1 rule (a cgroup2 program on a pure cgroup2 host) and a
+    // cgroup2 device program
+    lxc.busybox(
+        &c,
+        &[
+            "lxc.cgroup.devices.deny = c 1:7 rwm",
+            "lxc.cgroup2.devices.deny = c 1:7 rwm",
+        ],
+    );
+    let stopped = lxc.run("cgroup", &["-n", &c, "pids.max"]);
+    assert!(
+        stderr(&stopped).contains("is not running"),
+        "{}",
+        stderr(&stopped)
+    );
+    lxc.ok("start", &["-n", &c]);
+    let reads = |path: &str| {
+        lxc.run("attach", &["-n", &c, "--", "head", "-c", "1", path])
+            .status
+            .success()
+    };
+    assert!(!reads("/dev/full"), "denied by the config");
+    lxc.ok("cgroup", &["-n", &c, "devices.allow", "c 1:7 rwm"]);
+    assert!(reads("/dev/full"), "allowed now, by both");
+    lxc.ok("cgroup", &["-n", &c, "devices.deny", "c 1:7 rwm"]);
+    assert!(!reads("/dev/full"), "denied again");
+    // values
+    lxc.ok("cgroup", &["-n", &c, "pids.max", "321"]);
+    assert_eq!(lxc.ok("cgroup", &["-n", &c, "pids.max"]).trim(), "321");
+    for (bad, says) in [
+        (&["../../tasks"][..], "not a cgroup file name"),
+        (&["devices.allow", "q 1:7 rwm"][..], "devices.allow"),
+        (&["nosuch.file"][..], "nosuch"),
+    ] {
+        let mut args = vec!["-n", c.as_str()];
+        args.extend_from_slice(bad);
+        let o = lxc.run("cgroup", &args);
+        assert!(
+            !o.status.success() && stderr(&o).contains(says),
+            "{bad:?}: {}",
+            stderr(&o)
+        );
+    }
+    // a host node, bound in and allowed; taken out and denied
+    lxc.ok("device", &["-n", &c, "add", "/dev/full", "/dev/hostfull"]);
+    assert!(reads("/dev/hostfull"));
+    lxc.ok("device", &["-n", &c, "del", "/dev/full", "/dev/hostfull"]);
+    assert!(!lxc
+        .run("attach", &["-n", &c, "--", "ls", "/dev/hostfull"])
+        .status
+        .success());
+    assert!(!reads("/dev/full"));
+    let notnode = lxc.run("device", &["-n", &c, "add", "/etc/hostname"]);
+    assert!(
+        stderr(&notnode).contains("not a device node"),
+        "{}",
+        stderr(&notnode)
+    );
+    // a network interface, in and back out
+    let (host, peer) = (unique_name("dva"), unique_name("dvb"));
+    let veth = Command::new("ip")
+        .args(["link", "add", &host, "type", "veth", "peer", "name", &peer])
+        .status()
+        .expect("ip");
+    assert!(veth.success());
+    struct DeleteLink(String);
+    impl Drop for DeleteLink {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+        }
+    }
+    let _link = DeleteLink(host.clone());
+    lxc.ok("device", &["-n", &c, "add", &peer, "eth7"]);
+    assert!(!std::path::Path::new("/sys/class/net").join(&peer).exists());
+    lxc.ok("attach", &["-n", &c, "--", "ip", "link", "show", "eth7"]);
+    lxc.ok("device", &["-n", &c, "del", "eth7", &peer]);
+    assert!(std::path::Path::new("/sys/class/net").join(&peer).exists());
+    let missing = lxc.run("device", &["-n", &c, "add", "warren-nosuch0"]);
+    assert!(stderr(&missing).contains("no network interface warren-nosuch0"));
+    lxc.ok("stop", &["-n", &c, "-k"]);
+}

@@ -210,12 +210,21 @@ pub fn compile(rules: &[DeviceRule]) -> Vec<BpfInsn> {
     prog
 }
 
-/// Load the program for `rules` and attach it to the cgroup2 directory `cgroup`.
-pub fn enforce(rules: &[DeviceRule], cgroup: &Path) -> Result<(), DeviceError> {
+/// Load the program for `rules` and attach it to the cgroup2 directory `cgroup`, in place of the
+/// program `replace` (an earlier `enforce`'s) when given. Returns the new program.
+pub fn enforce(
+    rules: &[DeviceRule],
+    cgroup: &Path,
+    replace: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<std::os::fd::OwnedFd, DeviceError> {
     let dir = std::fs::File::open(cgroup)
         .map_err(|e| DeviceError::Load(format!("open {}: {e}", cgroup.display())))?;
-    warren_sys::attach_cgroup_device_program(&compile(rules), std::os::fd::AsFd::as_fd(&dir))
-        .map_err(|e| DeviceError::Load(format!("eBPF device program on {}: {e}", cgroup.display())))
+    warren_sys::attach_cgroup_device_program(
+        &compile(rules),
+        std::os::fd::AsFd::as_fd(&dir),
+        replace,
+    )
+    .map_err(|e| DeviceError::Load(format!("eBPF device program on {}: {e}", cgroup.display())))
 }
 
 #[cfg(test)]

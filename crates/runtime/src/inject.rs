@@ -19,6 +19,25 @@ fn enter_mount_ns(pid: i32) -> Result<(), String> {
     std::env::set_current_dir("/").map_err(|e| e.to_string())
 }
 
+/// The host ids of the container's root (its user namespace's id 0; 0 without one).
+fn container_root_ids(pid: i32) -> (u32, u32) {
+    let outside_zero = |file: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+            .ok()
+            .and_then(|map| {
+                map.lines().find_map(|l| {
+                    let mut f = l.split_whitespace().map(|n| n.parse::<u32>().ok());
+                    match (f.next()??, f.next()??) {
+                        (0, outside) => Some(outside),
+                        _ => None,
+                    }
+                })
+            })
+            .unwrap_or(0)
+    };
+    (outside_zero("uid_map"), outside_zero("gid_map"))
+}
+
 /// Binds host path `source` at `target` inside the running container `pid` (made there when
 /// missing, owned by `owner`), read-only if asked, idmapped through its user namespace if asked.
 pub fn bind(
@@ -42,26 +61,44 @@ pub fn bind(
         warren_sys::make_mount_private(tree.as_fd())
             .map_err(|e| format!("mount of {}: {e}", source.display()))?;
     }
+    let root_ids = container_root_ids(pid);
     enter_mount_ns(pid)?;
     // the target, made inside the container (its root is ours now: nothing resolves outside it)
     let rel = target.strip_prefix("/").unwrap_or(target);
     if !rel.as_os_str().is_empty() {
-        let made_parent = rel.parent().map(|p| Path::new("/").join(p));
-        if let Some(parent) = &made_parent {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("make {} in the container: {e}", parent.display()))?;
-        }
         let t = Path::new("/").join(rel);
-        if !t.exists() {
+        let existed = t.exists();
+        let make = || -> std::io::Result<()> {
+            if let Some(parent) = t.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            if t.exists() {
+                return Ok(());
+            }
             if is_dir {
                 std::fs::create_dir(&t)
             } else {
                 std::fs::File::create(&t).map(|_| ())
             }
-            .map_err(|e| format!("make {} in the container: {e}", t.display()))?;
-            if let Some((u, g)) = owner {
-                let _ = std::os::unix::fs::chown(&t, Some(u), Some(g));
+        };
+        let made = match make() {
+            // a filesystem the container mounted in its user namespace (its /dev tmpfs) takes
+            // no file owned by an id it doesn't map, such as the host's root: made as the
+            // container's root instead
+            Err(e) if e.raw_os_error() == Some(libc::EOVERFLOW) => {
+                let (uid, gid) = root_ids;
+                nix::unistd::setfsgid(nix::unistd::Gid::from_raw(gid));
+                nix::unistd::setfsuid(nix::unistd::Uid::from_raw(uid));
+                let again = make();
+                nix::unistd::setfsuid(nix::unistd::Uid::from_raw(0));
+                nix::unistd::setfsgid(nix::unistd::Gid::from_raw(0));
+                again
             }
+            other => other,
+        };
+        made.map_err(|e| format!("make {} in the container: {e}", t.display()))?;
+        if let (Some((u, g)), false) = (owner, existed) {
+            let _ = std::os::unix::fs::chown(&t, Some(u), Some(g));
         }
     }
     let target_fd = nix::fcntl::open(

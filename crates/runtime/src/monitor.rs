@@ -131,6 +131,9 @@ struct Monitor {
     /// The monitor's own cgroup (`warren.monitor.NAME`), joined once the container runs.
     monitor_cg: Option<ContainerCgroup>,
     stdin_open: bool,
+    /// The cgroup2 device program attached to the running instance's payload cgroup (what a
+    /// device rule added later replaces).
+    device_program: std::cell::RefCell<Option<OwnedFd>>,
 }
 
 /// Run the monitor of `spec` until the container stops. Returns the exit code of init (for
@@ -215,6 +218,7 @@ fn run_inner(
         stop_deadline: None,
         monitor_cg: None,
         stdin_open: true,
+        device_program: Default::default(),
         attach_guards: Vec::new(),
     };
     let tracking = m.hier.tracking_only();
@@ -661,8 +665,74 @@ impl Monitor {
                 "device rules need the v1 devices controller or a cgroup2 hierarchy; this host has neither".into(),
             ));
         };
-        crate::devices::enforce(&rules, &unified)?;
+        let mut current = self.device_program.borrow_mut();
+        // a rule added to a running container: the old program out, the new one in, atomically
+        let replace = current
+            .as_ref()
+            .filter(|_| self.state == State::Running)
+            .map(|p| p.as_fd());
+        let program = crate::devices::enforce(&rules, &unified, replace)?;
+        *current = Some(program);
         crate::debug!("{} device rules enforced by an eBPF program", rules.len());
+        Ok(())
+    }
+
+    /// `lxc-cgroup NAME KEY VALUE` on the running instance: written to the payload cgroup, in
+    /// the hierarchy `v2` names (`None`: where the key's controller is). A device rule goes
+    /// everywhere the container's device policy lives unless a hierarchy is named: the v1
+    /// controller (the inner cgroup too, as a v1 child doesn't gain what its parent is allowed)
+    /// and the cgroup2 device program, rebuilt with it (kept for a reboot).
+    fn set_cgroup(
+        &mut self,
+        inst: &Instance,
+        key: &str,
+        v2: Option<bool>,
+        value: &str,
+    ) -> Result<(), String> {
+        cgroup::check_key(key).map_err(|e| e.to_string())?;
+        let entry = vec![(key.to_string(), value.to_string())];
+        let v1_spec = CgroupSpec {
+            v1: entry.clone(),
+            ..Default::default()
+        };
+        if !key.starts_with("devices.") {
+            let one = match v2.unwrap_or_else(|| inst.payload.key_is_v2(key)) {
+                true => CgroupSpec {
+                    v2: entry,
+                    ..Default::default()
+                },
+                false => v1_spec,
+            };
+            return inst.payload.apply(&one).map_err(|e| e.to_string());
+        }
+        let has_v1 = !inst.payload.key_is_v2(key);
+        let to_v1 = v2 != Some(true) && has_v1;
+        let to_program = match v2 {
+            Some(v2) => v2,
+            None => !has_v1 || self.device_program.borrow().is_some(),
+        };
+        if !to_v1 && !to_program {
+            return Err(format!(
+                "{key}: this host has no v1 devices controller; use lxc.cgroup2.{key}"
+            ));
+        }
+        if to_program {
+            crate::devices::parse_rule(
+                &format!("lxc.cgroup2.{key}"),
+                value,
+                key == "devices.allow",
+            )
+            .map_err(|e| e.to_string())?;
+            self.spec.cgroup.v2.extend(entry);
+            if let Err(e) = self.device_policy(&inst.payload) {
+                self.spec.cgroup.v2.pop();
+                return Err(e.to_string());
+            }
+        }
+        if to_v1 {
+            inst.payload.apply(&v1_spec).map_err(|e| e.to_string())?;
+            inst.inner.apply(&v1_spec).map_err(|e| e.to_string())?;
+        }
         Ok(())
     }
 
@@ -1156,6 +1226,34 @@ impl Monitor {
                 }
                 if proto::write_response(&stream, &resp, &[t.master.as_raw_fd()]).is_ok() {
                     self.tty_clients.push((idx, stream));
+                }
+            }
+            Request::Cgroup { key, value } => {
+                // `lxc.cgroup2.KEY` / `lxc.cgroup.KEY` name the hierarchy; a bare key goes where
+                // its controller is
+                let (key, v2) = if let Some(k) = key.strip_prefix("lxc.cgroup2.") {
+                    (k, Some(true))
+                } else if let Some(k) = key.strip_prefix("lxc.cgroup.") {
+                    (k, Some(false))
+                } else {
+                    (key.as_str(), None)
+                };
+                let result = match value {
+                    None => inst
+                        .payload
+                        .read_setting(key, v2.unwrap_or_else(|| inst.payload.key_is_v2(key)))
+                        .map(Some)
+                        .map_err(|e| e.to_string()),
+                    Some(v) => self.set_cgroup(inst, key, v2, &v).map(|()| None),
+                };
+                match result {
+                    Ok(data) => {
+                        resp.data = data;
+                        let _ = proto::write_response(&stream, &resp, &[]);
+                    }
+                    Err(e) => {
+                        let _ = proto::write_response(&stream, &Response::error(e), &[]);
+                    }
                 }
             }
             Request::ConsoleLog { clear } => {

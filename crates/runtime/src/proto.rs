@@ -101,6 +101,14 @@ pub enum Request {
         pid: i32,
         fd: i32,
     },
+    /// `lxc-cgroup`: read cgroupfs file `key` of the container's cgroup (the answer's `data`), or
+    /// write `value` to it. Device rules (`devices.allow`/`devices.deny`) go where the container's
+    /// device policy lives: the v1 controller, or its cgroup2 program, rebuilt with the new rule.
+    Cgroup {
+        key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<String>,
+    },
 }
 
 /// The monitor's answer.

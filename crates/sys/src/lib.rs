@@ -60,16 +60,18 @@ pub fn fork_process() -> io::Result<Forked> {
     }
 }
 
-/// clone(2) with namespace flags, fork-style (no new stack: the child continues on a copy of the
-/// caller's). `flags` are CLONE_NEW* bits; SIGCHLD is added so the parent can wait for the child.
-pub fn clone_namespaces(flags: libc::c_int) -> io::Result<Forked> {
-    require_single_threaded("clone")?;
+/// Raw clone(2) with `flags` (CLONE_NEW* bits) and SIGCHLD, fork-style: 0 in the child, its pid
+/// in the parent, -1 on failure.
+///
+/// # Safety
+/// In a multi-threaded caller the child may only make async-signal-safe calls before exiting
+/// (another thread may have held a lock at the time of the clone).
+unsafe fn fork_clone(flags: libc::c_int) -> libc::c_long {
     let flags = flags as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
     // SAFETY: raw clone with a NULL stack behaves like fork (the child runs on a copy-on-write copy
-    // of the parent's stack); no CLONE_VM/CLONE_THREAD, so no memory is shared. The process is
-    // single-threaded (checked above), so no lock can be held by a thread that doesn't exist in the
-    // child. The remaining arguments (ptid, ctid, tls) are unused without the matching flags.
-    let ret = unsafe {
+    // of the parent's stack); no CLONE_VM/CLONE_THREAD, so no memory is shared. The remaining
+    // arguments (ptid, ctid, tls) are unused without the matching flags.
+    unsafe {
         libc::syscall(
             libc::SYS_clone,
             flags,
@@ -78,7 +80,16 @@ pub fn clone_namespaces(flags: libc::c_int) -> io::Result<Forked> {
             std::ptr::null_mut::<libc::c_int>(),
             0 as libc::c_ulong,
         )
-    };
+    }
+}
+
+/// clone(2) with namespace flags, fork-style (no new stack: the child continues on a copy of the
+/// caller's). `flags` are CLONE_NEW* bits; SIGCHLD is added so the parent can wait for the child.
+pub fn clone_namespaces(flags: libc::c_int) -> io::Result<Forked> {
+    require_single_threaded("clone")?;
+    // SAFETY: the process is single-threaded (checked above), so no lock can be held by a thread
+    // that doesn't exist in the child, and the child may go on running any code.
+    let ret = unsafe { fork_clone(flags) };
     match ret {
         -1 => Err(io::Error::last_os_error()),
         0 => {
@@ -774,11 +785,18 @@ const BPF_PROG_ATTACH: libc::c_long = 8;
 const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
 const BPF_CGROUP_DEVICE: u32 = 6;
 const BPF_F_ALLOW_MULTI: u32 = 2;
+const BPF_F_REPLACE: u32 = 4;
 
 /// Load `insns` as a BPF_PROG_TYPE_CGROUP_DEVICE program and attach it (BPF_F_ALLOW_MULTI) to the
-/// cgroup2 directory `cgroup`. The attachment keeps the program alive; the descriptor is closed.
-/// On failure the verifier's log, if any, is part of the error.
-pub fn attach_cgroup_device_program(insns: &[BpfInsn], cgroup: BorrowedFd<'_>) -> io::Result<()> {
+/// cgroup2 directory `cgroup`, in place of program `replace` when given (one atomic swap: no
+/// moment without a policy). Returns the program's descriptor, what a later replace names; the
+/// attachment alone keeps the program alive. On failure the verifier's log, if any, is part of
+/// the error.
+pub fn attach_cgroup_device_program(
+    insns: &[BpfInsn],
+    cgroup: BorrowedFd<'_>,
+    replace: Option<BorrowedFd<'_>>,
+) -> io::Result<OwnedFd> {
     let raw: Vec<u64> = insns
         .iter()
         .map(|i| {
@@ -828,8 +846,16 @@ pub fn attach_cgroup_device_program(insns: &[BpfInsn], cgroup: BorrowedFd<'_>) -
     attach[0..4].copy_from_slice(&(cgroup.as_raw_fd() as u32).to_ne_bytes());
     attach[4..8].copy_from_slice(&(prog.as_raw_fd() as u32).to_ne_bytes());
     attach[8..12].copy_from_slice(&BPF_CGROUP_DEVICE.to_ne_bytes());
-    attach[12..16].copy_from_slice(&BPF_F_ALLOW_MULTI.to_ne_bytes());
-    // SAFETY: `attach` is a zeroed bpf_attr of the size we pass, holding two valid descriptors.
+    // union bpf_attr for BPF_PROG_ATTACH: ..., attach_flags, replace_bpf_fd
+    let flags = match replace {
+        Some(old) => {
+            attach[16..20].copy_from_slice(&(old.as_raw_fd() as u32).to_ne_bytes());
+            BPF_F_ALLOW_MULTI | BPF_F_REPLACE
+        }
+        None => BPF_F_ALLOW_MULTI,
+    };
+    attach[12..16].copy_from_slice(&flags.to_ne_bytes());
+    // SAFETY: `attach` is a zeroed bpf_attr of the size we pass, holding valid descriptors.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_bpf,
@@ -841,7 +867,7 @@ pub fn attach_cgroup_device_program(insns: &[BpfInsn], cgroup: BorrowedFd<'_>) -
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(())
+    Ok(prog)
 }
 
 /// Overwrite the `comm` name (as `ps -o comm` and /proc/PID/comm show it).
@@ -858,6 +884,107 @@ pub fn default_sigpipe() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+}
+
+/// A user namespace with the given maps (`/proc/PID/uid_map` lines such as "0 100000 65536"),
+/// held by the returned descriptor alone: what an idmapped mount names. Usable from a
+/// multi-threaded process: the child made for it only blocks in read(2) and exits.
+pub fn userns_with_maps(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
+    // close-on-exec: a process another thread starts meanwhile mustn't hold the write end
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    // SAFETY: in the child only async-signal-safe calls follow (close, read and _exit), so no
+    // lock held by another thread of the parent can be touched.
+    let pid = unsafe { fork_clone(libc::CLONE_NEWUSER) };
+    if pid == 0 {
+        let mut byte = 0u8;
+        // SAFETY: close(2), read(2) and _exit(2) are async-signal-safe. With its own copy of the
+        // write end closed, the read returns (EOF) once the parent closes its copy or dies;
+        // `byte` is a live one-byte buffer.
+        unsafe {
+            libc::close(wr.as_raw_fd());
+            libc::read(rd.as_raw_fd(), (&mut byte as *mut u8).cast(), 1);
+            libc::_exit(0);
+        }
+    }
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let pid = pid as i32;
+    let result = (|| {
+        std::fs::write(format!("/proc/{pid}/uid_map"), uid_map)?;
+        std::fs::write(format!("/proc/{pid}/gid_map"), gid_map)?;
+        std::fs::File::open(format!("/proc/{pid}/ns/user")).map(OwnedFd::from)
+    })();
+    drop(wr);
+    drop(rd);
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    result
+}
+
+const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
+const LOOP_CONFIGURE: libc::c_ulong = 0x4C0A;
+const LO_FLAGS_READ_ONLY: u32 = 1;
+const LO_FLAGS_AUTOCLEAR: u32 = 4;
+
+/// struct loop_config (linux/loop.h): the backing fd, the block size, a struct loop_info64
+/// (232 bytes; lo_flags at offset 52) and reserved space.
+#[repr(C)]
+struct LoopConfig {
+    fd: u32,
+    block_size: u32,
+    info: [u8; 232],
+    reserved: [u64; 8],
+}
+
+/// A free loop device backed by `file`, read-only and detached by the kernel once nothing holds
+/// it (autoclear: mount it, then drop the returned descriptor). Returns the device's path and
+/// an open descriptor on it.
+pub fn loop_device_for(file: BorrowedFd<'_>) -> io::Result<(std::path::PathBuf, OwnedFd)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let control = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/loop-control")?;
+    // a free device can be taken by someone else between the two calls: try again
+    for _ in 0..16 {
+        // SAFETY: LOOP_CTL_GET_FREE takes no argument and returns a device number or -1.
+        let n = unsafe { libc::ioctl(control.as_raw_fd(), LOOP_CTL_GET_FREE as _) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let path = std::path::PathBuf::from(format!("/dev/loop{n}"));
+        let dev = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)?;
+        let mut config = LoopConfig {
+            fd: file.as_raw_fd() as u32,
+            block_size: 0,
+            info: [0; 232],
+            reserved: [0; 8],
+        };
+        config.info[52..56]
+            .copy_from_slice(&(LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR).to_ne_bytes());
+        // SAFETY: `config` is a live, properly laid out struct loop_config; the kernel reads it
+        // and keeps no pointer to it. `dev` and the backing fd are valid descriptors.
+        let ret = unsafe {
+            libc::ioctl(
+                dev.as_raw_fd(),
+                LOOP_CONFIGURE as _,
+                &config as *const LoopConfig,
+            )
+        };
+        if ret == 0 {
+            return Ok((path, OwnedFd::from(dev)));
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EBUSY) {
+            return Err(err);
+        }
+    }
+    Err(io::Error::other(
+        "no free loop device (every one taken meanwhile)",
+    ))
 }
 
 #[cfg(test)]

@@ -860,3 +860,20 @@ impl ImageServer {
         ImageServer { child, port, cert }
     }
 }
+
+/// Lazily unmounts every mount at or below `dir` (deepest first): what a test's daemon left
+/// mounted there (overlays, image mounts, incusd's shmounts), so the directory can go.
+pub fn unmount_under(dir: &Path) {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut under: Vec<PathBuf> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        // mountinfo escapes spaces and the like as \ooo; test directories have none
+        .map(PathBuf::from)
+        .filter(|m| m.starts_with(dir))
+        .collect();
+    under.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
+    for m in under {
+        let _ = Command::new("umount").arg("-l").arg(&m).output();
+    }
+}

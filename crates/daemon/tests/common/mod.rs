@@ -14,12 +14,26 @@ pub const WARREN: &str = env!("CARGO_BIN_EXE_warren");
 pub struct Warrend {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
+    env: Vec<(String, String)>,
 }
 
 impl Warrend {
     pub fn start() -> Warrend {
+        Warrend::start_with(&[])
+    }
+
+    /// warrend with these environment variables too (kept across restarts).
+    pub fn start_with(env: &[(&str, &str)]) -> Warrend {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut w = Warrend { dir, child: None };
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut w = Warrend {
+            dir,
+            child: None,
+            env,
+        };
         w.restart();
         w
     }
@@ -35,6 +49,7 @@ impl Warrend {
                 .env("WARREN_DIR", self.dir.path())
                 // managed networks' dnsmasq forwards no query off the machine
                 .env("WARREND_DNS_NO_UPSTREAM", "1")
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
                 .spawn()
                 .expect("warrend"),
         );
@@ -177,6 +192,8 @@ impl Drop for Warrend {
                     .output();
             }
         }
+        // the image mounts (squashfs, idmapped) and anything else left below the directory
+        warren_testutil::unmount_under(self.dir.path());
     }
 }
 

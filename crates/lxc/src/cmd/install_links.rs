@@ -4,15 +4,17 @@ use anyhow::{Context, Result};
 use std::path::PathBuf;
 
 /// The tools warren answers as.
-pub const TOOLS: [&str; 17] = [
+pub const TOOLS: [&str; 19] = [
     "attach",
     "autostart",
+    "cgroup",
     "checkconfig",
     "config",
     "console",
     "copy",
     "create",
     "destroy",
+    "device",
     "execute",
     "freeze",
     "info",

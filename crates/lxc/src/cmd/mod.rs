@@ -4,12 +4,14 @@ use clap::{Parser, Subcommand};
 
 pub mod attach;
 pub mod autostart;
+pub mod cgroup;
 pub mod checkconfig;
 pub mod config;
 pub mod console;
 pub mod copy;
 pub mod create;
 pub mod destroy;
+pub mod device;
 pub mod execute;
 pub mod freeze;
 pub mod info;
@@ -38,6 +40,8 @@ pub enum Cmd {
     Attach(attach::Args),
     /// Start, stop or list the containers marked lxc.start.auto
     Autostart(autostart::Args),
+    /// Read or set a cgroup value of a running container
+    Cgroup(cgroup::Args),
     /// Check the kernel and host for what containers need
     Checkconfig(checkconfig::Args),
     /// Print warren-lxc's configuration values (lxc.lxcpath, ...)
@@ -50,6 +54,8 @@ pub enum Cmd {
     Create(create::Args),
     /// Destroy a container
     Destroy(destroy::Args),
+    /// Add a host device node or network interface to a running container, or take it back
+    Device(device::Args),
     /// Run one command in a fresh container with a minimal init
     Execute(execute::Args),
     /// Freeze all the container's processes
@@ -91,6 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Net(_) | Cmd::NetSupervise(_) => Some("net"),
         Cmd::Shift(_) => Some("shift"),
         Cmd::Mount(_) => Some("mount"),
+        Cmd::Device(_) => Some("device"),
         Cmd::Snapshot(_) => Some("snapshot"),
         _ => None,
     };
@@ -104,12 +111,14 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.cmd {
         Cmd::Attach(a) => attach::run(a),
         Cmd::Autostart(a) => autostart::run(a),
+        Cmd::Cgroup(a) => cgroup::run(a),
         Cmd::Checkconfig(a) => checkconfig::run(a),
         Cmd::Config(a) => config::run(a),
         Cmd::Console(a) => console::run(a),
         Cmd::Copy(a) => copy::run(a),
         Cmd::Create(a) => create::run(a),
         Cmd::Destroy(a) => destroy::run(a),
+        Cmd::Device(a) => device::run(a),
         Cmd::Execute(a) => execute::run(a),
         Cmd::Freeze(a) => freeze::run(a),
         Cmd::Info(a) => info::run(a),

@@ -77,6 +77,17 @@ fn write_file(path: &Path, value: &str) -> io::Result<()> {
     f.write_all(value.as_bytes())
 }
 
+/// A cgroupfs file name, nothing that reaches another directory.
+pub fn check_key(key: &str) -> Result<(), CgroupError> {
+    if key.is_empty() || key.contains('/') || key.starts_with('.') || !key.contains('.') {
+        return Err(CgroupError::Unavailable {
+            key: key.to_string(),
+            reason: "not a cgroup file name (CONTROLLER.FILE, such as memory.max)".into(),
+        });
+    }
+    Ok(())
+}
+
 fn read_trimmed(path: &Path) -> Result<String, CgroupError> {
     fs::read_to_string(path)
         .map(|s| s.trim().to_string())
@@ -251,6 +262,24 @@ impl ContainerCgroup {
             self.write_setting(&format!("lxc.cgroup2.{key}"), &dir.join(key), value)?;
         }
         Ok(())
+    }
+
+    /// Whether `key` (a cgroupfs file name: `memory.max`, `memory.limit_in_bytes`) is in the
+    /// cgroup2 hierarchy here: its controller is not a v1 one on this host (`lxc-cgroup`'s rule).
+    pub fn key_is_v2(&self, key: &str) -> bool {
+        self.v1_member(controller_of(key)).is_none()
+    }
+
+    /// The value of cgroupfs file `key` of this cgroup (`lxc-cgroup NAME KEY`), in the cgroup2
+    /// hierarchy or the v1 one of its controller.
+    pub fn read_setting(&self, key: &str, v2: bool) -> Result<String, CgroupError> {
+        check_key(key)?;
+        let dir = if v2 {
+            self.v2_target(key)?
+        } else {
+            self.v1_target(key)?
+        };
+        read_trimmed(&dir.join(key))
     }
 
     fn write_setting(&self, lxc_key: &str, path: &Path, value: &str) -> Result<(), CgroupError> {

@@ -1,0 +1,180 @@
+//! Devices added to, changed on or removed from a running instance, taking effect at once as
+//! Incus hotplugs them: disks (bind mounts), unix-char/unix-block nodes and nics (a veth pair on
+//! the bridge, its peer moved into the container). All or nothing: a failure undoes the rest.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use crate::db::{Instance, Profile};
+use crate::instances::{self, expanded_devices, nic_hwaddr};
+
+/// Applies the device changes from `old` to `new` to the running instance (nothing when it is
+/// stopped: its config is read at start). On failure nothing is left changed.
+pub fn apply(
+    dir: &Path,
+    profiles: &[Profile],
+    old: &Instance,
+    new: &Instance,
+) -> Result<(), String> {
+    if instances::state(dir, &new.name) != "RUNNING" {
+        return Ok(());
+    }
+    instances::hotplug_disks(dir, profiles, old, new)?;
+    if let Err(e) = instances::hotplug_unix_devices(dir, profiles, old, new) {
+        let _ = instances::hotplug_disks(dir, profiles, new, old);
+        return Err(e);
+    }
+    if let Err(e) = nics(dir, profiles, old, new) {
+        let _ = instances::hotplug_unix_devices(dir, profiles, new, old);
+        let _ = instances::hotplug_disks(dir, profiles, new, old);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// The nic devices of expanded devices: device name → config.
+fn nic_devices(devices: &Value) -> BTreeMap<String, Value> {
+    devices
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, d)| d.get("type").and_then(Value::as_str) == Some("nic"))
+                .map(|(k, d)| (k.clone(), d.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The interface's name in the container: `name`, else the device's.
+fn ifname<'a>(device: &'a str, d: &'a Value) -> &'a str {
+    match d.get("name").and_then(Value::as_str) {
+        Some(n) if !n.is_empty() => n,
+        _ => device,
+    }
+}
+
+fn nics(dir: &Path, profiles: &[Profile], old: &Instance, new: &Instance) -> Result<(), String> {
+    let Some(info) = instances::live(dir, &new.name) else {
+        return Ok(());
+    };
+    let (before, after) = (
+        nic_devices(&expanded_devices(profiles, old)),
+        nic_devices(&expanded_devices(profiles, new)),
+    );
+    reconcile(&before, &after, |dev, d, add| {
+        if add {
+            // an undone removal puts back the old device, with the old instance's MAC
+            let inst = if after.get(dev) == Some(d) { new } else { old };
+            add_nic(info.pid, inst, dev, d)
+        } else {
+            remove_nic(info.pid, ifname(dev, d))
+        }
+        .map_err(|e| format!("Device \"{dev}\": {e}"))
+    })
+}
+
+/// Applies the difference between two sets of devices (name → config) through `plug(name,
+/// config, add)`: what went or changed is removed, then what came or changed is added. On a
+/// failure what was done is undone, last first, and the failure returned.
+pub fn reconcile(
+    before: &BTreeMap<String, Value>,
+    after: &BTreeMap<String, Value>,
+    plug: impl Fn(&str, &Value, bool) -> Result<(), String>,
+) -> Result<(), String> {
+    let removals = before
+        .iter()
+        .filter(|(name, d)| after.get(*name) != Some(*d))
+        .map(|(name, d)| (name, d, false));
+    let additions = after
+        .iter()
+        .filter(|(name, d)| before.get(*name) != Some(*d))
+        .map(|(name, d)| (name, d, true));
+    let mut done: Vec<(&String, &Value, bool)> = Vec::new();
+    for (name, d, add) in removals.chain(additions) {
+        if let Err(e) = plug(name, d, add) {
+            for (name, d, add) in done.into_iter().rev() {
+                let _ = plug(name, d, !add);
+            }
+            return Err(e);
+        }
+        done.push((name, d, add));
+    }
+    Ok(())
+}
+
+/// A veth pair: the host side on the nic's bridge and up, the other with the nic's MAC and MTU,
+/// moved into the container (`pid`'s network namespace) under its name and brought up there.
+fn add_nic(pid: i32, inst: &Instance, device: &str, d: &Value) -> Result<(), String> {
+    let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
+    let bridge = if get("network").is_empty() {
+        get("parent")
+    } else {
+        get("network")
+    };
+    let name = ifname(device, d).to_string();
+    let mac = warren_net::parse_hwaddr(&nic_hwaddr(inst, device, d))?;
+    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| format!("the container's network namespace: {e}"))?;
+    let mut nl = warren_net::Netlink::open().map_err(|e| e.to_string())?;
+    let bridge_index = nl
+        .link_index(bridge)
+        .map_err(|e| format!("bridge {bridge}: {e}"))?;
+    let host = warren_net::random_name("veth");
+    let peer = warren_net::random_name("wnic");
+    nl.create_veth(&host, &peer, warren_net::Namespace::Here)
+        .map_err(|e| e.to_string())?;
+    let set_up = |nl: &mut warren_net::Netlink| -> Result<(), warren_net::NetError> {
+        let host_index = nl.link_index(&host)?;
+        let peer_index = nl.link_index(&peer)?;
+        nl.set_hwaddr(peer_index, mac)?;
+        if let Ok(mtu) = get("mtu").parse::<u32>() {
+            nl.set_mtu(host_index, mtu)?;
+            nl.set_mtu(peer_index, mtu)?;
+        }
+        nl.set_master(host_index, bridge_index)?;
+        nl.set_up(host_index)?;
+        nl.move_to_ns_named(peer_index, netns.as_raw_fd(), &name)
+    };
+    if let Err(e) = set_up(&mut nl) {
+        // deleting one end deletes both
+        if let Ok(i) = nl.link_index(&host) {
+            let _ = nl.delete_link(i);
+        }
+        return Err(e.to_string());
+    }
+    in_netns(pid, move |nl| {
+        let i = nl.link_index(&name)?;
+        nl.set_up(i)
+    })
+}
+
+/// Deletes the container's interface `name` (and with it the host side of its veth pair); one
+/// already gone is no error.
+fn remove_nic(pid: i32, name: &str) -> Result<(), String> {
+    let name = name.to_string();
+    in_netns(pid, move |nl| match nl.link_index(&name) {
+        Ok(i) => nl.delete_link(i),
+        Err(warren_net::NetError::NoSuchLink(_)) => Ok(()),
+        Err(e) => Err(e),
+    })
+}
+
+/// Runs `f` on a netlink socket in `pid`'s network namespace, from a thread of its own (setns
+/// into a network namespace changes only the calling thread's).
+fn in_netns(
+    pid: i32,
+    f: impl FnOnce(&mut warren_net::Netlink) -> Result<(), warren_net::NetError> + Send + 'static,
+) -> Result<(), String> {
+    std::thread::spawn(move || -> Result<(), String> {
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+            .map_err(|e| format!("the container's network namespace: {e}"))?;
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("enter the container's network namespace: {e}"))?;
+        let mut nl = warren_net::Netlink::open().map_err(|e| e.to_string())?;
+        f(&mut nl).map_err(|e| e.to_string())
+    })
+    .join()
+    .map_err(|_| "the network namespace thread failed".to_string())?
+}
