@@ -32,7 +32,22 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE images ADD COLUMN update_source TEXT NOT NULL DEFAULT 'null';",
     "CREATE TABLE networks (name TEXT PRIMARY KEY, description TEXT NOT NULL, type TEXT NOT NULL, config TEXT NOT NULL);",
     "ALTER TABLE images ADD COLUMN auto_update INTEGER NOT NULL DEFAULT 0;",
+    "CREATE TABLE server_config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE certificates (fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL,
+        certificate TEXT NOT NULL, description TEXT NOT NULL);",
 ];
+
+/// A trusted client certificate (`incus config trust`).
+#[derive(Debug, Clone)]
+pub struct Certificate {
+    /// SHA-256 of the DER, hex.
+    pub fingerprint: String,
+    pub name: String,
+    pub kind: String,
+    /// PEM.
+    pub certificate: String,
+    pub description: String,
+}
 
 /// A managed network.
 #[derive(Debug, Clone)]
@@ -592,5 +607,71 @@ impl Db {
             )
             .optional()?
             .is_some())
+    }
+
+    /// The server's config (`incus config`): key → value.
+    pub fn server_config(&self) -> Result<std::collections::BTreeMap<String, String>, DbError> {
+        let mut st = self.conn.prepare("SELECT key, value FROM server_config")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut out = std::collections::BTreeMap::new();
+        for row in rows {
+            let (k, v) = row?;
+            out.insert(k, v);
+        }
+        Ok(out)
+    }
+
+    /// Replaces the server's config.
+    pub fn set_server_config(
+        &self,
+        config: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), DbError> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM server_config", [])?;
+        for (k, v) in config {
+            tx.execute(
+                "INSERT INTO server_config (key, value) VALUES (?1, ?2)",
+                params![k, v],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn certificates(&self) -> Result<Vec<Certificate>, DbError> {
+        let mut st = self.conn.prepare(
+            "SELECT fingerprint, name, type, certificate, description FROM certificates ORDER BY name, fingerprint",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(Certificate {
+                fingerprint: r.get(0)?,
+                name: r.get(1)?,
+                kind: r.get(2)?,
+                certificate: r.get(3)?,
+                description: r.get(4)?,
+            })
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?);
+        }
+        Ok(out)
+    }
+
+    /// Adds or replaces a trusted certificate.
+    pub fn put_certificate(&self, c: &Certificate) -> Result<(), DbError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO certificates (fingerprint, name, type, certificate, description) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![c.fingerprint, c.name, c.kind, c.certificate, c.description],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_certificate(&self, fingerprint: &str) -> Result<(), DbError> {
+        self.conn.execute(
+            "DELETE FROM certificates WHERE fingerprint = ?1",
+            params![fingerprint],
+        )?;
+        Ok(())
     }
 }

@@ -17,6 +17,8 @@ pub struct Request {
     pub body: Vec<u8>,
     /// An image upload, streamed to a file in the store (no size limit but the disk's).
     pub body_file: Option<std::path::PathBuf>,
+    /// Who sent it (set by the connection's handler).
+    pub peer: crate::https::Peer,
 }
 
 impl Request {
@@ -80,9 +82,11 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Reads one request; an octet-stream `POST /1.0/images` body goes to a file in `upload_dir`.
+/// Reads one request; an image upload is streamed to a file in `upload_dir`, when given (an
+/// untrusted client's body is held to [`MAX_BODY`] instead).
 pub fn read_request<R: Read>(
     stream: R,
-    upload_dir: &std::path::Path,
+    upload_dir: Option<&std::path::Path>,
 ) -> Result<Request, HttpError> {
     let mut r = BufReader::new(stream);
     let mut line = String::new();
@@ -127,13 +131,16 @@ pub fn read_request<R: Read>(
         headers,
         body: Vec::new(),
         body_file: None,
+        peer: crate::https::Peer::Unix,
     };
-    let upload = req.method == "POST"
-        && req.path.trim_end_matches('/') == "/1.0/images"
-        && req.header("content-type").is_some_and(|c| {
-            c.starts_with("application/octet-stream") || c.starts_with("multipart/form-data")
-        });
-    if upload {
+    let upload = upload_dir.filter(|_| {
+        req.method == "POST"
+            && req.path.trim_end_matches('/') == "/1.0/images"
+            && req.header("content-type").is_some_and(|c| {
+                c.starts_with("application/octet-stream") || c.starts_with("multipart/form-data")
+            })
+    });
+    if let Some(upload_dir) = upload {
         std::fs::create_dir_all(upload_dir)?;
         let file = tempfile::Builder::new()
             .prefix(".upload-")

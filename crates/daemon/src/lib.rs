@@ -13,6 +13,7 @@ pub mod files;
 pub mod filter;
 pub mod hotplug;
 pub mod http;
+pub mod https;
 pub mod imagemount;
 pub mod images;
 pub mod instances;
@@ -26,6 +27,7 @@ pub mod resources;
 pub mod rootfs;
 pub mod routes;
 pub mod routes_networks;
+pub mod routes_trust;
 pub mod sftp;
 pub mod time;
 pub mod volumes;
@@ -35,6 +37,10 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+/// Trust tokens by secret: (operation id, client name, the operation's wake-up).
+pub type TrustTokens =
+    std::collections::HashMap<String, (String, String, std::sync::mpsc::Sender<()>)>;
+
 pub struct Daemon {
     pub dir: PathBuf,
     db: Mutex<db::Db>,
@@ -43,6 +49,11 @@ pub struct Daemon {
     pub execs: exec::Sessions,
     /// The listeners of running instances' proxy devices.
     pub proxies: proxies::Proxies,
+    /// The HTTPS listener (`core.https_address`), when one is configured.
+    pub https: Mutex<Option<https::Listener>>,
+    /// Trust tokens not used yet: secret → (token operation id, client name, what tells the
+    /// operation it was used).
+    pub trust_tokens: Mutex<TrustTokens>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +93,8 @@ impl Daemon {
             hub: Default::default(),
             execs: Default::default(),
             proxies: Default::default(),
+            https: Default::default(),
+            trust_tokens: Default::default(),
         })
     }
 
@@ -125,6 +138,15 @@ impl Daemon {
         // managed bridges first (after a reboot they are gone): instances stand on them
         routes_networks::ensure_all(&self);
         boot::autostart(&self);
+        let address = self
+            .db()
+            .server_config()
+            .ok()
+            .and_then(|c| c.get("core.https_address").cloned())
+            .unwrap_or_default();
+        if let Err(e) = https::apply(&self, &address) {
+            log::error(&e);
+        }
         // proxy devices follow their instances: started with them, stopped with them (also when
         // they start or stop behind warrend's back)
         // images from servers refreshed every WARREND_IMAGES_AUTO_UPDATE_INTERVAL hours (6; 0: never)
@@ -154,15 +176,42 @@ impl Daemon {
             };
             let d = self.clone();
             std::thread::spawn(move || {
-                let _ = d.connection(stream);
+                let _ = d.connection(stream, https::Peer::Unix);
             });
         }
     }
 
-    fn connection(self: &std::sync::Arc<Self>, stream: UnixStream) -> std::io::Result<()> {
+    /// One request from `peer` (the unix socket, or an HTTPS client through [`https`]).
+    pub fn connection(
+        self: &std::sync::Arc<Self>,
+        stream: UnixStream,
+        peer: https::Peer,
+    ) -> std::io::Result<()> {
         stream.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
         let mut writer = stream.try_clone()?;
-        let response = match http::read_request(&stream, &self.dir.join("images")) {
+        let images = self.dir.join("images");
+        let uploads = peer.trusted().then_some(images.as_path());
+        let request = http::read_request(&stream, uploads).map(|mut r| {
+            r.peer = peer.clone();
+            r
+        });
+        // an untrusted HTTPS client sees the server's public face and may offer a trust token;
+        // an operation's websocket is reached by its secret, as incusd allows
+        if let (Ok(req), false) = (&request, peer.trusted()) {
+            let open = (req.method == "GET" && req.path.trim_end_matches('/') == "/1.0")
+                || (req.method == "POST" && req.path.trim_end_matches('/') == "/1.0/certificates")
+                || (req.path.starts_with("/1.0/operations/") && req.path.ends_with("/websocket"));
+            if !open {
+                if let Some(body) = &req.body_file {
+                    let _ = std::fs::remove_file(body);
+                }
+                return http::write_response(
+                    &mut writer,
+                    &api::error(&api::ApiError::new(403, "not authorized")),
+                );
+            }
+        }
+        let response = match request {
             Ok(req)
                 if req.path.trim_end_matches('/') == "/1.0/events"
                     && req
@@ -189,7 +238,8 @@ impl Daemon {
             }
             Ok(req)
                 if req.method == "PUT"
-                    && req.path.trim_end_matches('/') == "/internal/shutdown" =>
+                    && req.path.trim_end_matches('/') == "/internal/shutdown"
+                    && peer == https::Peer::Unix =>
             {
                 // `warrend shutdown` / `incus admin shutdown`: stop every instance cleanly, answer,
                 // then end

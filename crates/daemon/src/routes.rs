@@ -46,7 +46,10 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     let m = req.method.as_str();
     match (m, parts.as_slice()) {
         ("GET", [""]) | ("GET", []) => Ok(api::sync(json!(["/1.0"]))),
-        ("GET", ["1.0"]) => Ok(api::sync_etag(server_info(d))),
+        ("GET", ["1.0"]) => Ok(api::sync_etag(server_info(d, &req.peer))),
+        ("PUT", ["1.0"]) => crate::routes_trust::put_server(d, req, false),
+        ("PATCH", ["1.0"]) => crate::routes_trust::put_server(d, req, true),
+        (_, ["1.0", "certificates", rest @ ..]) => crate::routes_trust::handle(d, req, rest),
         ("GET", ["1.0", "instances"]) => {
             // rows and profiles under the lock; the states (the monitors) outside it
             let (list, profiles) = {
@@ -1869,7 +1872,7 @@ pub(crate) fn host_networks() -> Vec<Value> {
         .collect()
 }
 
-fn server_info(d: &Daemon) -> Value {
+fn server_info(d: &Daemon, peer: &crate::https::Peer) -> Value {
     let uts = nix::sys::utsname::uname().ok();
     let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
         uts.as_ref()
@@ -1894,21 +1897,37 @@ fn server_info(d: &Daemon) -> Value {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
+    if !peer.trusted() {
+        // what an HTTPS client sees before it is trusted (as incusd shows it)
+        return json!({"config": {}, "api_extensions": extensions, "api_status": "stable",
+                      "api_version": "1.0", "auth": "untrusted", "public": false, "auth_methods": ["tls"]});
+    }
+    let (user, method) = match peer {
+        crate::https::Peer::Tls {
+            fingerprint: Some(fp),
+            ..
+        } => (fp.clone(), "tls"),
+        _ => ("root".to_string(), "unix"),
+    };
+    let config = d.db().server_config().unwrap_or_default();
+    let (certificate, fingerprint) = crate::https::identity(&d.dir)
+        .map(|i| (i.certificate.clone(), i.fingerprint.clone()))
+        .unwrap_or_default();
     json!({
-        "config": {},
+        "config": config,
         "api_extensions": extensions,
         "api_status": "stable",
         "api_version": "1.0",
         "auth": "trusted",
         "public": false,
         "auth_methods": ["tls"],
-        "auth_user_name": "root",
-        "auth_user_method": "unix",
+        "auth_user_name": user,
+        "auth_user_method": method,
         "environment": {
-            "addresses": [],
+            "addresses": crate::https::addresses(d),
             "architectures": ["x86_64", "i686"],
-            "certificate": "",
-            "certificate_fingerprint": "",
+            "certificate": certificate,
+            "certificate_fingerprint": fingerprint,
             "driver": "lxc",
             "driver_version": "warren",
             "firewall": "nftables",

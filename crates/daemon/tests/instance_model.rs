@@ -725,13 +725,6 @@ fn shutdown_stops_instances_cleanly_and_autostart_brings_them_back() {
 }
 
 /// A port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 #[test]
 fn unix_devices_and_proxies() {
     if !require_root("unix_devices_and_proxies") || !have_incus() {

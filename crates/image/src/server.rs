@@ -81,7 +81,9 @@ fn first_cert_der(pem: &str) -> Option<Vec<u8>> {
         .map(|c| c.to_vec())
 }
 
-fn make_self_signed(dir: &Path, cert: &Path, key: &Path) -> Result<(), ServeError> {
+/// A self-signed certificate (ECDSA) for localhost, 127.0.0.1, ::1 and the host's name, written to
+/// `cert` and `key` (mode 0600) in `dir` (made 0700 if missing).
+pub fn make_self_signed(dir: &Path, cert: &Path, key: &Path) -> Result<(), ServeError> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let setup = |m: String| ServeError::Setup(m);
     std::fs::DirBuilder::new()

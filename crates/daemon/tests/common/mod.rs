@@ -282,3 +282,11 @@ pub fn console_session(
     let out = child.wait_with_output().expect("wait");
     (String::from_utf8_lossy(&out.stdout).into_owned(), exited)
 }
+
+/// A TCP port free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}

@@ -1,0 +1,289 @@
+//! The server's config (`PUT`/`PATCH /1.0`: `core.https_address`) and its trust store
+//! (`/1.0/certificates`): certificates added directly or through a trust token (`incus config
+//! trust add NAME` makes the token operation; `incus remote add NAME TOKEN` presents it over
+//! HTTPS with the client's certificate, which is then trusted), listed and removed.
+
+use crate::api::{self, ApiError};
+use crate::db::Certificate;
+use crate::http::{Request, Response};
+use crate::https::Peer;
+use crate::routes::{internal, json_body, recursion};
+use crate::Daemon;
+use base64::Engine;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The server config keys warrend knows, with their checks.
+fn check_server_key(key: &str, value: &str) -> Result<(), ApiError> {
+    match key {
+        "core.https_address" => {
+            if !value.is_empty() {
+                crate::https::parse_address(value).map_err(ApiError::bad_request)?;
+            }
+            Ok(())
+        }
+        _ => Err(ApiError::bad_request(format!(
+            "Invalid config: Unknown configuration key: {key} (warrend knows core.https_address)"
+        ))),
+    }
+}
+
+/// `PUT /1.0` (the whole config) or `PATCH /1.0` (merged; an empty value removes a key).
+pub fn put_server(d: &Arc<Daemon>, req: &Request, patch: bool) -> Result<Response, ApiError> {
+    let body = json_body(req)?;
+    let asked = match body.get("config") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(ApiError::bad_request("config: an object of strings")),
+    };
+    let mut config: BTreeMap<String, String> = if patch {
+        d.db().server_config().map_err(internal)?
+    } else {
+        BTreeMap::new()
+    };
+    for (k, v) in &asked {
+        let v = match v {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        check_server_key(k, &v)?;
+        if v.is_empty() {
+            config.remove(k);
+        } else {
+            config.insert(k.clone(), v);
+        }
+    }
+    // the listener first: an address that can't be bound changes nothing
+    let address = config
+        .get("core.https_address")
+        .cloned()
+        .unwrap_or_default();
+    crate::https::apply(d, &address).map_err(ApiError::bad_request)?;
+    d.db().set_server_config(&config).map_err(internal)?;
+    Ok(api::sync(Value::Null))
+}
+
+fn certificate_json(c: &Certificate) -> Value {
+    json!({"name": c.name, "type": c.kind, "restricted": false, "projects": [], "certificate": c.certificate,
+           "fingerprint": c.fingerprint, "description": c.description})
+}
+
+/// A certificate given as PEM or as base64 DER (what `incus config trust add-certificate` sends):
+/// its PEM and fingerprint.
+fn parse_certificate(text: &str) -> Result<(String, String), ApiError> {
+    let bad = || ApiError::bad_request("certificate: not a certificate (PEM or base64 DER)");
+    let der = if text.contains("-----BEGIN") {
+        warren_image::fetch::pem_to_der(text).ok_or_else(bad)?
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| bad())?
+    };
+    // a DER certificate is a SEQUENCE
+    if der.first() != Some(&0x30) || der.len() < 64 {
+        return Err(bad());
+    }
+    let pem = warren_image::fetch::der_to_pem(&der);
+    Ok((pem, hex::encode(Sha256::digest(&der))))
+}
+
+/// The one certificate whose fingerprint starts with `prefix`.
+fn find(d: &Daemon, prefix: &str) -> Result<Certificate, ApiError> {
+    let all = d.db().certificates().map_err(internal)?;
+    let found: Vec<_> = all
+        .into_iter()
+        .filter(|c| !prefix.is_empty() && c.fingerprint.starts_with(prefix))
+        .collect();
+    match found.len() {
+        1 => Ok(found.into_iter().next().expect("one")),
+        0 => Err(ApiError::not_found("Certificate not found")),
+        _ => Err(ApiError::bad_request(
+            "More than one certificate matches: give more of the fingerprint",
+        )),
+    }
+}
+
+pub fn handle(d: &Arc<Daemon>, req: &Request, rest: &[&str]) -> Result<Response, ApiError> {
+    match (req.method.as_str(), rest) {
+        ("GET", []) => {
+            let all = d.db().certificates().map_err(internal)?;
+            Ok(api::sync(if recursion(req) == 0 {
+                json!(all
+                    .iter()
+                    .map(|c| format!("/1.0/certificates/{}", c.fingerprint))
+                    .collect::<Vec<_>>())
+            } else {
+                json!(all.iter().map(certificate_json).collect::<Vec<_>>())
+            }))
+        }
+        ("GET", [fp]) => Ok(api::sync(certificate_json(&find(d, fp)?))),
+        ("DELETE", [fp]) => {
+            let c = find(d, fp)?;
+            d.db()
+                .delete_certificate(&c.fingerprint)
+                .map_err(internal)?;
+            Ok(api::sync(Value::Null))
+        }
+        ("POST", []) => add(d, req),
+        _ => Err(ApiError::not_found("not found")),
+    }
+}
+
+/// `POST /1.0/certificates`: a trust token asked for (`token: true`), a certificate added, or a
+/// token presented by a client that isn't trusted yet.
+fn add(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
+    let body = json_body(req)?;
+    let get = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("");
+    if !get("trust_token").is_empty() {
+        return redeem(d, req, get("trust_token"));
+    }
+    if !req.peer.trusted() {
+        return Err(ApiError::new(403, "not authorized"));
+    }
+    let kind = match get("type") {
+        "" | "client" => "client",
+        "metrics" => "metrics",
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "type: unknown certificate type {other:?} (client or metrics)"
+            )))
+        }
+    };
+    if body.get("token").and_then(Value::as_bool) == Some(true) {
+        return make_token(d, &body, get("name"));
+    }
+    let (pem, fingerprint) = if !get("certificate").is_empty() {
+        parse_certificate(get("certificate"))?
+    } else {
+        match &req.peer {
+            Peer::Tls {
+                certificate: Some(pem),
+                fingerprint: Some(fp),
+                ..
+            } => (pem.clone(), fp.clone()),
+            _ => return Err(ApiError::bad_request("certificate: none given")),
+        }
+    };
+    if d.db()
+        .certificates()
+        .map_err(internal)?
+        .iter()
+        .any(|c| c.fingerprint == fingerprint)
+    {
+        return Err(ApiError::new(409, "Certificate already in trust store"));
+    }
+    d.db()
+        .put_certificate(&Certificate {
+            fingerprint,
+            name: get("name").to_string(),
+            kind: kind.to_string(),
+            certificate: pem,
+            description: get("description").to_string(),
+        })
+        .map_err(internal)?;
+    Ok(api::sync(Value::Null))
+}
+
+/// A token operation: running until a client presents its secret (or it is cancelled). Its
+/// metadata is what the client packs into the token it prints.
+fn make_token(d: &Arc<Daemon>, body: &Value, name: &str) -> Result<Response, ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::bad_request(
+            "name: a token needs the client's name",
+        ));
+    }
+    let addresses = crate::https::addresses(d);
+    if addresses.is_empty() {
+        return Err(ApiError::bad_request(
+            "The server isn't listening on the network: set core.https_address first (incus config set core.https_address :8443)",
+        ));
+    }
+    let identity = crate::https::identity(&d.dir).map_err(internal)?;
+    let mut secret = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut secret))
+        .map_err(internal)?;
+    let secret = hex::encode(secret);
+    let (used_tx, used_rx) = std::sync::mpsc::channel::<()>();
+    let id = crate::ops::Hub::new_id();
+    d.trust_tokens
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(secret.clone(), (id.clone(), name.to_string(), used_tx));
+    let metadata = json!({"addresses": addresses, "fingerprint": identity.fingerprint,
+                          "request": body, "secret": secret});
+    let op = d.hub.run_with(
+        id.clone(),
+        "token",
+        metadata,
+        "Executing operation",
+        json!({}),
+        move || {
+            used_rx
+                .recv()
+                .map(|()| Value::Null)
+                .map_err(|_| "Token cancelled".to_string())
+        },
+    );
+    let dd = d.clone();
+    let s = secret.clone();
+    d.hub.cancellable(
+        &id,
+        Box::new(move || {
+            // the sender goes with the entry: the operation's wait ends
+            dd.trust_tokens
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&s);
+        }),
+    );
+    let mut op = op;
+    op.may_cancel = true;
+    Ok(api::async_op(&op))
+}
+
+/// A trust token presented over HTTPS: the client's certificate joins the trust store under the
+/// token's name, and the token is spent.
+fn redeem(d: &Arc<Daemon>, req: &Request, token: &str) -> Result<Response, ApiError> {
+    let refused = || ApiError::new(403, "not authorized");
+    let Peer::Tls {
+        certificate: Some(pem),
+        fingerprint: Some(fingerprint),
+        ..
+    } = &req.peer
+    else {
+        return Err(ApiError::bad_request(
+            "A trust token is presented over HTTPS with the client's certificate",
+        ));
+    };
+    // the token is base64 of JSON with the secret; a bare secret is taken too
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .ok()
+        .and_then(|raw| serde_json::from_slice::<Value>(&raw).ok())
+        .and_then(|v| v.get("secret").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| token.trim().to_string());
+    let entry = d
+        .trust_tokens
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&secret);
+    let Some((_op, name, used)) = entry else {
+        crate::log::warn("a client presented an unknown trust token");
+        return Err(refused());
+    };
+    d.db()
+        .put_certificate(&Certificate {
+            fingerprint: fingerprint.clone(),
+            name,
+            kind: "client".into(),
+            certificate: pem.clone(),
+            description: String::new(),
+        })
+        .map_err(internal)?;
+    let _ = used.send(());
+    Ok(api::sync(Value::Null))
+}
