@@ -54,7 +54,14 @@ pub struct Daemon {
     /// Trust tokens not used yet: secret → (token operation id, client name, what tells the
     /// operation it was used).
     pub trust_tokens: Mutex<TrustTokens>,
+    /// Secrets that let another server fetch one image without being trusted (`POST
+    /// /1.0/images/<fp>/secret`): secret → (fingerprint, the secret operation's wake-up).
+    pub image_secrets: Mutex<ImageSecrets>,
 }
+
+/// Image secrets: secret → (image fingerprint, the operation's wake-up).
+pub type ImageSecrets =
+    std::collections::HashMap<String, (String, std::sync::mpsc::Sender<()>)>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -95,6 +102,7 @@ impl Daemon {
             proxies: Default::default(),
             https: Default::default(),
             trust_tokens: Default::default(),
+            image_secrets: Default::default(),
         })
     }
 
@@ -200,7 +208,9 @@ impl Daemon {
         if let (Ok(req), false) = (&request, peer.trusted()) {
             let open = (req.method == "GET" && req.path.trim_end_matches('/') == "/1.0")
                 || (req.method == "POST" && req.path.trim_end_matches('/') == "/1.0/certificates")
-                || (req.path.starts_with("/1.0/operations/") && req.path.ends_with("/websocket"));
+                || (req.path.starts_with("/1.0/operations/") && req.path.ends_with("/websocket"))
+                || (req.method == "GET"
+                    && routes_trust::secret_grants(self, &req.path, req.query("secret")));
             if !open {
                 if let Some(body) = &req.body_file {
                     let _ = std::fs::remove_file(body);

@@ -18,6 +18,8 @@ pub struct Source {
     pub protocol: String,
     pub name: String,
     pub certificate: String,
+    /// Over the Incus protocol: the image secret the source server gave for this pull.
+    pub secret: String,
 }
 
 impl Source {
@@ -39,6 +41,7 @@ impl Source {
             protocol: text("protocol"),
             name,
             certificate: text("certificate"),
+            secret: text("secret"),
         };
         if !s.server.starts_with("https://") && !s.server.starts_with("http://") {
             return Err(format!(
@@ -48,10 +51,10 @@ impl Source {
         }
         match s.protocol.as_str() {
             "simplestreams" => Ok(s),
-            "" | "incus" | "lxd" => Err(format!(
-                "Images from {} over the Incus protocol are not supported yet: add the server as a simplestreams remote",
-                s.server
-            )),
+            "" | "incus" | "lxd" => Ok(Source {
+                protocol: "incus".into(),
+                ..s
+            }),
             other => Err(format!("Unknown image server protocol \"{other}\"")),
         }
     }
@@ -160,6 +163,9 @@ fn resolve(source: &Source, agent: &ureq::Agent) -> Result<Resolved, String> {
 }
 
 pub fn pull(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Image, String> {
+    if source.protocol == "incus" {
+        return pull_incus(d, source, op, cached);
+    }
     let agent = source.agent()?;
     let found = resolve(source, &agent)?;
     let here = |fp: &str| -> Result<Option<Image>, String> {
@@ -304,4 +310,127 @@ pub fn auto_update_loop(d: std::sync::Arc<Daemon>, interval: std::time::Duration
             }
         }
     }
+}
+
+/// An image from another warrend or incusd (the Incus protocol): its record, then its export (a
+/// unified tarball, or metadata and rootfs as multipart), with the secret the source server
+/// gave, over HTTPS with its certificate pinned. Imported under the fingerprint the source
+/// lists, which the files must have.
+fn pull_incus(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Image, String> {
+    let agent = source.agent()?;
+    let query = if source.secret.is_empty() {
+        String::new()
+    } else {
+        format!("?secret={}", source.secret)
+    };
+    let record: Value = get_json::<Value>(
+        &agent,
+        &source.url(&format!("1.0/images/{}{query}", source.name)),
+    )?;
+    let info = record.get("metadata").cloned().unwrap_or(Value::Null);
+    let fingerprint = info
+        .get("fingerprint")
+        .and_then(Value::as_str)
+        .filter(|f| f.len() == 64 && f.chars().all(|c| c.is_ascii_hexdigit()))
+        .ok_or_else(|| format!("{}: no image {} there", source.server, source.name))?
+        .to_string();
+    let here = |fp: &str| -> Result<Option<Image>, String> {
+        Ok(d.db()
+            .images()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|i| i.fingerprint == fp))
+    };
+    if let Some(image) = here(&fingerprint)? {
+        return Ok(image);
+    }
+    let images = d.dir.join("images");
+    std::fs::create_dir_all(&images).map_err(|e| format!("{}: {e}", images.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".pull-")
+        .tempdir_in(&images)
+        .map_err(|e| e.to_string())?;
+    let url = source.url(&format!("1.0/images/{fingerprint}/export{query}"));
+    let r = agent.get(&url).call().map_err(|e| format!("{url}: {e}"))?;
+    let content_type = r.header("content-type").unwrap_or("").to_string();
+    let total: u64 = r
+        .header("content-length")
+        .and_then(|l| l.parse().ok())
+        .or_else(|| info.get("size").and_then(Value::as_u64))
+        .unwrap_or(0);
+    let body = staging.path().join("export");
+    {
+        let mut reader = r.into_reader();
+        let mut file =
+            std::fs::File::create(&body).map_err(|e| format!("{}: {e}", body.display()))?;
+        let mut buf = vec![0u8; 256 * 1024];
+        let (mut done, started) = (0u64, std::time::Instant::now());
+        let mut last = std::time::Instant::now();
+        loop {
+            let n = reader.read(&mut buf).map_err(|e| format!("{url}: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            file.write_all(&buf[..n])
+                .map_err(|e| format!("{}: {e}", body.display()))?;
+            done += n as u64;
+            if last.elapsed() > std::time::Duration::from_millis(200) {
+                last = std::time::Instant::now();
+                let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+                d.hub.set_metadata(
+                    op,
+                    json!({"download_progress": format!(
+                        "rootfs: {}% ({:.2}MB/s)",
+                        if total > 0 { done * 100 / total } else { 0 },
+                        rate / 1e6
+                    )}),
+                );
+            }
+        }
+    }
+    let filename = info
+        .get("filename")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let imported = if content_type.starts_with("multipart/form-data") {
+        let parts = crate::http::split_multipart(&body, &content_type)?;
+        let part = |n: &str| {
+            parts
+                .iter()
+                .find(|(name, _)| name == n)
+                .map(|(_, p)| p.clone())
+        };
+        let (Some(metadata), Some(rootfs)) = (part("metadata"), part("rootfs")) else {
+            return Err(format!("{url}: a split image without metadata and rootfs parts"));
+        };
+        crate::images::import(&d.db(), &images, &metadata, Some(&rootfs), &filename)
+    } else {
+        crate::images::import(&d.db(), &images, &body, None, &filename)
+    };
+    let fp = match imported {
+        Ok(meta) => meta["fingerprint"].as_str().unwrap_or("").to_string(),
+        Err(_) if here(&fingerprint)?.is_some() => fingerprint.clone(),
+        Err(e) => return Err(e),
+    };
+    if fp != fingerprint {
+        let _ = d.db().delete_image(&fp);
+        crate::instances::forget_image(&d.dir, &fp);
+        let _ = std::fs::remove_file(images.join(&fp));
+        return Err(format!(
+            "the files downloaded have fingerprint {fp}, but {} lists {fingerprint}",
+            source.server
+        ));
+    }
+    let origin = json!({"alias": source.name, "server": source.server, "protocol": "incus",
+                        "certificate": source.certificate, "image_type": "container"});
+    d.db()
+        .set_image_origin(&fp, cached, &origin)
+        .map_err(|e| e.to_string())?;
+    d.hub.lifecycle(
+        "image-created",
+        &format!("/1.0/images/{fp}"),
+        json!({"type": "container"}),
+    );
+    here(&fp)?.ok_or_else(|| "the image vanished after its import".into())
 }

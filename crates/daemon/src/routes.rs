@@ -674,12 +674,18 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .map_err(internal)?;
             Ok(api::sync(Value::Null))
         }
+        ("POST", ["1.0", "images", fp, "secret"]) => crate::routes_trust::image_secret(d, fp),
         ("GET", ["1.0", "images", fp, "export"]) => {
             let images_list = d.db().images().map_err(internal)?;
             let image = images::find(&images_list, fp)
                 .ok_or_else(|| ApiError::not_found("Image not found"))?
                 .clone();
-            images::export(&d.dir.join("images"), &image)
+            let exported = images::export(&d.dir.join("images"), &image)?;
+            // a secret is spent by the export it was made for (its file is open already)
+            if let Some(secret) = req.query("secret") {
+                crate::routes_trust::spend_image_secret(d, secret);
+            }
+            Ok(exported)
         }
         ("GET", ["1.0", "images", fp]) => {
             let db = d.db();

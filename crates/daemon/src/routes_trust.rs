@@ -1,7 +1,9 @@
 //! The server's config (`PUT`/`PATCH /1.0`: `core.https_address`) and its trust store
 //! (`/1.0/certificates`): certificates added directly or through a trust token (`incus config
 //! trust add NAME` makes the token operation; `incus remote add NAME TOKEN` presents it over
-//! HTTPS with the client's certificate, which is then trusted), listed and removed.
+//! HTTPS with the client's certificate, which is then trusted), listed and removed. And image
+//! secrets: what lets another server fetch one image (`incus launch thisremote:image target:`)
+//! without being trusted.
 
 use crate::api::{self, ApiError};
 use crate::db::Certificate;
@@ -202,11 +204,7 @@ fn make_token(d: &Arc<Daemon>, body: &Value, name: &str) -> Result<Response, Api
         ));
     }
     let identity = crate::https::identity(&d.dir).map_err(internal)?;
-    let mut secret = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut secret))
-        .map_err(internal)?;
-    let secret = hex::encode(secret);
+    let secret = new_secret()?;
     let (used_tx, used_rx) = std::sync::mpsc::channel::<()>();
     let id = crate::ops::Hub::new_id();
     d.trust_tokens
@@ -286,4 +284,92 @@ fn redeem(d: &Arc<Daemon>, req: &Request, token: &str) -> Result<Response, ApiEr
         .map_err(internal)?;
     let _ = used.send(());
     Ok(api::sync(Value::Null))
+}
+
+/// A random secret (hex of 32 bytes).
+fn new_secret() -> Result<String, ApiError> {
+    let mut secret = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut secret))
+        .map_err(internal)?;
+    Ok(hex::encode(secret))
+}
+
+/// How long an image secret stays good if nobody uses it.
+const IMAGE_SECRET_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// `POST /1.0/images/<fp>/secret`: a token operation whose secret lets a server that isn't
+/// trusted read this image's record and export it once.
+pub fn image_secret(d: &Arc<Daemon>, fp: &str) -> Result<Response, ApiError> {
+    let images = d.db().images().map_err(internal)?;
+    let image = crate::images::find(&images, fp)
+        .ok_or_else(|| ApiError::not_found("Image not found"))?
+        .clone();
+    let secret = new_secret()?;
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<()>();
+    d.image_secrets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(secret.clone(), (image.fingerprint.clone(), spent_tx));
+    let id = crate::ops::Hub::new_id();
+    let (dd, s) = (d.clone(), secret.clone());
+    let op = d.hub.run_with(
+        id.clone(),
+        "token",
+        json!({"secret": secret}),
+        "Executing operation",
+        json!({"images": [format!("/1.0/images/{}", image.fingerprint)]}),
+        move || {
+            let used = spent_rx.recv_timeout(IMAGE_SECRET_LIFETIME);
+            dd.image_secrets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&s);
+            used.map(|()| Value::Null)
+                .map_err(|_| "The image secret expired or was cancelled".to_string())
+        },
+    );
+    let (dd, s) = (d.clone(), secret);
+    d.hub.cancellable(
+        &id,
+        Box::new(move || {
+            dd.image_secrets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&s);
+        }),
+    );
+    let mut op = op;
+    op.may_cancel = true;
+    Ok(api::async_op(&op))
+}
+
+/// Whether `secret` opens `path` (`/1.0/images/<fp>` or its `/export`) to a client that isn't
+/// trusted.
+pub fn secret_grants(d: &Daemon, path: &str, secret: Option<&str>) -> bool {
+    let Some(secret) = secret.filter(|s| !s.is_empty()) else {
+        return false;
+    };
+    let rest = path.trim_end_matches('/').trim_start_matches("/1.0/images/");
+    let fp = rest.strip_suffix("/export").unwrap_or(rest);
+    if fp.is_empty() || fp.contains('/') || rest.len() == path.len() {
+        return false;
+    }
+    d.image_secrets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(secret)
+        .is_some_and(|(image, _)| image.starts_with(fp))
+}
+
+/// Ends an image secret's operation (its export was served).
+pub fn spend_image_secret(d: &Daemon, secret: &str) {
+    if let Some((_, spent)) = d
+        .image_secrets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(secret)
+    {
+        let _ = spent.send(());
+    }
 }

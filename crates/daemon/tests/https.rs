@@ -154,3 +154,111 @@ fn the_incus_client_drives_warrend_over_https_once_trusted() {
     w.ok(&["config", "unset", "core.https_address"]);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+/// The `incus launch other:image local:` flow: the client gets an image secret from the source
+/// server and the target pulls the image over HTTPS with it, untrusted. warrend is the source
+/// for another warrend and for the real incusd; a secret opens that one image only, once.
+#[test]
+fn images_go_from_warrend_to_another_warrend_and_to_incusd() {
+    if !require_root("images_go_from_warrend_to_another_warrend_and_to_incusd") || !have_incus()
+    {
+        return;
+    }
+    let source = Warrend::start();
+    admin_init(&source);
+    let tree = warren_testutil::ImageServer::publish(
+        WARREN_BUILD,
+        EXAMPLE,
+        source.dir.path(),
+        "20260101_0000",
+    );
+    // the split image (metadata tarball and squashfs) of the published tree
+    let files: Vec<_> = walk(&tree);
+    let pick = |suffix: &str| {
+        files
+            .iter()
+            .find(|p| p.to_string_lossy().ends_with(suffix))
+            .unwrap_or_else(|| panic!("no {suffix} in {files:?}"))
+            .to_string_lossy()
+            .into_owned()
+    };
+    source.ok(&["image", "import", &pick("incus.tar.xz"), &pick("rootfs.squashfs"), "--alias", "bb"]);
+    let port = free_port();
+    source.ok(&["config", "set", "core.https_address", &format!("127.0.0.1:{port}")]);
+    // a secret opens its image, to nobody trusted, and nothing else
+    let fp = source
+        .ok(&["image", "list", "-f", "csv", "-c", "f"])
+        .trim()
+        .to_string();
+    let (status, _, body) = source.raw_bytes("POST", &format!("/1.0/images/{fp}/secret"), &[], b"");
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let op: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let secret = op["metadata"]["metadata"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+    let cert = std::fs::read_to_string(source.dir.path().join("server.crt")).expect("cert");
+    let agent = warren_image::fetch::agent("test", warren_image::fetch::pem_to_der(&cert));
+    let status = |path: &str| match agent.get(&format!("https://127.0.0.1:{port}{path}")).call() {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("{path}: {e}"),
+    };
+    assert_eq!(status(&format!("/1.0/images/{fp}/export")), 403);
+    assert_eq!(status(&format!("/1.0/images/{fp}/export?secret=00{secret}")), 403);
+    assert_eq!(status(&format!("/1.0/instances?secret={secret}")), 403);
+    assert_eq!(status(&format!("/1.0/images/{fp}?secret={secret}")), 200);
+    assert_eq!(status(&format!("/1.0/images/{fp}/export?secret={secret}")), 200);
+    assert_eq!(
+        status(&format!("/1.0/images/{fp}/export?secret={secret}")),
+        403,
+        "a secret is spent by its export"
+    );
+    // the target: another warrend
+    let target = Warrend::start();
+    admin_init(&target);
+    let token = source.ok(&["config", "trust", "add", "target-client"]);
+    let token = token.lines().last().expect("token").trim().to_string();
+    target.ok(&["remote", "add", "src", &token]);
+    target.ok(&["launch", "src:bb", "t1"]);
+    assert_eq!(target.ok(&["exec", "t1", "--", "cat", "/etc/hostname"]).trim(), "t1");
+    assert!(target.ok(&["image", "list", "-f", "csv"]).contains(&fp[..12]));
+    target.ok(&["delete", "-f", "t1"]);
+    // a pull with a made-up secret fails, and leaves no instance
+    let body = format!(
+        r#"{{"name": "t2", "source": {{"type": "image", "mode": "pull", "protocol": "incus",
+            "server": "https://127.0.0.1:{port}", "fingerprint": "{fp}", "secret": "bogus",
+            "certificate": {}}}}}"#,
+        serde_json::Value::String(cert.clone())
+    );
+    let (status, _, answer) = target.raw_bytes("POST", "/1.0/instances", &[], body.as_bytes());
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&answer));
+    let op: serde_json::Value = serde_json::from_slice(&answer).expect("json");
+    let id = op["operation"].as_str().expect("operation");
+    let (_, _, waited) = target.raw_bytes("GET", &format!("{id}/wait"), &[], b"");
+    let waited = String::from_utf8_lossy(&waited);
+    assert!(waited.contains("403"), "{waited}");
+    assert!(!target.ok(&["list", "-f", "csv"]).contains("t2"));
+    // the target: the real incusd
+    let incusd = warren_testutil::PrivateIncusd::up();
+    let token = source.ok(&["config", "trust", "add", "incusd-client"]);
+    let token = token.lines().last().expect("token").trim().to_string();
+    incusd.ok(&["remote", "add", "src", &token]);
+    incusd.ok(&["launch", "src:bb", "i1"]);
+    assert_eq!(incusd.ok(&["exec", "i1", "--", "cat", "/etc/hostname"]).trim(), "i1");
+    incusd.ok(&["delete", "-f", "i1"]);
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -6,8 +6,8 @@
 //! cache entry behind.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use warren_testutil::{require_root, unique_name, ImageServer, Lxc};
+use std::process::{Command, Output, Stdio};
+use warren_testutil::{require_root, unique_name, ImageServer, Lxc, PrivateIncusd};
 
 const BIN: &str = env!("CARGO_BIN_EXE_warren-lxc");
 const BUILD: &str = concat!(
@@ -387,104 +387,6 @@ fn a_device_node_in_an_unprivileged_containers_image_is_refused() {
     );
 }
 
-/// A private incusd for the test: its own INCUS_DIR and client config in a temporary directory,
-/// so neither the host's Incus state (a database left damaged by a killed incusd, a running
-/// daemon) nor another test touches it. A dir pool and the default profile's root disk; stopped,
-/// unmounted and removed at the end.
-struct Incusd {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Incusd {
-    fn up() -> Incusd {
-        let dir = tempfile::tempdir().expect("tempdir");
-        // incusd's containers live under INCUS_DIR: the monitor and the container's root must
-        // reach them
-        std::fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o711),
-        )
-        .expect("chmod");
-        let mut incusd = Incusd { dir, child: None };
-        let child = incusd
-            .daemon(&["--group", "incus-admin"])
-            .arg(format!(
-                "--logfile={}",
-                incusd.dir.path().join("incusd.log").display()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start incusd");
-        incusd.child = Some(child);
-        let ready = incusd.daemon(&["waitready", "--timeout=60"]).output();
-        assert!(
-            ready.as_ref().is_ok_and(|o| o.status.success()),
-            "incusd did not come up: {:?} {}",
-            ready.as_ref().map(text),
-            std::fs::read_to_string(incusd.dir.path().join("incusd.log")).unwrap_or_default()
-        );
-        incusd.ok(&["storage", "create", "default", "dir"]);
-        incusd.ok(&[
-            "profile",
-            "device",
-            "add",
-            "default",
-            "root",
-            "disk",
-            "path=/",
-            "pool=default",
-        ]);
-        incusd
-    }
-
-    /// `/usr/libexec/incus/incusd` with `args`, on this daemon's directory
-    fn daemon(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("/usr/libexec/incus/incusd");
-        c.args(args).env("INCUS_DIR", self.dir.path()).env(
-            "PATH",
-            format!(
-                "/usr/libexec/incus:{}",
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        );
-        c
-    }
-
-    /// the incus client on this daemon, with its own client config (remotes, pinned certs)
-    fn client(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("incus");
-        c.args(args)
-            .env("INCUS_DIR", self.dir.path())
-            .env("INCUS_CONF", self.conf());
-        c
-    }
-
-    fn conf(&self) -> PathBuf {
-        self.dir.path().join("client")
-    }
-
-    /// runs the client and returns its stdout; panics with its output when it fails
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.client(args).output().expect("incus");
-        assert!(o.status.success(), "incus {args:?}: {}", text(&o));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-}
-
-impl Drop for Incusd {
-    fn drop(&mut self) {
-        let _ = self.daemon(&["shutdown", "--timeout=30"]).output();
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        // what incusd left mounted under its directory (shmounts, guestapi, a container's rootfs)
-        warren_testutil::unmount_under(self.dir.path());
-    }
-}
-
 #[test]
 fn the_real_incus_launches_from_our_server() {
     if !require_root("the_real_incus_launches_from_our_server") {
@@ -500,7 +402,7 @@ fn the_real_incus_launches_from_our_server() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let tree = publish(tmp.path(), "20260101_0000");
     let server = serve(&tree);
-    let incusd = Incusd::up();
+    let incusd = PrivateIncusd::up();
     let remote = unique_name("wr");
     let instance = unique_name("wi");
     incusd.ok(&[

@@ -2,7 +2,7 @@
 //! every container in it on drop (also on panic), unique names, and the root check.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -875,5 +875,107 @@ pub fn unmount_under(dir: &Path) {
     under.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
     for m in under {
         let _ = Command::new("umount").arg("-l").arg(&m).output();
+    }
+}
+
+/// A private incusd for the test: its own INCUS_DIR and client config in a temporary directory,
+/// so neither the host's Incus state (a database left damaged by a killed incusd, a running
+/// daemon) nor another test touches it. A dir pool and the default profile's root disk; stopped,
+/// unmounted and removed at the end.
+pub struct PrivateIncusd {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl PrivateIncusd {
+    pub fn up() -> PrivateIncusd {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // incusd's containers live under INCUS_DIR: the monitor and the container's root must
+        // reach them
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o711),
+        )
+        .expect("chmod");
+        let mut incusd = PrivateIncusd { dir, child: None };
+        let child = incusd
+            .daemon(&["--group", "incus-admin"])
+            .arg(format!(
+                "--logfile={}",
+                incusd.dir.path().join("incusd.log").display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start incusd");
+        incusd.child = Some(child);
+        let ready = incusd.daemon(&["waitready", "--timeout=60"]).output();
+        assert!(
+            ready.as_ref().is_ok_and(|o| o.status.success()),
+            "incusd did not come up: {:?} {}",
+            ready.as_ref().map(|o| String::from_utf8_lossy(&o.stderr).into_owned()),
+            std::fs::read_to_string(incusd.dir.path().join("incusd.log")).unwrap_or_default()
+        );
+        incusd.ok(&["storage", "create", "default", "dir"]);
+        incusd.ok(&[
+            "profile",
+            "device",
+            "add",
+            "default",
+            "root",
+            "disk",
+            "path=/",
+            "pool=default",
+        ]);
+        incusd
+    }
+
+    /// `/usr/libexec/incus/incusd` with `args`, on this daemon's directory
+    pub fn daemon(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("/usr/libexec/incus/incusd");
+        c.args(args).env("INCUS_DIR", self.dir.path()).env(
+            "PATH",
+            format!(
+                "/usr/libexec/incus:{}",
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        );
+        c
+    }
+
+    /// the incus client on this daemon, with its own client config (remotes, pinned certs)
+    pub fn client(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("incus");
+        c.args(args)
+            .env("INCUS_DIR", self.dir.path())
+            .env("INCUS_CONF", self.conf());
+        c
+    }
+
+    pub fn conf(&self) -> PathBuf {
+        self.dir.path().join("client")
+    }
+
+    /// runs the client and returns its stdout; panics with its output when it fails
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.client(args).output().expect("incus");
+        assert!(
+            o.status.success(),
+            "incus {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for PrivateIncusd {
+    fn drop(&mut self) {
+        let _ = self.daemon(&["shutdown", "--timeout=30"]).output();
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // what incusd left mounted under its directory (shmounts, guestapi, a container's rootfs)
+        unmount_under(self.dir.path());
     }
 }
