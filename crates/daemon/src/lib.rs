@@ -60,8 +60,7 @@ pub struct Daemon {
 }
 
 /// Image secrets: secret → (image fingerprint, the operation's wake-up).
-pub type ImageSecrets =
-    std::collections::HashMap<String, (String, std::sync::mpsc::Sender<()>)>;
+pub type ImageSecrets = std::collections::HashMap<String, (String, std::sync::mpsc::Sender<()>)>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {

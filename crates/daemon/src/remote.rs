@@ -31,7 +31,11 @@ impl Source {
                 .unwrap_or("")
                 .to_string()
         };
+        // over the Incus protocol the secret opens the image by its fingerprint
+        let by_fingerprint = !matches!(text("protocol").as_str(), "simplestreams")
+            && !text("fingerprint").is_empty();
         let name = match (text("alias"), text("fingerprint")) {
+            (_, f) if by_fingerprint => f,
             (a, _) if !a.is_empty() => a,
             (_, f) if !f.is_empty() => f,
             _ => return Err("source needs an image alias or fingerprint on the server".into()),
@@ -381,7 +385,7 @@ fn pull_incus(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Ima
                     op,
                     json!({"download_progress": format!(
                         "rootfs: {}% ({:.2}MB/s)",
-                        if total > 0 { done * 100 / total } else { 0 },
+                        (done * 100).checked_div(total).unwrap_or(0),
                         rate / 1e6
                     )}),
                 );
@@ -402,7 +406,9 @@ fn pull_incus(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Ima
                 .map(|(_, p)| p.clone())
         };
         let (Some(metadata), Some(rootfs)) = (part("metadata"), part("rootfs")) else {
-            return Err(format!("{url}: a split image without metadata and rootfs parts"));
+            return Err(format!(
+                "{url}: a split image without metadata and rootfs parts"
+            ));
         };
         crate::images::import(&d.db(), &images, &metadata, Some(&rootfs), &filename)
     } else {

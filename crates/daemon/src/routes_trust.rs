@@ -350,7 +350,9 @@ pub fn secret_grants(d: &Daemon, path: &str, secret: Option<&str>) -> bool {
     let Some(secret) = secret.filter(|s| !s.is_empty()) else {
         return false;
     };
-    let rest = path.trim_end_matches('/').trim_start_matches("/1.0/images/");
+    let rest = path
+        .trim_end_matches('/')
+        .trim_start_matches("/1.0/images/");
     let fp = rest.strip_suffix("/export").unwrap_or(rest);
     if fp.is_empty() || fp.contains('/') || rest.len() == path.len() {
         return false;

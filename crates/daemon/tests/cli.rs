@@ -385,3 +385,64 @@ fn snapshots_profiles_storage_console_and_events_with_warren() {
         "filtered by type"
     );
 }
+
+/// Another warrend as a remote of warren's client: the server listens (`config set
+/// core.https_address`), makes a trust token (`config trust add`), the client adds it with the
+/// token, lists its images and launches from it; a spent or made-up token says so in one line.
+#[test]
+fn another_warrend_is_a_remote_of_warrens_client() {
+    if !require_root("another_warrend_is_a_remote_of_warrens_client") {
+        return;
+    }
+    let source = Warrend::start();
+    let src = Cli { w: &source };
+    src.ok(&["admin", "init", "--minimal", "--network", "none"]);
+    let image = unified_image(source.dir.path());
+    src.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    let port = free_port();
+    src.ok(&[
+        "config",
+        "set",
+        "core.https_address",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert_eq!(
+        src.ok(&["config", "get", "core.https_address"]).trim(),
+        format!("127.0.0.1:{port}")
+    );
+    assert!(src.ok(&["config", "show"]).contains("core.https_address"));
+    let token = src.ok(&["config", "trust", "add", "laptop"]);
+    let token = token.lines().last().expect("token").trim().to_string();
+    assert!(src
+        .ok(&["config", "trust", "list-tokens"])
+        .contains("laptop"));
+    let target = Warrend::start();
+    let dst = Cli { w: &target };
+    dst.ok(&["admin", "init", "--minimal", "--network", "none"]);
+    let e = dst.err(&["remote", "add", "src", "not-a-token"]);
+    assert!(e.contains("Invalid trust token"), "{e}");
+    dst.ok(&["remote", "add", "src", &token]);
+    assert!(dst
+        .ok(&["remote", "list", "-f", "csv"])
+        .contains("src,https://127.0.0.1:"));
+    assert!(src
+        .ok(&["config", "trust", "list", "-f", "csv"])
+        .starts_with("laptop,client,"));
+    let e = dst.err(&["remote", "add", "again", &token]);
+    assert!(e.contains("refused the token"), "{e}");
+    assert!(dst
+        .ok(&["image", "list", "src:", "-f", "csv"])
+        .contains("bb"));
+    dst.ok(&["launch", "src:bb", "t1"]);
+    assert_eq!(
+        dst.ok(&["exec", "t1", "--", "cat", "/etc/hostname"]).trim(),
+        "t1"
+    );
+    dst.ok(&["delete", "-f", "t1"]);
+    // an unused token can be revoked
+    src.ok(&["config", "trust", "add", "spare"]);
+    src.ok(&["config", "trust", "revoke-token", "spare"]);
+    assert!(!src
+        .ok(&["config", "trust", "list-tokens"])
+        .contains("spare"));
+}

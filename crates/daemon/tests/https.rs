@@ -160,8 +160,7 @@ fn the_incus_client_drives_warrend_over_https_once_trusted() {
 /// for another warrend and for the real incusd; a secret opens that one image only, once.
 #[test]
 fn images_go_from_warrend_to_another_warrend_and_to_incusd() {
-    if !require_root("images_go_from_warrend_to_another_warrend_and_to_incusd") || !have_incus()
-    {
+    if !require_root("images_go_from_warrend_to_another_warrend_and_to_incusd") || !have_incus() {
         return;
     }
     let source = Warrend::start();
@@ -182,9 +181,21 @@ fn images_go_from_warrend_to_another_warrend_and_to_incusd() {
             .to_string_lossy()
             .into_owned()
     };
-    source.ok(&["image", "import", &pick("incus.tar.xz"), &pick("rootfs.squashfs"), "--alias", "bb"]);
+    source.ok(&[
+        "image",
+        "import",
+        &pick("incus.tar.xz"),
+        &pick("rootfs.squashfs"),
+        "--alias",
+        "bb",
+    ]);
     let port = free_port();
-    source.ok(&["config", "set", "core.https_address", &format!("127.0.0.1:{port}")]);
+    source.ok(&[
+        "config",
+        "set",
+        "core.https_address",
+        &format!("127.0.0.1:{port}"),
+    ]);
     // a secret opens its image, to nobody trusted, and nothing else
     let fp = source
         .ok(&["image", "list", "-f", "csv", "-c", "f"])
@@ -205,10 +216,16 @@ fn images_go_from_warrend_to_another_warrend_and_to_incusd() {
         Err(e) => panic!("{path}: {e}"),
     };
     assert_eq!(status(&format!("/1.0/images/{fp}/export")), 403);
-    assert_eq!(status(&format!("/1.0/images/{fp}/export?secret=00{secret}")), 403);
+    assert_eq!(
+        status(&format!("/1.0/images/{fp}/export?secret=00{secret}")),
+        403
+    );
     assert_eq!(status(&format!("/1.0/instances?secret={secret}")), 403);
     assert_eq!(status(&format!("/1.0/images/{fp}?secret={secret}")), 200);
-    assert_eq!(status(&format!("/1.0/images/{fp}/export?secret={secret}")), 200);
+    assert_eq!(
+        status(&format!("/1.0/images/{fp}/export?secret={secret}")),
+        200
+    );
     assert_eq!(
         status(&format!("/1.0/images/{fp}/export?secret={secret}")),
         403,
@@ -221,8 +238,15 @@ fn images_go_from_warrend_to_another_warrend_and_to_incusd() {
     let token = token.lines().last().expect("token").trim().to_string();
     target.ok(&["remote", "add", "src", &token]);
     target.ok(&["launch", "src:bb", "t1"]);
-    assert_eq!(target.ok(&["exec", "t1", "--", "cat", "/etc/hostname"]).trim(), "t1");
-    assert!(target.ok(&["image", "list", "-f", "csv"]).contains(&fp[..12]));
+    assert_eq!(
+        target
+            .ok(&["exec", "t1", "--", "cat", "/etc/hostname"])
+            .trim(),
+        "t1"
+    );
+    assert!(target
+        .ok(&["image", "list", "-f", "csv"])
+        .contains(&fp[..12]));
     target.ok(&["delete", "-f", "t1"]);
     // a pull with a made-up secret fails, and leaves no instance
     let body = format!(
@@ -245,7 +269,12 @@ fn images_go_from_warrend_to_another_warrend_and_to_incusd() {
     let token = token.lines().last().expect("token").trim().to_string();
     incusd.ok(&["remote", "add", "src", &token]);
     incusd.ok(&["launch", "src:bb", "i1"]);
-    assert_eq!(incusd.ok(&["exec", "i1", "--", "cat", "/etc/hostname"]).trim(), "i1");
+    assert_eq!(
+        incusd
+            .ok(&["exec", "i1", "--", "cat", "/etc/hostname"])
+            .trim(),
+        "i1"
+    );
     incusd.ok(&["delete", "-f", "i1"]);
 }
 

@@ -79,26 +79,64 @@ impl rustls::client::danger::ServerCertVerifier for Verifier {
 
 /// An agent that says `user_agent`; with `pinned` (a DER certificate), it accepts only that one.
 pub fn agent(user_agent: &str, pinned: Option<Vec<u8>>) -> ureq::Agent {
-    let mut b = ureq::AgentBuilder::new()
+    let builder = ureq::AgentBuilder::new()
         .user_agent(user_agent)
         .timeout_connect(std::time::Duration::from_secs(30))
         .timeout_read(std::time::Duration::from_secs(60));
-    if let Some(cert) = pinned {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        if let Ok(builder) = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-        {
-            let cfg = builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Verifier {
-                    check: Check::Pinned(cert),
-                    provider,
-                }))
-                .with_no_client_auth();
-            b = b.tls_config(Arc::new(cfg));
-        }
+    let Some(cert) = pinned else {
+        return builder.build();
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    match rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+    {
+        Ok(b) => builder
+            .tls_config(Arc::new(
+                b.dangerous()
+                    .with_custom_certificate_verifier(Arc::new(Verifier {
+                        check: Check::Pinned(cert),
+                        provider,
+                    }))
+                    .with_no_client_auth(),
+            ))
+            .build(),
+        Err(_) => builder.build(),
     }
-    b.build()
+}
+
+/// An agent for an Incus-protocol server: only its `pinned` certificate (DER) accepted, and the
+/// client's own certificate and key (PEM) shown, by which the server knows it.
+pub fn client_agent(
+    user_agent: &str,
+    pinned: Vec<u8>,
+    client_cert_pem: &str,
+    client_key_pem: &str,
+) -> Result<ureq::Agent, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(client_cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("client certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(client_key_pem.as_bytes())
+        .map_err(|e| format!("client key: {e}"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Verifier {
+            check: Check::Pinned(pinned),
+            provider,
+        }))
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| format!("client certificate and key: {e}"))?;
+    Ok(ureq::AgentBuilder::new()
+        .user_agent(user_agent)
+        .timeout_connect(std::time::Duration::from_secs(30))
+        .timeout_read(std::time::Duration::from_secs(60))
+        .tls_config(Arc::new(cfg))
+        .build())
 }
 
 /// The first certificate of a PEM text, as DER.

@@ -913,7 +913,9 @@ impl PrivateIncusd {
         assert!(
             ready.as_ref().is_ok_and(|o| o.status.success()),
             "incusd did not come up: {:?} {}",
-            ready.as_ref().map(|o| String::from_utf8_lossy(&o.stderr).into_owned()),
+            ready
+                .as_ref()
+                .map(|o| String::from_utf8_lossy(&o.stderr).into_owned()),
             std::fs::read_to_string(incusd.dir.path().join("incusd.log")).unwrap_or_default()
         );
         incusd.ok(&["storage", "create", "default", "dir"]);

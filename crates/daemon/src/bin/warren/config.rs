@@ -118,6 +118,11 @@ impl Config {
         std::fs::rename(&tmp, &file).with_context(|| format!("write {}", file.display()))
     }
 
+    /// The client's config directory (`$WARREN_CONF`, else ~/.config/warren).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     pub fn cert_path(&self, remote: &str) -> PathBuf {
         self.dir.join("servercerts").join(format!("{remote}.crt"))
     }

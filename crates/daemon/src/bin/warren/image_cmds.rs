@@ -59,8 +59,11 @@ pub fn list(cfg: &Config, target: Option<&str>, format: Format) -> Result<i32> {
         Some(t) => cfg.target(t)?.0,
         None => cfg.default_remote.clone(),
     };
-    let images = if cfg.remote(&remote)?.protocol == "simplestreams" {
+    let protocol = cfg.remote(&remote)?.protocol.clone();
+    let images = if protocol == "simplestreams" {
         simplestreams(cfg, &remote)?
+    } else if protocol == "incus" {
+        crate::incus_remote::images(cfg, &remote)?
     } else {
         sync("GET", "/1.0/images?recursion=1", None)?
             .as_array()

@@ -26,6 +26,9 @@ pub fn image_source(cfg: &Config, image: &str) -> Result<Value> {
     if name.is_empty() {
         bail!("Missing the image name (REMOTE:ALIAS or a fingerprint)");
     }
+    if r.protocol == "incus" {
+        return crate::incus_remote::image_source(cfg, &remote, name);
+    }
     if r.protocol == "simplestreams" {
         return Ok(json!({"type": "image", "alias": name, "server": r.addr,
                          "protocol": "simplestreams", "mode": "pull",

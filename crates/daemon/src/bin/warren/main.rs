@@ -12,11 +12,13 @@ mod exec_cmd;
 mod file_cmds;
 mod format;
 mod image_cmds;
+mod incus_remote;
 mod instance_cmds;
 mod monitor_cmd;
 mod network_cmds;
 mod profile_cmds;
 mod remote_cmds;
+mod server_cmds;
 mod snapshot_cmds;
 mod storage_cmds;
 
@@ -240,15 +242,21 @@ enum RemoteCmd {
         #[arg(short = 'f', long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Add a simplestreams image server
+    /// Add an image server: a simplestreams one (URL), or another warrend or incusd (a trust
+    /// token from `config trust add` on it, or its URL with --token)
     Add {
         name: String,
+        /// https://HOST[:PORT], or a trust token
         url: String,
+        /// simplestreams, or incus (another warrend or incusd: implied by a token)
         #[arg(long, default_value = "simplestreams")]
         protocol: String,
         /// Pin the server's certificate without asking
         #[arg(long)]
         accept_certificate: bool,
+        /// A trust token from the server (`warren config trust add NAME` there)
+        #[arg(long)]
+        token: Option<String>,
     },
     #[command(alias = "rm")]
     Remove {
@@ -516,33 +524,54 @@ enum FileCmd {
 
 #[derive(Subcommand)]
 enum ConfigCmd {
+    /// An instance's config, or the server's (no NAME)
     Show {
-        name: String,
+        name: Option<String>,
         #[arg(short, long)]
         expanded: bool,
     },
-    Get {
-        name: String,
-        key: String,
-    },
+    /// warren config get NAME KEY, or a server key: warren config get core.https_address
+    Get { name: String, key: Option<String> },
     /// warren config set NAME KEY=VALUE... (or NAME KEY VALUE)
     Set {
         name: String,
         #[arg(required = true)]
         pairs: Vec<String>,
     },
-    Unset {
-        name: String,
-        key: String,
+    /// warren config unset NAME KEY, or a server key: warren config unset core.https_address
+    Unset { name: String, key: Option<String> },
+    /// Clients trusted over HTTPS: add (a token), list, list-tokens, revoke-token, remove
+    Trust {
+        #[command(subcommand)]
+        command: TrustCmd,
     },
     /// Edit the instance's config, devices and profiles as YAML in $EDITOR
-    Edit {
-        name: String,
-    },
+    Edit { name: String },
     Device {
         #[command(subcommand)]
         command: DeviceCmd,
     },
+}
+
+#[derive(Subcommand)]
+enum TrustCmd {
+    /// A trust token for client NAME (`warren remote add REMOTE TOKEN` or `incus remote add` there)
+    Add { name: String },
+    #[command(alias = "ls")]
+    List {
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Tokens not used yet
+    ListTokens {
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Cancel client NAME's unused token
+    RevokeToken { name: String },
+    /// Stop trusting a certificate (by fingerprint, or its start)
+    #[command(alias = "rm")]
+    Remove { fingerprint: String },
 }
 
 #[derive(Subcommand)]
@@ -644,7 +673,15 @@ fn run(cli: Cli) -> Result<i32> {
                 url,
                 protocol,
                 accept_certificate,
-            } => remote_cmds::add(&mut cfg, &name, &url, &protocol, accept_certificate),
+                token,
+            } => remote_cmds::add(
+                &mut cfg,
+                &name,
+                &url,
+                &protocol,
+                accept_certificate,
+                token.as_deref(),
+            ),
             RemoteCmd::Remove { name } => remote_cmds::remove(&mut cfg, &name),
             RemoteCmd::Switch { name } => remote_cmds::switch(&mut cfg, &name),
             RemoteCmd::GetDefault => {
@@ -843,10 +880,36 @@ fn run(cli: Cli) -> Result<i32> {
             FileCmd::Edit { target } => file_cmds::edit(&cfg, &target),
         },
         Command::Config { command } => match command {
-            ConfigCmd::Show { name, expanded } => config_cmds::show(&cfg, &name, expanded),
-            ConfigCmd::Get { name, key } => config_cmds::get_key(&cfg, &name, &key),
+            ConfigCmd::Show {
+                name: Some(name),
+                expanded,
+            } => config_cmds::show(&cfg, &name, expanded),
+            ConfigCmd::Show { name: None, .. } => server_cmds::show(),
+            ConfigCmd::Get { name, key: None } if server_cmds::is_server_key(&name) => {
+                server_cmds::get(&name)
+            }
+            ConfigCmd::Get { name, key } => match key {
+                Some(key) => config_cmds::get_key(&cfg, &name, &key),
+                None => bail!("warren config get NAME KEY (or a server key: core.https_address)"),
+            },
+            ConfigCmd::Set { name, pairs } if server_cmds::is_server_key(&name) => {
+                server_cmds::set(&name, &pairs)
+            }
             ConfigCmd::Set { name, pairs } => config_cmds::set(&cfg, &name, &pairs),
-            ConfigCmd::Unset { name, key } => config_cmds::unset(&cfg, &name, &key),
+            ConfigCmd::Unset { name, key: None } if server_cmds::is_server_key(&name) => {
+                server_cmds::unset(&name)
+            }
+            ConfigCmd::Unset { name, key } => match key {
+                Some(key) => config_cmds::unset(&cfg, &name, &key),
+                None => bail!("warren config unset NAME KEY (or a server key: core.https_address)"),
+            },
+            ConfigCmd::Trust { command } => match command {
+                TrustCmd::Add { name } => server_cmds::trust_add(&name),
+                TrustCmd::List { format } => server_cmds::trust_list(format),
+                TrustCmd::ListTokens { format } => server_cmds::trust_list_tokens(format),
+                TrustCmd::RevokeToken { name } => server_cmds::trust_revoke_token(&name),
+                TrustCmd::Remove { fingerprint } => server_cmds::trust_remove(&fingerprint),
+            },
             ConfigCmd::Edit { name } => config_cmds::edit(&cfg, &name),
             ConfigCmd::Device { command } => match command {
                 DeviceCmd::Add {

@@ -85,17 +85,44 @@ fn pin(cfg: &Config, name: &str, url: &str, accept: bool) -> Result<()> {
         .with_context(|| format!("write {}", path.display()))
 }
 
-pub fn add(cfg: &mut Config, name: &str, url: &str, protocol: &str, accept: bool) -> Result<i32> {
+pub fn add(
+    cfg: &mut Config,
+    name: &str,
+    url: &str,
+    protocol: &str,
+    accept: bool,
+    token: Option<&str>,
+) -> Result<i32> {
     if cfg.remotes.contains_key(name) {
         bail!("Remote {name} exists as <{}>", cfg.remotes[name].addr);
     }
     if name.is_empty() || name.contains([':', '/']) {
         bail!("Invalid remote name \"{name}\"");
     }
-    if protocol != "simplestreams" {
-        bail!(
-            "--protocol={protocol}: warren's remotes are image servers (--protocol=simplestreams)"
+    // another warrend or incusd: trusted through a token
+    let is_url = url.starts_with("https://") || url.starts_with("http://");
+    if token.is_some() || !is_url || protocol == "incus" {
+        let token = match (token, is_url) {
+            (Some(t), _) => t,
+            (None, false) => url,
+            (None, true) => bail!(
+                "An Incus-protocol remote is added with a trust token: `warren config trust add NAME` on the server, then `warren remote add {name} TOKEN`"
+            ),
+        };
+        let addr = crate::incus_remote::add_with_token(cfg, name, is_url.then_some(url), token)?;
+        cfg.remotes.insert(
+            name.to_string(),
+            Remote {
+                addr,
+                protocol: "incus".into(),
+                public: false,
+            },
         );
+        cfg.save()?;
+        return Ok(0);
+    }
+    if protocol != "simplestreams" {
+        bail!("--protocol={protocol}: simplestreams or incus");
     }
     let url = url.trim_end_matches('/').to_string();
     pin(cfg, name, &url, accept)?;
