@@ -136,6 +136,30 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// Progress of one step of a create, reported as its share (`from`..`to` percent) of the whole,
+/// and only when the figure changes.
+struct Progress<'a> {
+    report: &'a dyn Fn(u8),
+    last: std::cell::Cell<u8>,
+}
+
+impl Progress<'_> {
+    fn at(&self, percent: u8) {
+        if percent != self.last.get() {
+            self.last.set(percent);
+            (self.report)(percent);
+        }
+    }
+
+    /// `done` of `total` within the step `from`..`to`.
+    fn step(&self, from: u8, to: u8, done: u64, total: u64) {
+        let share = (done.min(total) * u64::from(to - from))
+            .checked_div(total)
+            .unwrap_or(0);
+        self.at(from + share as u8);
+    }
+}
+
 /// Makes the container: unpacks the image's rootfs, renders its create templates, writes the
 /// config. Everything made is removed again if a step fails.
 /// `progress(percent)` is told how far the image's unpacking went (the operation shows it).
@@ -146,6 +170,10 @@ pub fn create(
     image: &Image,
     progress: &dyn Fn(u8),
 ) -> Result<(), String> {
+    let progress = Progress {
+        report: progress,
+        last: std::cell::Cell::new(u8::MAX),
+    };
     let cdir = lxcpath(dir).join(&inst.name);
     if cdir.exists() {
         return Err(format!("Instance \"{}\" already exists", inst.name));
@@ -155,10 +183,14 @@ pub fn create(
         // a unified image is the container directory (rootfs/, metadata.yaml, templates/): it is
         // unpacked once, and each container's rootfs is an overlay on that tree's (a copy where
         // overlayfs can't be used)
-        progress(0);
-        let tree = unpacked_image(dir, &image.fingerprint)?;
-        progress(30);
+        progress.at(0);
         let squashfs = squashfs_of(dir, &image.fingerprint);
+        // a unified tarball's unpacking is most of the work; a split image's metadata, little
+        let unpack_to = if squashfs.is_some() { 5 } else { 60 };
+        let tree = unpacked_image(dir, &image.fingerprint, &|done, total| {
+            progress.step(0, unpack_to, done, total)
+        })?;
+        progress.at(unpack_to);
         if !tree.join("rootfs").is_dir() && squashfs.is_none() {
             return Err("The image has no rootfs".into());
         }
@@ -198,7 +230,7 @@ pub fn create(
             } else {
                 crate::rootfs::shifted_image(&dir.join("images"), &image.fingerprint, |dest| {
                     match &squashfs {
-                        Some(sq) => unsquash(sq, dest),
+                        Some(sq) => unsquash(sq, dest, &|p| progress.step(unpack_to, 95, p, 100)),
                         None => {
                             std::fs::create_dir_all(dest).map_err(|e| e.to_string())?;
                             copy_tree(&tree.join("rootfs"), dest)
@@ -206,7 +238,7 @@ pub fn create(
                     }
                 })?
             };
-            progress(80);
+            progress.at(95);
             if !crate::rootfs::make_overlay(&cdir, &lower, &image.fingerprint, !privileged, None)? {
                 std::fs::create_dir_all(cdir.join("rootfs")).map_err(|e| e.to_string())?;
                 copy_tree(
@@ -215,7 +247,7 @@ pub fn create(
                 )?;
             }
         }
-        progress(100);
+        progress.at(100);
         render_templates(&cdir, inst, "create")?;
         let _ = warren_lxc_config::install_shipped_configs(Path::new(
             warren_lxc_config::WARREN_CONFIG_DIR,
@@ -264,7 +296,11 @@ fn copy_metadata(tree: &Path, cdir: &Path) -> Result<(), String> {
 
 /// The image unpacked in `images/<fingerprint>.tree`, made on first use (staged and renamed, so
 /// a half-unpacked tree is never used).
-fn unpacked_image(dir: &Path, fingerprint: &str) -> Result<PathBuf, String> {
+fn unpacked_image(
+    dir: &Path,
+    fingerprint: &str,
+    progress: &dyn Fn(u64, u64),
+) -> Result<PathBuf, String> {
     let images = dir.join("images");
     let tree = images.join(format!("{fingerprint}.tree"));
     if tree.is_dir() {
@@ -274,8 +310,15 @@ fn unpacked_image(dir: &Path, fingerprint: &str) -> Result<PathBuf, String> {
         .prefix(".unpack-")
         .tempdir_in(&images)
         .map_err(|e| e.to_string())?;
-    warren_image::unpack::unpack_fstree(&images.join(fingerprint), staging.path(), true)
-        .map_err(|e| format!("Failed to unpack the image: {e:#}"))?;
+    let archive = images.join(fingerprint);
+    let total = warren_image::unpack::uncompressed_size(&archive).unwrap_or(0);
+    warren_image::unpack::unpack_fstree_with_progress(
+        &archive,
+        staging.path(),
+        true,
+        &mut |done| progress(done, total),
+    )
+    .map_err(|e| format!("Failed to unpack the image: {e:#}"))?;
     let staged = staging.keep();
     if std::fs::rename(&staged, &tree).is_err() {
         // another create unpacked it meanwhile
@@ -301,18 +344,57 @@ fn squashfs_of(dir: &Path, fingerprint: &str) -> Option<PathBuf> {
     Some(dir.join("images").join(format!("{fingerprint}.rootfs"))).filter(|p| p.is_file())
 }
 
-/// Unpacks a squashfs into `dest` (which must not exist).
-pub(crate) fn unsquash(squashfs: &Path, dest: &Path) -> Result<(), String> {
-    let out = Command::new("unsquashfs")
-        .args(["-f", "-n", "-d"])
+/// Unpacks a squashfs into `dest` (which must not exist), telling `progress(percent)` as
+/// unsquashfs's progress bar goes (it draws it on stdout, `\r`-separated, terminal or not).
+pub(crate) fn unsquash(squashfs: &Path, dest: &Path, progress: &dyn Fn(u64)) -> Result<(), String> {
+    use std::io::Read;
+    let mut child = Command::new("unsquashfs")
+        .args(["-f", "-d"])
         .arg(dest)
         .arg(squashfs)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| format!("unsquashfs: {e} (apt-get install squashfs-tools)"))?;
-    if !out.status.success() {
+    let mut out = child.stdout.take().ok_or("unsquashfs: no output")?;
+    let stderr = child.stderr.take();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut e) = stderr {
+            let _ = e.read_to_string(&mut text);
+        }
+        text
+    });
+    let mut buf = [0u8; 4096];
+    let mut line = Vec::new();
+    while let Ok(n) = out.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        for &b in &buf[..n] {
+            if b == b'\r' || b == b'\n' {
+                // "[====   ]  2489/14026  17%"
+                let text = String::from_utf8_lossy(&line);
+                if let Some(p) = text
+                    .trim_end()
+                    .strip_suffix('%')
+                    .and_then(|t| t.rsplit(' ').next())
+                    .and_then(|p| p.parse::<u64>().ok())
+                {
+                    progress(p.min(100));
+                }
+                line.clear();
+            } else if line.len() < 512 {
+                line.push(b);
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| format!("unsquashfs: {e}"))?;
+    let errors = errors.join().unwrap_or_default();
+    if !status.success() {
         return Err(format!(
             "Failed to unpack the image's squashfs: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            errors.trim()
         ));
     }
     Ok(())
@@ -332,7 +414,7 @@ fn tree_rootfs(dir: &Path, fingerprint: &str, tree: &Path) -> Result<PathBuf, St
         .tempdir_in(tree)
         .map_err(|e| e.to_string())?;
     let dest = staging.path().join("rootfs");
-    unsquash(&squashfs, &dest)?;
+    unsquash(&squashfs, &dest, &|_| {})?;
     if std::fs::rename(&dest, &rootfs).is_err() && !rootfs.is_dir() {
         return Err(format!(
             "could not put the image's rootfs at {}",
@@ -1322,4 +1404,55 @@ pub fn state_json(dir: &Path, name: &str) -> Value {
         "status": status, "status_code": code, "disk": {}, "memory": memory,
         "network": network_state(info.pid), "pid": info.pid, "processes": processes, "cpu": cpu,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsquash_tells_its_progress_up_to_100() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let src = tmp.path().join("src");
+        for i in 0..50 {
+            let d = src.join(format!("d{i}"));
+            std::fs::create_dir_all(&d).expect("mkdir");
+            std::fs::write(d.join("f"), vec![i as u8; 4096]).expect("write");
+        }
+        let sq = tmp.path().join("img.squashfs");
+        let made = Command::new("mksquashfs")
+            .arg(&src)
+            .arg(&sq)
+            .args(["-quiet", "-noappend", "-no-progress"])
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: no mksquashfs");
+            return;
+        }
+        let seen = std::cell::RefCell::new(Vec::new());
+        unsquash(&sq, &tmp.path().join("out"), &|p| seen.borrow_mut().push(p)).expect("unsquash");
+        let seen = seen.into_inner();
+        assert_eq!(seen.last(), Some(&100), "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+        assert!(tmp.path().join("out/d49/f").is_file());
+        let bad = unsquash(&tmp.path().join("nope"), &tmp.path().join("out2"), &|_| {});
+        assert!(bad.is_err_and(|e| e.contains("Failed to unpack")));
+    }
+
+    #[test]
+    fn progress_is_told_by_step_and_only_when_it_moves() {
+        let told = std::cell::RefCell::new(Vec::new());
+        let report = |p: u8| told.borrow_mut().push(p);
+        let p = Progress {
+            report: &report,
+            last: std::cell::Cell::new(u8::MAX),
+        };
+        p.at(0);
+        p.step(5, 95, 50, 100);
+        p.step(5, 95, 50, 100);
+        p.step(5, 95, 200, 100);
+        p.step(5, 95, 1, 0);
+        p.at(100);
+        assert_eq!(told.into_inner(), vec![0, 50, 95, 5, 100]);
+    }
 }

@@ -214,6 +214,41 @@ struct Meta {
 }
 
 /// Unpacks a rootfs tarball into `rootfs` (an existing, empty directory).
+/// The size of the tar stream inside `archive`, where the format tells it cheaply: xz (its index,
+/// through `xz --robot --list`), gzip (its trailer, modulo 4 GiB: smaller ones only) and an
+/// uncompressed tar. What a progress figure is measured against.
+pub fn uncompressed_size(archive: &Path) -> Option<u64> {
+    let mut magic = [0u8; 6];
+    let mut f = File::open(archive).ok()?;
+    let got = f.read(&mut magic).ok()?;
+    let len = f.metadata().ok()?.len();
+    let m = &magic[..got];
+    if m.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        let out = std::process::Command::new("xz")
+            .args(["--robot", "--list"])
+            .arg(archive)
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("totals\t"))
+            .and_then(|t| t.split('\t').nth(3))
+            .and_then(|n| n.parse().ok())
+    } else if m.starts_with(&[0x1f, 0x8b]) {
+        if len >= 1 << 32 {
+            return None;
+        }
+        let mut trailer = [0u8; 4];
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::End(-4)).ok()?;
+        f.read_exact(&mut trailer).ok()?;
+        Some(u32::from_le_bytes(trailer) as u64)
+    } else if m.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || m.starts_with(b"BZh") {
+        None
+    } else {
+        Some(len)
+    }
+}
+
 pub fn unpack_fstree(archive: &Path, rootfs: &Path, no_dev: bool) -> Result<()> {
     unpack_fstree_with_progress(archive, rootfs, no_dev, &mut |_| {})
 }
@@ -463,4 +498,29 @@ fn set_meta(parent: &OwnedFd, name: &OsStr, m: &Meta, is_symlink: bool) -> Resul
     let t = TimeSpec::new(m.mtime, 0);
     utimensat(parent, name, &t, &t, UtimensatFlags::NoFollowSymlink).context("set mtime")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uncompressed_size_of_xz_gzip_and_plain_tar() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let plain = tmp.path().join("a.tar");
+        std::fs::write(&plain, vec![7u8; 10240]).expect("write");
+        assert_eq!(uncompressed_size(&plain), Some(10240));
+        for (tool, ext) in [("xz", "xz"), ("gzip", "gz")] {
+            let out = std::process::Command::new(tool)
+                .args(["-k", "-f"])
+                .arg(&plain)
+                .status();
+            if !out.is_ok_and(|s| s.success()) {
+                continue;
+            }
+            let packed = tmp.path().join(format!("a.tar.{ext}"));
+            assert_eq!(uncompressed_size(&packed), Some(10240), "{tool}");
+        }
+        assert_eq!(uncompressed_size(&tmp.path().join("nope")), None);
+    }
 }
