@@ -41,6 +41,12 @@ pub(crate) fn json_body(req: &Request) -> Result<Value, ApiError> {
 }
 
 fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
+    // a request for another project must not land in the default one
+    if let Some(p) = req.query("project").filter(|p| !p.is_empty() && *p != "default") {
+        return Err(ApiError::not_found(format!(
+            "Project \"{p}\" not found (warrend has the default project only)"
+        )));
+    }
     let path = req.path.trim_end_matches('/');
     let parts: Vec<&str> = path.split('/').skip(1).collect();
     let m = req.method.as_str();
@@ -1051,6 +1057,9 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         ("GET", ["1.0", "projects", name]) => {
             Err(ApiError::not_found(format!("Project \"{name}\" not found")))
         }
+        ("POST", ["1.0", "projects"]) => Err(ApiError::bad_request(
+            "Projects other than default are not supported by warrend yet",
+        )),
         ("GET", ["1.0", "metrics"]) => {
             let list = d.db().instances().map_err(internal)?;
             let states: Vec<(crate::db::Instance, Value)> = list
