@@ -10,25 +10,24 @@ use std::path::Path;
 use crate::db::{Instance, Profile};
 use crate::instances::{self, expanded_devices, nic_hwaddr};
 
-/// Applies the device changes from `old` to `new` to the running instance (nothing when it is
-/// stopped: its config is read at start). On failure nothing is left changed.
-pub fn apply(
-    dir: &Path,
-    profiles: &[Profile],
-    old: &Instance,
-    new: &Instance,
-) -> Result<(), String> {
-    if instances::state(dir, &new.name) != "RUNNING" {
+/// An instance with the profiles its devices expand with.
+pub type Side<'a> = (&'a [Profile], &'a Instance);
+
+/// Applies the device changes from `old` to `new` (an instance edited, or its profiles) to the
+/// running instance (nothing when it is stopped: its config is written at start). On failure
+/// nothing is left changed.
+pub fn apply(dir: &Path, old: Side, new: Side) -> Result<(), String> {
+    if instances::state(dir, &new.1.name) != "RUNNING" {
         return Ok(());
     }
-    instances::hotplug_disks(dir, profiles, old, new)?;
-    if let Err(e) = instances::hotplug_unix_devices(dir, profiles, old, new) {
-        let _ = instances::hotplug_disks(dir, profiles, new, old);
+    instances::hotplug_disks(dir, old, new)?;
+    if let Err(e) = instances::hotplug_unix_devices(dir, old, new) {
+        let _ = instances::hotplug_disks(dir, new, old);
         return Err(e);
     }
-    if let Err(e) = nics(dir, profiles, old, new) {
-        let _ = instances::hotplug_unix_devices(dir, profiles, new, old);
-        let _ = instances::hotplug_disks(dir, profiles, new, old);
+    if let Err(e) = nics(dir, old, new) {
+        let _ = instances::hotplug_unix_devices(dir, new, old);
+        let _ = instances::hotplug_disks(dir, new, old);
         return Err(e);
     }
     Ok(())
@@ -55,12 +54,12 @@ fn ifname<'a>(device: &'a str, d: &'a Value) -> &'a str {
     }
 }
 
-fn nics(dir: &Path, profiles: &[Profile], old: &Instance, new: &Instance) -> Result<(), String> {
+fn nics(dir: &Path, (old_profiles, old): Side, (profiles, new): Side) -> Result<(), String> {
     let Some(info) = instances::live(dir, &new.name) else {
         return Ok(());
     };
     let (before, after) = (
-        nic_devices(&expanded_devices(profiles, old)),
+        nic_devices(&expanded_devices(old_profiles, old)),
         nic_devices(&expanded_devices(profiles, new)),
     );
     reconcile(&before, &after, |dev, d, add| {

@@ -100,6 +100,8 @@ pub fn start(dir: &Path, profiles: &[Profile], inst: &Instance) -> Result<(), St
     crate::rootfs::ensure(&cdir)?;
     crate::rootfs::reconcile(&cdir, is_privileged(profiles, inst))?;
     render_templates(&cdir, inst, "start")?;
+    // from the profiles as they are now (a profile may have changed since the last start)
+    rewrite_config(dir, profiles, inst)?;
     make_device_nodes(
         dir,
         name,
@@ -653,12 +655,11 @@ fn bind_disks(devices: &Value) -> std::collections::BTreeMap<String, Value> {
 /// was done is undone.
 pub fn hotplug_disks(
     dir: &Path,
-    profiles: &[Profile],
-    old: &Instance,
-    new: &Instance,
+    (old_profiles, old): crate::hotplug::Side,
+    (profiles, new): crate::hotplug::Side,
 ) -> Result<(), String> {
     let (before, after) = (
-        bind_disks(&expanded_devices(profiles, old)),
+        bind_disks(&expanded_devices(old_profiles, old)),
         bind_disks(&expanded_devices(profiles, new)),
     );
     let privileged = is_privileged(profiles, new);
@@ -846,12 +847,11 @@ fn make_device_node(nodes: &Path, dev: &str, d: &Value, privileged: bool) -> Res
 /// removed. On failure, what was done is undone.
 pub fn hotplug_unix_devices(
     dir: &Path,
-    profiles: &[Profile],
-    old: &Instance,
-    new: &Instance,
+    (old_profiles, old): crate::hotplug::Side,
+    (profiles, new): crate::hotplug::Side,
 ) -> Result<(), String> {
     let before: std::collections::BTreeMap<String, Value> =
-        unix_devices(&expanded_devices(profiles, old))
+        unix_devices(&expanded_devices(old_profiles, old))
             .into_iter()
             .collect();
     let after: std::collections::BTreeMap<String, Value> =

@@ -42,7 +42,10 @@ pub(crate) fn json_body(req: &Request) -> Result<Value, ApiError> {
 
 fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     // a request for another project must not land in the default one
-    if let Some(p) = req.query("project").filter(|p| !p.is_empty() && *p != "default") {
+    if let Some(p) = req
+        .query("project")
+        .filter(|p| !p.is_empty() && *p != "default")
+    {
         return Err(ApiError::not_found(format!(
             "Project \"{p}\" not found (warrend has the default project only)"
         )));
@@ -197,7 +200,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     instances::fill_volatile_hwaddrs(&profiles, &mut new);
                     // devices added to, changed on or removed from a running instance take
                     // effect now; if that fails, nothing changes
-                    crate::hotplug::apply(&dd.dir, &profiles, &old, &new)?;
+                    crate::hotplug::apply(&dd.dir, (&profiles, &old), (&profiles, &new))?;
                     dd.db().update_instance(&new).map_err(|e| e.to_string())?;
                     crate::routes_networks::ensure_all(&dd);
                     dd.sync_proxies();
@@ -840,7 +843,63 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 devices: merge(patch, &old.devices, body.get("devices"))?,
             };
             check_devices(&new.devices, &db)?;
+            // the instances using it: running ones get the device changes at once (all or
+            // nothing), every one a config for its next start and MACs for new nics
+            let old_profiles = db.profiles().map_err(internal)?;
+            let new_profiles: Vec<Profile> = old_profiles
+                .iter()
+                .map(|p| {
+                    if p.name == new.name {
+                        new.clone()
+                    } else {
+                        p.clone()
+                    }
+                })
+                .collect();
+            let users: Vec<crate::db::Instance> = db
+                .instances()
+                .map_err(internal)?
+                .into_iter()
+                .filter(|i| {
+                    i.profiles
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|p| p == *name))
+                })
+                .collect();
+            drop(db);
+            let mut done: Vec<(crate::db::Instance, crate::db::Instance)> = Vec::new();
+            for inst in users {
+                let mut updated = inst.clone();
+                instances::fill_volatile_hwaddrs(&new_profiles, &mut updated);
+                let applied = crate::hotplug::apply(
+                    &d.dir,
+                    (&old_profiles, &inst),
+                    (&new_profiles, &updated),
+                );
+                if let Err(e) = applied {
+                    for (was, now) in done.iter().rev() {
+                        let _ = crate::hotplug::apply(
+                            &d.dir,
+                            (&new_profiles, now),
+                            (&old_profiles, was),
+                        );
+                    }
+                    return Err(ApiError::bad_request(format!(
+                        "Instance \"{}\": {e}",
+                        inst.name
+                    )));
+                }
+                done.push((inst, updated));
+            }
+            let db = d.db();
             db.put_profile(&new).map_err(internal)?;
+            for (_, updated) in &done {
+                db.update_instance(updated).map_err(internal)?;
+                instances::rewrite_config(&d.dir, &new_profiles, updated).map_err(internal)?;
+            }
+            drop(db);
+            crate::routes_networks::ensure_all(d);
+            d.sync_proxies();
             Ok(api::sync(Value::Null))
         }
         ("DELETE", ["1.0", "profiles", name]) => {

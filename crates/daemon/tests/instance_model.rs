@@ -919,3 +919,69 @@ fn unix_devices_and_proxies() {
     w.ok(&["delete", "-f", "u1"]);
     assert!(!w.dir.path().join("devices/u1").exists());
 }
+
+/// A profile's devices follow it: added to or removed from the profile, they reach its running
+/// instances at once and its stopped ones at their next start; a change one instance can't take
+/// changes nothing anywhere.
+#[test]
+fn profile_device_changes_reach_their_instances() {
+    if !require_root("profile_device_changes_reach_their_instances") || !have_incus() {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    let shared = w.dir.path().join("shared");
+    std::fs::create_dir_all(&shared).expect("mkdir");
+    std::fs::write(shared.join("note"), "from the profile\n").expect("write");
+    w.ok(&["launch", "bb", "p1"]);
+    w.ok(&["init", "bb", "p2"]);
+    let pid = w.pid("p1");
+    let source = format!("source={}", shared.display());
+    w.ok(&[
+        "profile",
+        "device",
+        "add",
+        "default",
+        "notes",
+        "disk",
+        &source,
+        "path=/mnt/notes",
+    ]);
+    assert_eq!(w.pid("p1"), pid, "no restart");
+    assert_eq!(
+        w.ok(&["exec", "p1", "--", "cat", "/mnt/notes/note"]),
+        "from the profile\n"
+    );
+    w.ok(&["start", "p2"]);
+    assert_eq!(
+        w.ok(&["exec", "p2", "--", "cat", "/mnt/notes/note"]),
+        "from the profile\n"
+    );
+    // a device p1 and p2 can't take (a directory onto a file): refused, the profile unchanged
+    let before = w.ok(&["profile", "show", "default"]);
+    let bad = w.incus(&[
+        "profile",
+        "device",
+        "add",
+        "default",
+        "bad",
+        "disk",
+        &source,
+        "path=/etc/hostname",
+    ]);
+    assert!(!bad.status.success());
+    assert_eq!(w.ok(&["profile", "show", "default"]), before);
+    assert!(w
+        .ok(&["exec", "p1", "--", "ls", "/mnt/notes"])
+        .contains("note"));
+    w.ok(&["profile", "device", "remove", "default", "notes"]);
+    for name in ["p1", "p2"] {
+        assert!(!w
+            .incus(&["exec", name, "--", "ls", "/mnt/notes/note"])
+            .status
+            .success());
+    }
+    w.ok(&["delete", "-f", "p1", "p2"]);
+}
