@@ -251,7 +251,7 @@ fn suffix_ok(prefix: &str, suffix: &str) -> bool {
 
 /// The status of one concrete `key = value` setting. Most keys have one status; a few depend on
 /// the key's suffix or the value (device cgroup files, network types, the console device).
-pub fn status_of(key: &str, value: &str, looked: &Lookup) -> KeyStatus {
+pub fn status_of(_key: &str, value: &str, looked: &Lookup) -> KeyStatus {
     if looked.net_index.is_some()
         && looked.info.name == "type"
         && !matches!(
@@ -259,9 +259,6 @@ pub fn status_of(key: &str, value: &str, looked: &Lookup) -> KeyStatus {
             "empty" | "none" | "veth" | "macvlan" | "phys" | "vlan" | "ipvlan"
         )
     {
-        return KeyStatus::NotYetEnforced;
-    }
-    if key == "lxc.console.path" && value != "none" {
         return KeyStatus::NotYetEnforced;
     }
     looked.info.status

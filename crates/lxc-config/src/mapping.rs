@@ -137,7 +137,10 @@ pub fn to_spec(config: &Config, name: &str, lxcpath: &Path) -> Result<ContainerS
                 }
                 ns_keep_entry = Some(e);
             }
-            "lxc.console.path" => spec.console.enabled = v != "none",
+            "lxc.console.path" => {
+                spec.console.enabled = v != "none";
+                spec.console.path = (!matches!(v, "none" | "auto" | "")).then(|| PathBuf::from(v));
+            }
             "lxc.console.logfile" => spec.console.logfile = Some(PathBuf::from(v)),
             "lxc.console.buffer.size" => {
                 spec.console.buffer_size =

@@ -150,10 +150,10 @@ pub fn validate(kind: ValueKind, value: &str) -> Result<(), String> {
             Ok(())
         }
         ValueKind::ConsolePath => {
-            if value == "none" || value.starts_with('/') {
+            if value == "none" || value == "auto" || value.starts_with('/') {
                 Ok(())
             } else {
-                Err("expected \"none\" or an absolute device path".into())
+                Err("expected \"none\", \"auto\" or an absolute device path".into())
             }
         }
         ValueKind::Environment => {

@@ -908,3 +908,70 @@ fn assert_monitor_gone(lxc: &Lxc, name: &str) {
         "the monitor or its cgroup outlived the stop"
     );
 }
+
+/// `lxc.console.path = /dev/...`: the console joined to a host terminal (a pty made by the test):
+/// what the container writes to its console shows there, what is typed there reaches the
+/// console (its echo comes back). A terminal that can't be opened fails the start and names
+/// the key.
+#[test]
+fn console_path_joins_the_console_to_a_host_terminal() {
+    if !require_root("console_path_joins_the_console_to_a_host_terminal") {
+        return;
+    }
+    use std::os::fd::AsFd;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = nix::unistd::ttyname(pty.slave.as_fd()).expect("ttyname");
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("cp");
+    let line = format!("lxc.console.path = {}", slave.display());
+    lxc.busybox(&name, &[&line]);
+    lxc.ok("start", &["-n", &name]);
+    // reads the pty's master side until `want` shows (or 10 s pass)
+    let master = std::fs::File::from(pty.master);
+    let _ = nix::fcntl::fcntl(
+        &master,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    );
+    let read_until = |want: &str| {
+        let mut seen = String::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && !seen.contains(want) {
+            let mut buf = [0u8; 4096];
+            match std::io::Read::read(&mut &master, &mut buf) {
+                Ok(n) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        seen
+    };
+    lxc.ok(
+        "attach",
+        &[
+            "-n",
+            &name,
+            "--",
+            "sh",
+            "-c",
+            "echo via-the-host-terminal > /dev/console",
+        ],
+    );
+    let seen = read_until("via-the-host-terminal");
+    assert!(seen.contains("via-the-host-terminal"), "{seen:?}");
+    (&master).write_all(b"typed-on-the-host").expect("write");
+    let seen = read_until("typed-on-the-host");
+    assert!(
+        seen.contains("typed-on-the-host"),
+        "the console's echo: {seen:?}"
+    );
+    lxc.ok("stop", &["-n", &name, "-k"]);
+    // a terminal that isn't there
+    let bad = unique_name("cpb");
+    lxc.busybox(&bad, &["lxc.console.path = /dev/warren-nosuch-tty"]);
+    let o = lxc.run("start", &["-n", &bad]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("lxc.console.path /dev/warren-nosuch-tty"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -131,6 +131,10 @@ struct Monitor {
     /// The monitor's own cgroup (`warren.monitor.NAME`), joined once the container runs.
     monitor_cg: Option<ContainerCgroup>,
     stdin_open: bool,
+    /// The host terminal `lxc.console.path` names, joined to the console.
+    console_peer: Option<File>,
+    /// Whether input is still read from it (not after it hung up).
+    console_peer_readable: bool,
     /// The cgroup2 device program attached to the running instance's payload cgroup (what a
     /// device rule added later replaces).
     device_program: std::cell::RefCell<Option<OwnedFd>>,
@@ -199,7 +203,28 @@ fn run_inner(
         ),
         None => None,
     };
+    // `lxc.console.path = /dev/...`: the host terminal joined to the console, in raw mode (the
+    // container's own terminal does the line discipline)
+    let console_peer = match spec.console.path.as_ref().filter(|_| spec.console.enabled) {
+        Some(p) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open(p)
+                .map_err(sys(format!("lxc.console.path {}", p.display())))?;
+            if let Ok(mut t) = nix::sys::termios::tcgetattr(&f) {
+                nix::sys::termios::cfmakeraw(&mut t);
+                let _ = nix::sys::termios::tcsetattr(&f, nix::sys::termios::SetArg::TCSANOW, &t);
+            }
+            Some(f)
+        }
+        None => None,
+    };
     let mut m = Monitor {
+        console_peer_readable: console_peer.is_some(),
+        console_peer,
         ring: Ring {
             buf: VecDeque::new(),
             cap: spec.console.buffer_size,
@@ -759,6 +784,11 @@ impl Monitor {
             if let Some(c) = &inst.console {
                 fds.push(PollFd::new(c.master.as_fd(), PollFlags::POLLIN));
             }
+            let peer_idx = fds.len();
+            let watch_peer = self.console_peer_readable && inst.console.is_some();
+            if let (Some(p), true) = (&self.console_peer, watch_peer) {
+                fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+            }
             let stdin_idx = fds.len();
             let stdin_fd: BorrowedFd<'_> = warren_sys::std_fd(0);
             if fg_stdin && self.stdin_open {
@@ -801,6 +831,7 @@ impl Monitor {
             let new_conn = ready(1);
             let console_ready = inst.console.is_some() && ready(console_idx);
             let stdin_ready = fg_stdin && self.stdin_open && ready(stdin_idx);
+            let peer_ready = watch_peer && self.console_peer.is_some() && ready(peer_idx);
             let clients_ready: Vec<usize> = (0..self.console_clients.len())
                 .filter(|i| ready(clients_idx + i))
                 .collect();
@@ -864,6 +895,27 @@ impl Monitor {
                         if let Some(c) = &inst.console {
                             let _ = write_all_fd(c.master.as_fd(), &buf[..n]);
                         }
+                    }
+                }
+            }
+            if peer_ready {
+                let mut buf = [0u8; 4096];
+                let read = self
+                    .console_peer
+                    .as_ref()
+                    .map(|p| nix::unistd::read(p.as_fd(), &mut buf));
+                match read {
+                    Some(Ok(n)) if n > 0 => {
+                        if let Some(c) = &inst.console {
+                            let _ = write_all_fd(c.master.as_fd(), &buf[..n]);
+                        }
+                    }
+                    Some(Err(nix::errno::Errno::EAGAIN)) => {}
+                    // a hangup (nobody on the terminal's other side): stop watching it, keep
+                    // writing what the container says
+                    _ => {
+                        crate::debug!("the console's host terminal hung up");
+                        self.console_peer_readable = false;
                     }
                 }
             }
@@ -972,6 +1024,11 @@ impl Monitor {
             }
             self.console_clients
                 .retain_mut(|cl| cl.write_all(data).is_ok());
+            if let Some(p) = &self.console_peer {
+                // non-blocking: a terminal nobody reads loses output rather than stalling the
+                // monitor
+                let _ = nix::unistd::write(p.as_fd(), data);
+            }
         }
     }
 

@@ -262,6 +262,9 @@ pub struct MountEntry {
 pub struct ConsoleSpec {
     /// `lxc.console.path = none` disables the console.
     pub enabled: bool,
+    /// `lxc.console.path = /dev/...`: a host terminal the console is joined to (what the
+    /// container writes appears there, what is typed there reaches it); `auto`: none.
+    pub path: Option<PathBuf>,
     /// `lxc.console.logfile`.
     pub logfile: Option<PathBuf>,
     /// `lxc.console.buffer.size` in bytes (0 = no ring buffer). LXC's default is none unless set;
@@ -277,6 +280,7 @@ impl Default for ConsoleSpec {
     fn default() -> Self {
         ConsoleSpec {
             enabled: true,
+            path: None,
             logfile: None,
             buffer_size: 128 * 1024,
             log_size: 0,
