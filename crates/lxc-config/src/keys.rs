@@ -154,7 +154,7 @@ pub static NET_KEYS: &[KeyInfo] = &[
     k("ipv6.gateway", I, false, V::Ipv6Gateway),
     k("script.up", I, false, V::Path),
     k("script.down", I, false, V::Path),
-    k("l2proxy", N, false, V::Bool),
+    k("l2proxy", I, false, V::Bool),
     k("macvlan.mode", I, false, V::MacvlanMode),
     k("ipvlan.mode", I, false, V::IpvlanMode),
     k("ipvlan.isolation", I, false, V::IpvlanIsolation),

@@ -614,7 +614,7 @@ fn every_documented_key_is_known() {
     );
     assert_eq!(
         warren_lxc_config::key_status("lxc.net.0.l2proxy"),
-        Some(NotYetEnforced)
+        Some(Implemented)
     );
     assert_eq!(
         warren_lxc_config::key_status("lxc.uts.name"),

@@ -580,3 +580,77 @@ fn router_mode_with_a_bridge_is_refused() {
         "router_mode_with_a_bridge_is_refused",
     );
 }
+
+/// `lxc.net.N.l2proxy = 1`: the host link answers ARP for the container's address (a proxy
+/// neighbour entry, gone at stop); without the sysctl LXC requires, or for an ipvlan in another
+/// mode than l3s, the start is refused naming what to set.
+#[test]
+fn l2proxy_puts_proxy_entries_on_the_host_link() {
+    if !require_root("l2proxy_puts_proxy_entries_on_the_host_link") {
+        return;
+    }
+    let host = HostLink::new();
+    let parent = &host.name;
+    let forwarding = format!("/proc/sys/net/ipv4/conf/{parent}/forwarding");
+    let lxc = Lxc::new(BIN);
+    let net = format!(
+        "lxc.net.0.type = macvlan\nlxc.net.0.link = {parent}\nlxc.net.0.macvlan.mode = bridge\n\
+         lxc.net.0.flags = up\nlxc.net.0.ipv4.address = 10.213.0.2/24\nlxc.net.0.l2proxy = 1\n"
+    );
+    std::fs::write(&forwarding, "0").expect("sysctl");
+    let name = container(&lxc, &net, false);
+    let out = lxc.run("start", &["-n", &name]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("needs sysctl net.ipv4.conf.{parent}.forwarding=1")),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(&forwarding, "1").expect("sysctl");
+    let proxies = || {
+        let o = std::process::Command::new("ip")
+            .args(["neigh", "show", "proxy", "dev", parent])
+            .output()
+            .expect("ip");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    lxc.ok("start", &["-n", &name]);
+    assert!(proxies().contains("10.213.0.2"), "{}", proxies());
+    lxc.ok("stop", &["-n", &name, "-k"]);
+    assert!(!proxies().contains("10.213.0.2"), "{}", proxies());
+    // an ipvlan needs mode l3s for it
+    let bad = container(
+        &lxc,
+        &format!(
+            "lxc.net.0.type = ipvlan\nlxc.net.0.link = {parent}\nlxc.net.0.ipvlan.mode = l2\n\
+             lxc.net.0.ipv4.address = 10.213.0.3/24\nlxc.net.0.l2proxy = 1\n"
+        ),
+        false,
+    );
+    let out = lxc.run("start", &["-n", &bad]);
+    assert!(stderr(&out).contains("mode l3s"), "{}", stderr(&out));
+    // in l3s, the address gets a route through loopback too, which goes with it
+    if kernel_has("ipvlan") {
+        let good = container(
+            &lxc,
+            &format!(
+                "lxc.net.0.type = ipvlan\nlxc.net.0.link = {parent}\nlxc.net.0.ipvlan.mode = l3s\n\
+                 lxc.net.0.flags = up\nlxc.net.0.ipv4.address = 10.213.0.4/24\nlxc.net.0.l2proxy = 1\n"
+            ),
+            false,
+        );
+        let routes = || {
+            let o = std::process::Command::new("ip")
+                .args(["route", "show", "dev", "lo"])
+                .output()
+                .expect("ip");
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        lxc.ok("start", &["-n", &good]);
+        assert!(proxies().contains("10.213.0.4"), "{}", proxies());
+        assert!(routes().contains("10.213.0.4"), "{}", routes());
+        lxc.ok("stop", &["-n", &good, "-k"]);
+        assert!(!routes().contains("10.213.0.4"), "{}", routes());
+        assert!(!proxies().contains("10.213.0.4"), "{}", proxies());
+    }
+}

@@ -12,8 +12,9 @@ use std::net::IpAddr;
 
 pub use netlink::Netlink;
 use netlink::{
-    Msg, Reply, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, RTM_DELLINK,
-    RTM_GETADDR, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, RTM_SETLINK,
+    Msg, Reply, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
+    RTM_DELLINK, RTM_DELNEIGH, RTM_DELROUTE, RTM_GETADDR, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK,
+    RTM_NEWNEIGH, RTM_NEWROUTE, RTM_SETLINK,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +182,7 @@ const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_BROADCAST: u16 = 4;
 const RTA_DST: u16 = 1;
+const NDA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
 const AF_INET: u8 = 2;
@@ -602,6 +604,58 @@ impl Netlink {
             (None, None) => String::new(),
         };
         self.request(m, &what).map(|_| ())
+    }
+}
+
+impl Netlink {
+    /// Adds (or with `add` false, removes) a proxy neighbour entry for `addr` on link `index`:
+    /// the host answers ARP (IPv4) or NDP (IPv6) for it there (`ip neigh add proxy ADDR dev
+    /// LINK`). Removing one that is gone is no error.
+    pub fn neigh_proxy(&mut self, add: bool, addr: IpAddr, index: u32) -> Result<(), NetError> {
+        let (ty, flags) = if add {
+            (
+                RTM_NEWNEIGH,
+                NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+            )
+        } else {
+            (RTM_DELNEIGH, NLM_F_REQUEST | NLM_F_ACK)
+        };
+        let mut m = Msg::new(ty, flags).ndmsg_proxy(family(addr), index);
+        m.attr(NDA_DST, &addr_bytes(addr));
+        let what = format!(
+            "{} the proxy neighbour entry for {addr}",
+            if add { "add" } else { "remove" }
+        );
+        match self.request(m, &what) {
+            Err(NetError::Kernel { source, .. })
+                if !add && source.raw_os_error() == Some(libc::ENOENT) =>
+            {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Removes the route to `dest` through link `oif` (one that is gone is no error).
+    pub fn delete_route(&mut self, dest: Cidr, oif: u32) -> Result<(), NetError> {
+        let mut m = Msg::new(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK).rtmsg(
+            family(dest.addr),
+            dest.prefix,
+            RT_SCOPE_LINK,
+        );
+        m.attr(RTA_DST, &addr_bytes(dest.addr));
+        m.attr_u32(RTA_OIF, oif);
+        match self.request(m, &format!("remove the route to {dest}")) {
+            Err(NetError::Kernel { source, .. })
+                if matches!(
+                    source.raw_os_error(),
+                    Some(libc::ESRCH) | Some(libc::ENOENT)
+                ) =>
+            {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
     }
 }
 

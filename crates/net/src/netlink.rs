@@ -14,12 +14,16 @@ pub(crate) const RTM_SETLINK: u16 = 19;
 pub(crate) const RTM_NEWADDR: u16 = 20;
 pub(crate) const RTM_GETADDR: u16 = 22;
 pub(crate) const RTM_NEWROUTE: u16 = 24;
+pub(crate) const RTM_DELROUTE: u16 = 25;
+pub(crate) const RTM_NEWNEIGH: u16 = 28;
+pub(crate) const RTM_DELNEIGH: u16 = 29;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 // flags
 pub(crate) const NLM_F_REQUEST: u16 = 1;
 pub(crate) const NLM_F_ACK: u16 = 4;
 pub(crate) const NLM_F_EXCL: u16 = 0x200;
+pub(crate) const NLM_F_REPLACE: u16 = 0x100;
 pub(crate) const NLM_F_CREATE: u16 = 0x400;
 pub(crate) const NLM_F_DUMP: u16 = 0x300;
 const NLA_F_NESTED: u16 = 0x8000;
@@ -68,6 +72,16 @@ impl Msg {
         self.buf
             .extend_from_slice(&[family, dst_len, 0, 0, 254, 4, scope, 1]);
         self.buf.extend_from_slice(&0u32.to_ne_bytes());
+        self
+    }
+
+    /// `struct ndmsg` for a permanent proxy (ARP/NDP) entry on link `index`.
+    pub(crate) fn ndmsg_proxy(mut self, family: u8, index: u32) -> Msg {
+        // family, pad1, pad2, ifindex, state=NUD_PERMANENT (0x80), flags=NTF_PROXY (0x08), type
+        self.buf.extend_from_slice(&[family, 0, 0, 0]);
+        self.buf.extend_from_slice(&(index as i32).to_ne_bytes());
+        self.buf.extend_from_slice(&0x80u16.to_ne_bytes());
+        self.buf.extend_from_slice(&[0x08, 0]);
         self
     }
 

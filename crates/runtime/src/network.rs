@@ -61,6 +61,9 @@ pub struct Iface {
     pub host_routes: Vec<Cidr>,
     /// `veth.mode = router`: the host side answers ARP for the container (proxy ARP/NDP).
     pub router: bool,
+    /// `l2proxy`: the host link (`lxc.net.N.link`) answers ARP/NDP for the container's
+    /// addresses (proxy neighbour entries, removed at stop).
+    pub l2proxy: Option<String>,
     /// `script.up` / `script.down`: run on the host after the interface is made / at stop.
     pub script_up: Option<String>,
     pub script_down: Option<String>,
@@ -377,6 +380,49 @@ pub fn plan(spec: &ContainerSpec) -> Result<Vec<Iface>, String> {
         }
         let ipv4_gateway = gateway("ipv4.gateway", true, nl)?;
         let ipv6_gateway = gateway("ipv6.gateway", false, nl)?;
+        let l2proxy = match get("l2proxy").as_deref() {
+            None | Some("0") => None,
+            Some("1") => {
+                let Some(l) = link.clone() else {
+                    return Err(key_err(
+                        n.index,
+                        "l2proxy",
+                        "the proxy entries go on lxc.net.N.link: set it",
+                    ));
+                };
+                if let IfaceKind::Ipvlan { mode, .. } = &kind {
+                    if mode != "l3s" {
+                        return Err(key_err(n.index, "l2proxy", format!("an ipvlan with l2proxy must be in mode l3s (lxc.net.{}.ipvlan.mode = l3s), not {mode}", n.index)));
+                    }
+                }
+                // what LXC requires of the link, checked before anything is made
+                let v4 = addresses.iter().any(|a| a.addr.is_ipv4());
+                let v6 = addresses.iter().any(|a| a.addr.is_ipv6());
+                for (needed, family, knob) in [
+                    (v4, "ipv4", "forwarding"),
+                    (v6, "ipv6", "proxy_ndp"),
+                    (v6, "ipv6", "forwarding"),
+                ] {
+                    let path = format!("/proc/sys/net/{family}/conf/{l}/{knob}");
+                    let on = std::fs::read_to_string(&path).is_ok_and(|v| v.trim() == "1");
+                    if needed && !on {
+                        return Err(key_err(
+                            n.index,
+                            "l2proxy",
+                            format!("needs sysctl net.{family}.conf.{l}.{knob}=1"),
+                        ));
+                    }
+                }
+                Some(l)
+            }
+            Some(other) => {
+                return Err(key_err(
+                    n.index,
+                    "l2proxy",
+                    format!("\"{other}\" is not 0 or 1"),
+                ))
+            }
+        };
         out.push(Iface {
             index: n.index,
             kind,
@@ -392,6 +438,7 @@ pub fn plan(spec: &ContainerSpec) -> Result<Vec<Iface>, String> {
             script_down: get("script.down"),
             host_routes,
             router,
+            l2proxy,
         });
     }
     if !nix::unistd::geteuid().is_root() {
@@ -506,6 +553,36 @@ pub fn make_host_side(ifaces: &mut [Iface], pid: i32) -> Result<(), String> {
                     .map_err(fail)?;
             }
         }
+        if let Some(link) = &i.l2proxy {
+            l2proxy(&mut nl, i, link, true).map_err(|e| key_err(i.index, "l2proxy", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The proxy neighbour entries of an interface's addresses on its host link (and for an
+/// ipvlan, the routes to them through loopback that make the kernel use them), added or
+/// removed.
+fn l2proxy(nl: &mut Netlink, i: &Iface, link: &str, add: bool) -> Result<(), NetError> {
+    let idx = nl.link_index(link)?;
+    let lo = nl.link_index("lo")?;
+    for a in &i.addresses {
+        if add {
+            nl.neigh_proxy(true, a.addr, idx)?;
+        } else {
+            let _ = nl.neigh_proxy(false, a.addr, idx);
+        }
+        if matches!(i.kind, IfaceKind::Ipvlan { .. }) {
+            let host = Cidr {
+                addr: a.addr,
+                prefix: if a.addr.is_ipv4() { 32 } else { 128 },
+            };
+            if add {
+                nl.add_route(Some(host), None, Some(lo))?;
+            } else {
+                let _ = nl.delete_route(host, lo);
+            }
+        }
     }
     Ok(())
 }
@@ -599,6 +676,15 @@ pub fn return_phys(ifaces: &[Iface], netns: &std::fs::File) {
 /// with the container's network namespace too, but asynchronously, after `stop` has returned;
 /// deleted here, they are gone when the container is reported STOPPED, as with LXC.
 pub fn remove_host_side(ifaces: &[Iface]) {
+    if ifaces.iter().any(|i| i.l2proxy.is_some()) {
+        if let Ok(mut nl) = Netlink::open() {
+            for i in ifaces {
+                if let Some(link) = &i.l2proxy {
+                    let _ = l2proxy(&mut nl, i, link, false);
+                }
+            }
+        }
+    }
     let hosts: Vec<&str> = ifaces
         .iter()
         .filter_map(|i| match &i.kind {
