@@ -99,38 +99,61 @@ fn raw_lxc_ok(text: &str) -> bool {
 
 /// The LXC lines for the limits, for the cgroup version that has each controller here.
 pub fn limit_lines(config: &Value) -> Vec<String> {
+    limit_settings(config)
+        .into_iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect()
+}
+
+/// The limits as (LXC key, value): `lxc.cgroup2.memory.max` where cgroup2 has the controller
+/// here, `lxc.cgroup.memory.limit_in_bytes` where a v1 hierarchy has it.
+pub fn limit_settings(config: &Value) -> Vec<(String, String)> {
     let get = |k: &str| {
         config
             .get(k)
             .and_then(Value::as_str)
             .filter(|v| !v.is_empty())
     };
-    // a controller on cgroup2 is listed in the root's cgroup.controllers; otherwise it is a v1 hierarchy
-    let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
-    let key = |controller: &str, v1: &str, v2file: &str| {
-        if v2.split_whitespace().any(|c| c == controller) {
-            format!("lxc.cgroup2.{v2file}")
-        } else {
-            format!("lxc.cgroup.{v1}")
-        }
-    };
     let mut out = Vec::new();
     if let Some(b) = get("limits.memory").and_then(memory_bytes) {
-        out.push(format!(
-            "{} = {b}",
-            key("memory", "memory.limit_in_bytes", "memory.max")
-        ));
+        out.push((limit_key("memory"), b.to_string()));
     }
     if let Some(n) = get("limits.processes") {
-        out.push(format!("{} = {n}", key("pids", "pids.max", "pids.max")));
+        out.push((limit_key("pids"), n.to_string()));
     }
     if let Some(set) = get("limits.cpu").and_then(cpuset) {
-        out.push(format!(
-            "{} = {set}",
-            key("cpuset", "cpuset.cpus", "cpuset.cpus")
-        ));
+        out.push((limit_key("cpuset"), set));
     }
     out
+}
+
+/// The LXC key of a limit's controller here (memory, pids or cpuset): cgroup2 when the root's
+/// cgroup.controllers lists it, else the v1 file.
+fn limit_key(controller: &str) -> String {
+    let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
+    let (v1file, v2file) = match controller {
+        "memory" => ("memory.limit_in_bytes", "memory.max"),
+        "pids" => ("pids.max", "pids.max"),
+        _ => ("cpuset.cpus", "cpuset.cpus"),
+    };
+    if v2.split_whitespace().any(|c| c == controller) {
+        format!("lxc.cgroup2.{v2file}")
+    } else {
+        format!("lxc.cgroup.{v1file}")
+    }
+}
+
+/// What a limit's cgroup file holds when there is no limit.
+pub fn unlimited(lxc_key: &str) -> String {
+    if lxc_key.ends_with("memory.limit_in_bytes") {
+        "-1".into()
+    } else if lxc_key.ends_with("cpuset.cpus") {
+        std::fs::read_to_string("/sys/devices/system/cpu/online")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "0".into())
+    } else {
+        "max".into()
+    }
 }
 
 #[cfg(test)]

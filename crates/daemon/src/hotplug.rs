@@ -1,6 +1,7 @@
-//! Devices added to, changed on or removed from a running instance, taking effect at once as
-//! Incus hotplugs them: disks (bind mounts), unix-char/unix-block nodes and nics (a veth pair on
-//! the bridge, its peer moved into the container). All or nothing: a failure undoes the rest.
+//! Changes to a running instance that take effect at once, as in Incus: devices added, changed
+//! or removed (disks as bind mounts, unix-char/unix-block nodes, nics as a veth pair on the
+//! bridge whose peer moves into the container), and limits (`limits.memory`, `limits.cpu`,
+//! `limits.processes`) written to its cgroup. All or nothing: a failure undoes the rest.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -29,6 +30,48 @@ pub fn apply(dir: &Path, old: Side, new: Side) -> Result<(), String> {
         let _ = instances::hotplug_unix_devices(dir, new, old);
         let _ = instances::hotplug_disks(dir, new, old);
         return Err(e);
+    }
+    Ok(())
+}
+
+/// Writes the limits that differ between `old` and `new` expanded configs to the running
+/// instance's cgroup (`warren-lxc cgroup`); a limit removed goes back to none. On failure the
+/// ones written are put back.
+pub fn apply_limits(dir: &Path, name: &str, old: &Value, new: &Value) -> Result<(), String> {
+    if instances::state(dir, name) != "RUNNING" {
+        return Ok(());
+    }
+    let before: BTreeMap<String, String> = crate::config::limit_settings(old).into_iter().collect();
+    let after: BTreeMap<String, String> = crate::config::limit_settings(new).into_iter().collect();
+    let mut changes: Vec<(String, String, String)> = Vec::new();
+    for (k, v) in &after {
+        if before.get(k) != Some(v) {
+            let was = before
+                .get(k)
+                .cloned()
+                .unwrap_or_else(|| crate::config::unlimited(k));
+            changes.push((k.clone(), v.clone(), was));
+        }
+    }
+    for (k, v) in &before {
+        if !after.contains_key(k) {
+            changes.push((k.clone(), crate::config::unlimited(k), v.clone()));
+        }
+    }
+    let mut done: Vec<(String, String)> = Vec::new();
+    for (key, value, was) in changes {
+        if let Err(e) = instances::set_cgroup(dir, name, &key, &value) {
+            for (k, v) in done.iter().rev() {
+                let _ = instances::set_cgroup(dir, name, k, v);
+            }
+            let file = key
+                .trim_start_matches("lxc.cgroup2.")
+                .trim_start_matches("lxc.cgroup.");
+            return Err(format!(
+                "Failed to set {file} to {value} on the running instance: {e}"
+            ));
+        }
+        done.push((key, was));
     }
     Ok(())
 }

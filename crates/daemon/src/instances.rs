@@ -53,6 +53,12 @@ fn lxc(dir: &Path, args: &[&str]) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Writes cgroup setting `key` (an LXC key: `lxc.cgroup2.memory.max`) of the running container
+/// (`warren-lxc cgroup`).
+pub fn set_cgroup(dir: &Path, name: &str, key: &str, value: &str) -> Result<(), String> {
+    lxc(dir, &["cgroup", "-n", name, key, value]).map(|_| ())
+}
+
 /// What the container's monitor says about it (None: not running), asked over its socket
 /// directly: `list` asks this for every instance, and a process per question would cost more.
 pub fn live(dir: &Path, name: &str) -> Option<InitInfo> {

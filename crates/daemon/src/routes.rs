@@ -198,9 +198,24 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     check_devices(&new.devices, &dd.db()).map_err(|e| e.message)?;
                     let profiles = dd.db().profiles().map_err(|e| e.to_string())?;
                     instances::fill_volatile_hwaddrs(&profiles, &mut new);
-                    // devices added to, changed on or removed from a running instance take
-                    // effect now; if that fails, nothing changes
-                    crate::hotplug::apply(&dd.dir, (&profiles, &old), (&profiles, &new))?;
+                    // limits and devices changed on a running instance take effect now; if
+                    // that fails, nothing changes
+                    let (old_config, new_config) = (
+                        instances::expanded_config(&profiles, &old),
+                        instances::expanded_config(&profiles, &new),
+                    );
+                    crate::hotplug::apply_limits(&dd.dir, &new.name, &old_config, &new_config)?;
+                    if let Err(e) =
+                        crate::hotplug::apply(&dd.dir, (&profiles, &old), (&profiles, &new))
+                    {
+                        let _ = crate::hotplug::apply_limits(
+                            &dd.dir,
+                            &new.name,
+                            &new_config,
+                            &old_config,
+                        );
+                        return Err(e);
+                    }
                     dd.db().update_instance(&new).map_err(|e| e.to_string())?;
                     crate::routes_networks::ensure_all(&dd);
                     dd.sync_proxies();
@@ -871,17 +886,39 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             for inst in users {
                 let mut updated = inst.clone();
                 instances::fill_volatile_hwaddrs(&new_profiles, &mut updated);
-                let applied = crate::hotplug::apply(
-                    &d.dir,
-                    (&old_profiles, &inst),
-                    (&new_profiles, &updated),
+                let (old_config, new_config) = (
+                    instances::expanded_config(&old_profiles, &inst),
+                    instances::expanded_config(&new_profiles, &updated),
                 );
+                let applied =
+                    crate::hotplug::apply_limits(&d.dir, &inst.name, &old_config, &new_config)
+                        .and_then(|()| {
+                            crate::hotplug::apply(
+                                &d.dir,
+                                (&old_profiles, &inst),
+                                (&new_profiles, &updated),
+                            )
+                            .inspect_err(|_| {
+                                let _ = crate::hotplug::apply_limits(
+                                    &d.dir,
+                                    &inst.name,
+                                    &new_config,
+                                    &old_config,
+                                );
+                            })
+                        });
                 if let Err(e) = applied {
                     for (was, now) in done.iter().rev() {
                         let _ = crate::hotplug::apply(
                             &d.dir,
                             (&new_profiles, now),
                             (&old_profiles, was),
+                        );
+                        let _ = crate::hotplug::apply_limits(
+                            &d.dir,
+                            &was.name,
+                            &instances::expanded_config(&new_profiles, now),
+                            &instances::expanded_config(&old_profiles, was),
                         );
                     }
                     return Err(ApiError::bad_request(format!(

@@ -985,3 +985,61 @@ fn profile_device_changes_reach_their_instances() {
     }
     w.ok(&["delete", "-f", "p1", "p2"]);
 }
+
+/// Limits set on a running instance take effect at once, in its cgroup (the container sees
+/// them), and go when unset; a limit the cgroup refuses changes nothing.
+#[test]
+fn limits_change_on_a_running_instance() {
+    if !require_root("limits_change_on_a_running_instance") || !have_incus() {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    w.ok(&["launch", "bb", "l1"]);
+    let pid = w.pid("l1");
+    let seen = |file_v1: &str, file_v2: &str| {
+        w.ok(&[
+            "exec",
+            "l1",
+            "--",
+            "sh",
+            "-c",
+            &format!("cat /sys/fs/cgroup/{file_v2} 2>/dev/null || cat /sys/fs/cgroup/{file_v1}"),
+        ])
+        .trim()
+        .to_string()
+    };
+    w.ok(&["config", "set", "l1", "limits.memory", "64MiB"]);
+    w.ok(&["config", "set", "l1", "limits.processes", "77"]);
+    assert_eq!(w.pid("l1"), pid, "no restart");
+    assert_eq!(
+        seen("memory/memory.limit_in_bytes", "memory.max"),
+        "67108864"
+    );
+    assert_eq!(seen("pids/pids.max", "pids.max"), "77");
+    // more processes than that can't start
+    let many = w.incus(&[
+        "exec",
+        "l1",
+        "--",
+        "sh",
+        "-c",
+        "for i in $(seq 100); do sleep 1 & done; wait",
+    ]);
+    assert!(!many.status.success());
+    w.ok(&["config", "unset", "l1", "limits.processes"]);
+    assert_eq!(seen("pids/pids.max", "pids.max"), "max");
+    // below what it uses: refused by the kernel, the config unchanged
+    let before = w.ok(&["config", "show", "l1"]);
+    let tight = w.incus(&["config", "set", "l1", "limits.memory", "4KiB"]);
+    if !tight.status.success() {
+        assert_eq!(w.ok(&["config", "show", "l1"]), before);
+        assert_eq!(
+            seen("memory/memory.limit_in_bytes", "memory.max"),
+            "67108864"
+        );
+    }
+    w.ok(&["delete", "-f", "l1"]);
+}

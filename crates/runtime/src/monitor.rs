@@ -728,7 +728,10 @@ impl Monitor {
                 },
                 false => v1_spec,
             };
-            return inst.payload.apply(&one).map_err(|e| e.to_string());
+            inst.payload.apply(&one).map_err(|e| e.to_string())?;
+            // the copy the container sees, as at start (best effort: what binds is the payload's)
+            let _ = inst.inner.apply(&one);
+            return Ok(());
         }
         let has_v1 = !inst.payload.key_is_v2(key);
         let to_v1 = v2 != Some(true) && has_v1;
