@@ -445,4 +445,18 @@ fn another_warrend_is_a_remote_of_warrens_client() {
     assert!(!src
         .ok(&["config", "trust", "list-tokens"])
         .contains("spare"));
+    // or cancelled as the operation it is
+    src.ok(&["config", "trust", "add", "spare2"]);
+    let ops = src.ok(&["operation", "list", "-f", "csv"]);
+    let id = ops
+        .lines()
+        .find(|l| l.contains(",TOKEN,") && l.contains("RUNNING"))
+        .and_then(|l| l.split(',').next())
+        .unwrap_or_else(|| panic!("a running token in {ops}"))
+        .to_string();
+    assert!(src.ok(&["operation", "show", &id]).contains("spare2"));
+    src.ok(&["operation", "delete", &id]);
+    assert!(!src
+        .ok(&["config", "trust", "list-tokens"])
+        .contains("spare2"));
 }

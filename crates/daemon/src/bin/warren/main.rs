@@ -16,6 +16,7 @@ mod incus_remote;
 mod instance_cmds;
 mod monitor_cmd;
 mod network_cmds;
+mod operation_cmds;
 mod profile_cmds;
 mod remote_cmds;
 mod server_cmds;
@@ -635,6 +636,11 @@ enum OperationCmd {
         #[arg(short = 'f', long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// One operation, as YAML
+    Show { id: String },
+    /// Cancel an operation that can be cancelled (a console, a token)
+    #[command(alias = "rm")]
+    Delete { id: String },
 }
 
 fn run(cli: Cli) -> Result<i32> {
@@ -933,40 +939,11 @@ fn run(cli: Cli) -> Result<i32> {
             NetworkCmd::Delete { name } => network_cmds::delete(&name),
             NetworkCmd::ListLeases { name, format } => network_cmds::leases(&name, format),
         },
-        Command::Operation {
-            command: OperationCmd::List { format },
-        } => {
-            let ops = client::sync("GET", "/1.0/operations?recursion=1", None)?;
-            let mut rows = Vec::new();
-            let mut objects = Vec::new();
-            for list in ops.as_object().into_iter().flat_map(|m| m.values()) {
-                for o in list.as_array().into_iter().flatten() {
-                    rows.push(vec![
-                        o["id"].as_str().unwrap_or("").to_string(),
-                        o["class"].as_str().unwrap_or("").to_uppercase(),
-                        o["description"].as_str().unwrap_or("").to_string(),
-                        o["status"].as_str().unwrap_or("").to_uppercase(),
-                        if o["may_cancel"] == true { "YES" } else { "NO" }.into(),
-                        format::date(o["created_at"].as_str().unwrap_or("")),
-                    ]);
-                    objects.push(o.clone());
-                }
-            }
-            format::print(
-                format,
-                &[
-                    "ID",
-                    "TYPE",
-                    "DESCRIPTION",
-                    "STATUS",
-                    "CANCELABLE",
-                    "CREATED",
-                ],
-                &rows,
-                &serde_json::json!(objects),
-            );
-            Ok(0)
-        }
+        Command::Operation { command } => match command {
+            OperationCmd::List { format } => operation_cmds::list(format),
+            OperationCmd::Show { id } => operation_cmds::show(&id),
+            OperationCmd::Delete { id } => operation_cmds::delete(&id),
+        },
         Command::Completion { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "warren", &mut std::io::stdout());
