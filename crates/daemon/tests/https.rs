@@ -150,6 +150,44 @@ fn the_incus_client_drives_warrend_over_https_once_trusted() {
         "{}",
         stderr(&o)
     );
+    // a certificate added as a file (`trust add-certificate`), and one that isn't
+    let certs = w.dir.path().join("certs");
+    let (crt, key) = (certs.join("ci.crt"), certs.join("ci.key"));
+    warren_image::server::make_self_signed(&certs, &crt, &key).expect("a certificate");
+    w.ok(&[
+        "config",
+        "trust",
+        "add-certificate",
+        &crt.to_string_lossy(),
+        "--name",
+        "ci",
+    ]);
+    let der = warren_image::fetch::pem_to_der(&std::fs::read_to_string(&crt).expect("read"))
+        .expect("der");
+    let fp = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&der))
+    };
+    assert!(w
+        .ok(&["config", "trust", "list", "-f", "csv"])
+        .contains(&format!("ci,client,,{}", &fp[..12])));
+    let dup = w.incus(&[
+        "config",
+        "trust",
+        "add-certificate",
+        &crt.to_string_lossy(),
+        "--name",
+        "ci2",
+    ]);
+    assert!(!dup.status.success());
+    std::fs::write(certs.join("bad.crt"), "not a certificate\n").expect("write");
+    let bad = w.incus(&[
+        "config",
+        "trust",
+        "add-certificate",
+        &certs.join("bad.crt").to_string_lossy(),
+    ]);
+    assert!(!bad.status.success());
     // no address: no listener
     w.ok(&["config", "unset", "core.https_address"]);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
