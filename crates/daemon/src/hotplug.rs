@@ -157,8 +157,7 @@ fn add_nic(pid: i32, inst: &Instance, device: &str, d: &Value) -> Result<(), Str
     };
     let name = ifname(device, d).to_string();
     let mac = warren_net::parse_hwaddr(&nic_hwaddr(inst, device, d))?;
-    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
-        .map_err(|e| format!("the container's network namespace: {e}"))?;
+    let netns = container_netns(pid)?;
     let mut nl = warren_net::Netlink::open().map_err(|e| e.to_string())?;
     let bridge_index = nl
         .link_index(bridge)
@@ -188,7 +187,12 @@ fn add_nic(pid: i32, inst: &Instance, device: &str, d: &Value) -> Result<(), Str
     }
     in_netns(pid, move |nl| {
         let i = nl.link_index(&name)?;
-        nl.set_up(i)
+        let up = nl.set_up(i);
+        if up.is_err() {
+            // not left half-made in the container (a retry would find the name taken)
+            let _ = nl.delete_link(i);
+        }
+        up
     })
 }
 
@@ -203,6 +207,19 @@ fn remove_nic(pid: i32, name: &str) -> Result<(), String> {
     })
 }
 
+/// The network namespace of the container whose init is `pid`; refused when it is the host's
+/// (the container stopped and the pid went to a host process).
+fn container_netns(pid: i32) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::MetadataExt;
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| format!("the container's network namespace: {e}"))?;
+    let ours = std::fs::metadata("/proc/self/ns/net").map(|m| m.ino()).ok();
+    if ns.metadata().map(|m| m.ino()).ok() == ours {
+        return Err("the container is not running any more".into());
+    }
+    Ok(ns)
+}
+
 /// Runs `f` on a netlink socket in `pid`'s network namespace, from a thread of its own (setns
 /// into a network namespace changes only the calling thread's).
 fn in_netns(
@@ -210,8 +227,7 @@ fn in_netns(
     f: impl FnOnce(&mut warren_net::Netlink) -> Result<(), warren_net::NetError> + Send + 'static,
 ) -> Result<(), String> {
     std::thread::spawn(move || -> Result<(), String> {
-        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
-            .map_err(|e| format!("the container's network namespace: {e}"))?;
+        let ns = container_netns(pid)?;
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
             .map_err(|e| format!("enter the container's network namespace: {e}"))?;
         let mut nl = warren_net::Netlink::open().map_err(|e| e.to_string())?;

@@ -41,7 +41,7 @@ impl Request {
 pub enum HttpError {
     #[error("the request is malformed: {0}")]
     Malformed(String),
-    #[error("the request body is over {MAX_BODY} bytes")]
+    #[error("the request body is too large")]
     TooLarge,
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -81,16 +81,35 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Reads one request; an octet-stream `POST /1.0/images` body goes to a file in `upload_dir`.
-/// Reads one request; an image upload is streamed to a file in `upload_dir`, when given (an
-/// untrusted client's body is held to [`MAX_BODY`] instead).
+/// A body an untrusted HTTPS client may send (a trust token's request).
+pub const UNTRUSTED_MAX_BODY: usize = 64 << 10;
+
+/// Reads a line of at most what is left of the headers' 64 KiB (a line without its end can't
+/// make the server buffer more).
+fn read_header_line<R: BufRead>(
+    r: &mut R,
+    line: &mut String,
+    used: usize,
+) -> Result<usize, HttpError> {
+    let room = (64 * 1024usize).saturating_sub(used) as u64;
+    let n = r.by_ref().take(room + 1).read_line(line)?;
+    if used + n > 64 * 1024 {
+        return Err(HttpError::Malformed("headers over 64 KiB".into()));
+    }
+    Ok(n)
+}
+
+/// Reads one request; an image upload is streamed to a file in `upload_dir`, when given;
+/// other bodies are held to `max_body` bytes (an untrusted client's to
+/// [`UNTRUSTED_MAX_BODY`]).
 pub fn read_request<R: Read>(
     stream: R,
     upload_dir: Option<&std::path::Path>,
+    max_body: usize,
 ) -> Result<Request, HttpError> {
     let mut r = BufReader::new(stream);
     let mut line = String::new();
-    r.read_line(&mut line)?;
+    read_header_line(&mut r, &mut line, 0)?;
     let mut parts = line.split_whitespace();
     let (method, target) = match (parts.next(), parts.next()) {
         (Some(m), Some(t)) => (m.to_string(), t.to_string()),
@@ -100,13 +119,11 @@ pub fn read_request<R: Read>(
     let mut total = line.len();
     loop {
         let mut h = String::new();
-        if r.read_line(&mut h)? == 0 {
+        let n = read_header_line(&mut r, &mut h, total)?;
+        if n == 0 {
             break;
         }
-        total += h.len();
-        if total > 64 * 1024 {
-            return Err(HttpError::Malformed("headers over 64 KiB".into()));
-        }
+        total += n;
         let h = h.trim_end();
         if h.is_empty() {
             break;
@@ -164,7 +181,7 @@ pub fn read_request<R: Read>(
         let len: usize = len
             .parse()
             .map_err(|_| HttpError::Malformed("bad Content-Length".into()))?;
-        if len > MAX_BODY {
+        if len > max_body {
             return Err(HttpError::TooLarge);
         }
         req.body = vec![0; len];
@@ -175,15 +192,15 @@ pub fn read_request<R: Read>(
     {
         loop {
             let mut size = String::new();
-            r.read_line(&mut size)?;
+            read_header_line(&mut r, &mut size, 0)?;
             let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
                 .map_err(|_| HttpError::Malformed("bad chunk size".into()))?;
             if n == 0 {
                 let mut end = String::new();
-                r.read_line(&mut end)?;
+                read_header_line(&mut r, &mut end, 0)?;
                 break;
             }
-            if req.body.len() + n > MAX_BODY {
+            if req.body.len() + n > max_body {
                 return Err(HttpError::TooLarge);
             }
             let start = req.body.len();

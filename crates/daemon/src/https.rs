@@ -219,48 +219,124 @@ pub fn apply(d: &Arc<Daemon>, address: &str) -> Result<(), String> {
     }
     let identity = identity(&d.dir)?;
     let bind_to = parse_address(address)?;
-    // the old one goes first when the new one takes its port
+    // the old one goes first when the new one takes its port, and comes back if the new
+    // address can't be bound
+    let port = |a: &str| {
+        parse_address(a)
+            .ok()
+            .and_then(|a| a.rsplit_once(':').map(|p| p.1.to_string()))
+    };
     let same_port = current
         .as_ref()
-        .and_then(|l| parse_address(&l.address).ok())
-        .is_some_and(|a| a.rsplit_once(':').map(|p| p.1) == bind_to.rsplit_once(':').map(|p| p.1));
-    let old = if same_port { current.take() } else { None };
-    if let Some(l) = old {
-        l.stop();
+        .is_some_and(|l| port(&l.address) == port(address));
+    let old_address = current.as_ref().map(|l| l.address.clone());
+    if same_port {
+        if let Some(l) = current.take() {
+            l.stop();
+        }
     }
-    let socket = TcpListener::bind(&bind_to)
+    let started = listen(d, address, &bind_to, identity.clone());
+    match started {
+        Ok(new) => {
+            if let Some(l) = current.take() {
+                l.stop();
+            }
+            *current = Some(new);
+            Ok(())
+        }
+        Err(e) => {
+            if let (true, Some(old)) = (same_port, old_address) {
+                if let Ok(bind_old) = parse_address(&old) {
+                    *current = listen(d, &old, &bind_old, identity).ok();
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A listener on `bind_to` (configured as `address`), its accept loop started.
+fn listen(
+    d: &Arc<Daemon>,
+    address: &str,
+    bind_to: &str,
+    identity: Arc<Identity>,
+) -> Result<Listener, String> {
+    let socket = TcpListener::bind(bind_to)
         .map_err(|e| format!("Failed to bind {bind_to} (core.https_address): {e}"))?;
     let stop = Arc::new(AtomicBool::new(false));
     let accept = socket.try_clone().map_err(|e| e.to_string())?;
     let (dd, st) = (d.clone(), stop.clone());
     std::thread::spawn(move || accept_loop(dd, accept, identity, st));
-    if let Some(l) = current.take() {
-        l.stop();
-    }
     crate::log::info(&format!("listening on https://{bind_to}"));
-    *current = Some(Listener {
+    Ok(Listener {
         address: address.to_string(),
         socket,
         stop,
-    });
-    Ok(())
+    })
 }
 
-/// The addresses `GET /1.0` lists (and a trust token carries): the listener's.
+/// The addresses `GET /1.0` lists (and a trust token carries): the listener's; for one on
+/// every address, the host's global addresses (loopback last), so that a token works from
+/// another machine.
 pub fn addresses(d: &Daemon) -> Vec<String> {
-    let current = d.https.lock().unwrap_or_else(|e| e.into_inner());
-    current
-        .as_ref()
-        .and_then(|l| l.socket.local_addr().ok())
-        .map(|a| {
-            if a.ip().is_unspecified() {
-                // every address: the loopback one is one that works
-                vec![format!("127.0.0.1:{}", a.port())]
-            } else {
-                vec![a.to_string()]
-            }
-        })
+    let local = {
+        let current = d.https.lock().unwrap_or_else(|e| e.into_inner());
+        current.as_ref().and_then(|l| l.socket.local_addr().ok())
+    };
+    let Some(a) = local else {
+        return Vec::new();
+    };
+    if !a.ip().is_unspecified() {
+        return vec![a.to_string()];
+    }
+    let port = a.port();
+    let v6_too = a.is_ipv6();
+    let mut out: Vec<String> = warren_net::Netlink::open()
+        .and_then(|mut nl| nl.addresses(None))
         .unwrap_or_default()
+        .into_iter()
+        .filter(|c| !c.addr.is_loopback())
+        .filter_map(|c| match c.addr {
+            std::net::IpAddr::V4(v4) if !v4.is_link_local() => Some(format!("{v4}:{port}")),
+            std::net::IpAddr::V6(v6) if v6_too && (v6.segments()[0] & 0xffc0) != 0xfe80 => {
+                Some(format!("[{v6}]:{port}"))
+            }
+            _ => None,
+        })
+        .collect();
+    out.push(format!("127.0.0.1:{port}"));
+    out.dedup();
+    out
+}
+
+/// Connections still in their handshake, or not trusted: what an anonymous client can hold.
+static UNTRUSTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// At most this many connections may be handshaking or untrusted at once; more are closed.
+const MAX_UNTRUSTED: usize = 64;
+
+/// The handshake must be over by then, however slowly the client trickles it.
+const HANDSHAKE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Counts one untrusted connection while it lives.
+struct UntrustedSlot;
+
+impl UntrustedSlot {
+    fn take() -> Option<UntrustedSlot> {
+        let n = UNTRUSTED.fetch_add(1, Ordering::SeqCst);
+        if n >= MAX_UNTRUSTED {
+            UNTRUSTED.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(UntrustedSlot)
+    }
+}
+
+impl Drop for UntrustedSlot {
+    fn drop(&mut self) {
+        UNTRUSTED.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn accept_loop(
@@ -277,25 +353,47 @@ fn accept_loop(
             std::thread::sleep(std::time::Duration::from_millis(20));
             continue;
         };
+        let Some(slot) = UntrustedSlot::take() else {
+            crate::log::warn("too many HTTPS connections handshaking or untrusted: one refused");
+            continue;
+        };
         let (d, id) = (d.clone(), identity.clone());
         std::thread::spawn(move || {
-            if let Err(e) = serve_tls(&d, stream, &id) {
+            if let Err(e) = serve_tls(&d, stream, &id, slot) {
                 crate::log::debug(&format!("https connection: {e}"));
             }
         });
     }
 }
 
-/// One TLS connection: the handshake, the client's certificate looked up, then the plaintext
-/// relayed to the API handler until either side ends.
-fn serve_tls(d: &Arc<Daemon>, mut tcp: TcpStream, identity: &Identity) -> std::io::Result<()> {
+/// One TLS connection: the handshake (within a deadline), the client's certificate looked up,
+/// then the plaintext relayed to the API handler until either side ends.
+fn serve_tls(
+    d: &Arc<Daemon>,
+    mut tcp: TcpStream,
+    identity: &Identity,
+    slot: UntrustedSlot,
+) -> std::io::Result<()> {
+    // small answers (an SFTP acknowledgement, a websocket frame) go out at once, not after
+    // the client's delayed ACK
+    tcp.set_nodelay(true)?;
     let mut tls =
         rustls::ServerConnection::new(identity.config.clone()).map_err(std::io::Error::other)?;
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let deadline = std::time::Instant::now() + HANDSHAKE_DEADLINE;
     while tls.is_handshaking() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "TLS handshake too slow",
+            ));
+        }
+        tcp.set_read_timeout(Some(left))?;
+        tcp.set_write_timeout(Some(left))?;
         tls.complete_io(&mut tcp)?;
     }
     tcp.set_read_timeout(None)?;
+    tcp.set_write_timeout(None)?;
     let der = tls
         .peer_certificates()
         .and_then(|c| c.first())
@@ -306,6 +404,8 @@ fn serve_tls(d: &Arc<Daemon>, mut tcp: TcpStream, identity: &Identity) -> std::i
             .certificates()
             .is_ok_and(|l| l.iter().any(|c| &c.fingerprint == fp))
     });
+    // a trusted client's connection no longer counts against the anonymous ones
+    let _slot = (!trusted).then_some(slot);
     let peer = Peer::Tls {
         certificate: der.as_deref().map(warren_image::fetch::der_to_pem),
         fingerprint,
@@ -316,97 +416,162 @@ fn serve_tls(d: &Arc<Daemon>, mut tcp: TcpStream, identity: &Identity) -> std::i
     std::thread::spawn(move || {
         let _ = dd.connection(handler_end, peer);
     });
-    relay(&mut tls, &mut tcp, local)
+    relay(&mut tls, tcp, local)
 }
 
-/// Moves bytes between the TLS connection and the handler's end of the socket pair until both
-/// directions are done (or the client goes).
+/// Plaintext read from either side in one go: small enough that rustls always takes a whole
+/// piece once its previous output is flushed.
+const CHUNK: usize = 16 * 1024;
+
+/// Holds plaintext from the client that the handler hasn't taken yet; beyond it, the client is
+/// not read until the handler catches up.
+const PENDING_MAX: usize = 256 * 1024;
+
+/// Moves bytes between the TLS connection and the handler's end of the socket pair, both
+/// non-blocking, each side read only when the other can take what it gives (so a client and a
+/// handler both writing large amounts never wait on each other), until the handler has
+/// answered and closed and its answer is flushed, or the client is gone.
 fn relay(
     tls: &mut rustls::ServerConnection,
-    tcp: &mut TcpStream,
+    mut tcp: TcpStream,
     mut local: UnixStream,
 ) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let (mut client_done, mut handler_done) = (false, false);
-    if !drain(tls, &mut local, &mut buf, &mut client_done) {
-        return Ok(());
-    }
+    tcp.set_nonblocking(true)?;
+    local.set_nonblocking(true)?;
+    let would_block = |e: &std::io::Error| e.kind() == std::io::ErrorKind::WouldBlock;
+    let mut to_handler: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; CHUNK];
+    // client_eof: nothing more will come from the client; handler_closed_read: the handler
+    // takes nothing more (what the client sends is dropped); handler_done: it closed
+    let (mut client_eof, mut handler_closed_read, mut handler_done) = (false, false, false);
     loop {
-        while tls.wants_write() {
-            tls.write_tls(tcp)?;
+        // plaintext rustls holds (some may have come with the handshake)
+        if !handler_closed_read && to_handler.len() < PENDING_MAX {
+            loop {
+                match tls.reader().read(&mut buf) {
+                    Ok(0) => {
+                        client_eof = true;
+                        break;
+                    }
+                    Ok(n) => to_handler.extend_from_slice(&buf[..n]),
+                    Err(e) if would_block(&e) => break,
+                    Err(_) => {
+                        client_eof = true;
+                        break;
+                    }
+                }
+                if to_handler.len() >= PENDING_MAX {
+                    break;
+                }
+            }
         }
-        // the handler answered and closed (its response is flushed above): done
-        if handler_done {
+        // to the handler, as much as it takes now
+        while !to_handler.is_empty() && !handler_closed_read {
+            match local.write(&to_handler) {
+                Ok(n) => {
+                    to_handler.drain(..n);
+                }
+                Err(e) if would_block(&e) => break,
+                Err(_) => {
+                    // the handler stopped reading (it answered already): keep its answer coming
+                    handler_closed_read = true;
+                    to_handler.clear();
+                }
+            }
+        }
+        if client_eof && to_handler.is_empty() && !handler_closed_read {
+            let _ = local.shutdown(std::net::Shutdown::Write);
+            handler_closed_read = true;
+        }
+        // to the client, as much as the socket takes now
+        while tls.wants_write() {
+            match tls.write_tls(&mut tcp) {
+                Ok(_) => {}
+                Err(e) if would_block(&e) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if handler_done && !tls.wants_write() {
+            let _ = tcp.shutdown(std::net::Shutdown::Write);
             return Ok(());
         }
-        let (tcp_ready, local_ready) = {
-            let mut fds = vec![PollFd::new(tcp.as_fd(), PollFlags::POLLIN)];
-            if !handler_done {
-                fds.push(PollFd::new(local.as_fd(), PollFlags::POLLIN));
+        let read_client = !client_eof && to_handler.len() < PENDING_MAX;
+        let read_handler = !handler_done && !tls.wants_write();
+        let mut tcp_events = PollFlags::empty();
+        if read_client {
+            tcp_events |= PollFlags::POLLIN;
+        }
+        if tls.wants_write() {
+            tcp_events |= PollFlags::POLLOUT;
+        }
+        let mut local_events = PollFlags::empty();
+        if read_handler {
+            local_events |= PollFlags::POLLIN;
+        }
+        if !to_handler.is_empty() && !handler_closed_read {
+            local_events |= PollFlags::POLLOUT;
+        }
+        // a side is watched only for what is wanted of it: a hung-up socket asked for nothing
+        // would report POLLHUP on every turn
+        let (tcp_r, local_r) = {
+            let mut fds = Vec::with_capacity(2);
+            if !tcp_events.is_empty() {
+                fds.push(PollFd::new(tcp.as_fd(), tcp_events));
             }
-            if client_done {
-                fds[0] = PollFd::new(tcp.as_fd(), PollFlags::empty());
+            if !local_events.is_empty() {
+                fds.push(PollFd::new(local.as_fd(), local_events));
+            }
+            if fds.is_empty() {
+                return Ok(());
             }
             poll(&mut fds, PollTimeout::NONE).map_err(std::io::Error::from)?;
-            let ready = |f: &PollFd| {
-                f.revents().is_some_and(|r| {
-                    r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
-                })
+            let mut it = fds
+                .iter()
+                .map(|f| f.revents().unwrap_or(PollFlags::empty()));
+            let tcp_r = if tcp_events.is_empty() {
+                PollFlags::empty()
+            } else {
+                it.next().unwrap_or(PollFlags::empty())
             };
-            (
-                !client_done && ready(&fds[0]),
-                fds.get(1).is_some_and(ready),
-            )
+            let local_r = if local_events.is_empty() {
+                PollFlags::empty()
+            } else {
+                it.next().unwrap_or(PollFlags::empty())
+            };
+            (tcp_r, local_r)
         };
-        if tcp_ready {
-            if tls.read_tls(tcp)? == 0 {
-                client_done = true;
-                let _ = local.shutdown(std::net::Shutdown::Write);
+        // the client's socket failed (a reset) or is closed both ways: nobody to answer
+        if tcp_r.contains(PollFlags::POLLERR)
+            || (tcp_r.contains(PollFlags::POLLHUP) && !read_client)
+        {
+            return Ok(());
+        }
+        if read_client && tcp_r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
+            match tls.read_tls(&mut tcp) {
+                Ok(0) => client_eof = true,
+                Ok(_) => {
+                    if let Err(e) = tls.process_new_packets() {
+                        // tell the client why, then stop
+                        let _ = tls.write_tls(&mut tcp);
+                        return Err(std::io::Error::other(e));
+                    }
+                }
+                Err(e) if would_block(&e) => {}
+                Err(_) => return Ok(()),
             }
-            tls.process_new_packets().map_err(std::io::Error::other)?;
         }
-        // plaintext may also have come with the handshake, before any poll
-        if !drain(tls, &mut local, &mut buf, &mut client_done) {
-            handler_done = true;
-        }
-        if local_ready {
+        if read_handler && local_r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
             match local.read(&mut buf) {
-                Ok(0) | Err(_) => {
+                Ok(0) => {
                     handler_done = true;
                     tls.send_close_notify();
                 }
                 Ok(n) => tls.writer().write_all(&buf[..n])?,
-            }
-        }
-    }
-}
-
-/// Hands the plaintext rustls holds to the handler; false when the handler is gone. A
-/// close_notify from the client ends its direction.
-fn drain(
-    tls: &mut rustls::ServerConnection,
-    local: &mut UnixStream,
-    buf: &mut [u8],
-    client_done: &mut bool,
-) -> bool {
-    loop {
-        match tls.reader().read(buf) {
-            Ok(0) => {
-                *client_done = true;
-                let _ = local.shutdown(std::net::Shutdown::Write);
-                return true;
-            }
-            Ok(n) => {
-                if local.write_all(&buf[..n]).is_err() {
-                    return false;
+                Err(e) if would_block(&e) => {}
+                Err(_) => {
+                    handler_done = true;
+                    tls.send_close_notify();
                 }
-            }
-            // WouldBlock: nothing more for now; anything else: the client's side is over
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
-            Err(_) => {
-                *client_done = true;
-                let _ = local.shutdown(std::net::Shutdown::Write);
-                return true;
             }
         }
     }

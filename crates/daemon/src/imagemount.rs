@@ -93,6 +93,8 @@ pub fn mount_image(
 
 /// Unmounts the image's mounts (when the image and its last container are gone).
 pub fn unmount_image(images: &Path, fingerprint: &str) {
+    // not while a create is mounting it
+    let _one = MOUNTING.lock().unwrap_or_else(|e| e.into_inner());
     for d in [
         idmapped_dir(images, fingerprint),
         plain_dir(images, fingerprint),

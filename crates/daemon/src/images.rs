@@ -70,8 +70,10 @@ fn read_metadata(file: &Path, split: bool) -> Result<(String, i64, Value), Strin
 /// Adds an uploaded image under its fingerprint: a unified tarball (`rootfs` None; the fingerprint
 /// is the file's sha256), or a split one (metadata tarball + squashfs; the fingerprint is the sha256
 /// of both, in that order, as Incus computes it). The files are in the store's directory already.
-pub fn import(
-    db: &Db,
+/// `db` is asked for only around the check and the insert: the hashing (of files of any size)
+/// holds no lock.
+pub fn import<'a>(
+    db: &dyn Fn() -> std::sync::MutexGuard<'a, Db>,
     images_dir: &Path,
     upload: &Path,
     rootfs: Option<&Path>,
@@ -94,7 +96,7 @@ pub fn import(
     let fingerprint = hex::encode(h.finalize());
     let (architecture, created, properties) =
         read_metadata(upload, rootfs.is_some()).map_err(cleanup)?;
-    if db
+    if db()
         .images()
         .map_err(|e| cleanup(e.to_string()))?
         .iter()
@@ -124,7 +126,7 @@ pub fn import(
         update_source: Value::Null,
         auto_update: false,
     };
-    if let Err(e) = db.add_image(&image) {
+    if let Err(e) = db().add_image(&image) {
         let _ = std::fs::remove_file(&target);
         let _ = std::fs::remove_file(images_dir.join(format!("{fingerprint}.rootfs")));
         return Err(e.to_string());

@@ -685,6 +685,9 @@ pub fn hotplug_disks(
             if b.idmap {
                 args.push("--idmap".into());
             }
+            if b.recursive {
+                args.push("--recursive".into());
+            }
             if !privileged {
                 args.extend(["--owner".into(), format!("{IDMAP_BASE}:{IDMAP_BASE}")]);
             }

@@ -57,6 +57,9 @@ pub struct Daemon {
     /// Secrets that let another server fetch one image without being trusted (`POST
     /// /1.0/images/<fp>/secret`): secret → (fingerprint, the secret operation's wake-up).
     pub image_secrets: Mutex<ImageSecrets>,
+    /// Held by each change of an instance's or a profile's config, so that changes applied to
+    /// running instances don't interleave.
+    pub updates: Mutex<()>,
 }
 
 /// Image secrets: secret → (image fingerprint, the operation's wake-up).
@@ -102,6 +105,7 @@ impl Daemon {
             https: Default::default(),
             trust_tokens: Default::default(),
             image_secrets: Default::default(),
+            updates: Default::default(),
         })
     }
 
@@ -198,7 +202,12 @@ impl Daemon {
         let mut writer = stream.try_clone()?;
         let images = self.dir.join("images");
         let uploads = peer.trusted().then_some(images.as_path());
-        let request = http::read_request(&stream, uploads).map(|mut r| {
+        let max_body = if peer.trusted() {
+            http::MAX_BODY
+        } else {
+            http::UNTRUSTED_MAX_BODY
+        };
+        let request = http::read_request(&stream, uploads, max_body).map(|mut r| {
             r.peer = peer.clone();
             r
         });
@@ -207,7 +216,12 @@ impl Daemon {
         if let (Ok(req), false) = (&request, peer.trusted()) {
             let open = (req.method == "GET" && req.path.trim_end_matches('/') == "/1.0")
                 || (req.method == "POST" && req.path.trim_end_matches('/') == "/1.0/certificates")
-                || (req.path.starts_with("/1.0/operations/") && req.path.ends_with("/websocket"))
+                || (req.method == "GET"
+                    && req.path.starts_with("/1.0/operations/")
+                    && req.path.ends_with("/websocket")
+                    && req
+                        .header("upgrade")
+                        .is_some_and(|u| u.eq_ignore_ascii_case("websocket")))
                 || (req.method == "GET"
                     && routes_trust::secret_grants(self, &req.path, req.query("secret")));
             if !open {

@@ -231,7 +231,7 @@ pub fn pull(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Image
         .next()
         .unwrap_or("")
         .to_string();
-    let imported = crate::images::import(&d.db(), &images, &meta, Some(&rootfs), &filename);
+    let imported = crate::images::import(&|| d.db(), &images, &meta, Some(&rootfs), &filename);
     let fp = match imported {
         Ok(meta) => meta["fingerprint"].as_str().unwrap_or("").to_string(),
         // another create pulled the same image meanwhile
@@ -410,9 +410,9 @@ fn pull_incus(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Ima
                 "{url}: a split image without metadata and rootfs parts"
             ));
         };
-        crate::images::import(&d.db(), &images, &metadata, Some(&rootfs), &filename)
+        crate::images::import(&|| d.db(), &images, &metadata, Some(&rootfs), &filename)
     } else {
-        crate::images::import(&d.db(), &images, &body, None, &filename)
+        crate::images::import(&|| d.db(), &images, &body, None, &filename)
     };
     let fp = match imported {
         Ok(meta) => meta["fingerprint"].as_str().unwrap_or("").to_string(),

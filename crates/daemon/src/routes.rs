@@ -35,6 +35,27 @@ pub fn handle(d: &Arc<Daemon>, req: &Request) -> Response {
     }
 }
 
+/// An instance with a PUT (`patch` false: what the body gives replaces) or PATCH body applied.
+fn edited(
+    old: &crate::db::Instance,
+    body: &Value,
+    patch: bool,
+) -> Result<crate::db::Instance, ApiError> {
+    let mut new = old.clone();
+    new.config = merge(patch, &old.config, body.get("config"))?;
+    new.devices = merge(patch, &old.devices, body.get("devices"))?;
+    if let Some(Value::Array(p)) = body.get("profiles") {
+        new.profiles = Value::Array(p.clone());
+    }
+    if let Some(desc) = body.get("description").and_then(Value::as_str) {
+        new.description = desc.to_string();
+    }
+    if let Some(e) = body.get("ephemeral").and_then(Value::as_bool) {
+        new.ephemeral = e;
+    }
+    Ok(new)
+}
+
 pub(crate) fn json_body(req: &Request) -> Result<Value, ApiError> {
     serde_json::from_slice(&req.body)
         .map_err(|e| ApiError::bad_request(format!("Invalid JSON in the request body: {e}")))
@@ -176,24 +197,24 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 return Ok(api::async_op(&op));
             }
             let patch = m == "PATCH";
-            let mut new = old.clone();
-            new.config = merge(patch, &old.config, body.get("config"))?;
-            new.devices = merge(patch, &old.devices, body.get("devices"))?;
-            if let Some(Value::Array(p)) = body.get("profiles") {
-                new.profiles = Value::Array(p.clone());
-            }
-            if let Some(desc) = body.get("description").and_then(Value::as_str) {
-                new.description = desc.to_string();
-            }
-            if let Some(e) = body.get("ephemeral").and_then(Value::as_bool) {
-                new.ephemeral = e;
-            }
+            // checked now, so that a bad request fails at once; applied again inside the
+            // operation to the instance as it is then
+            edited(&old, &body, patch)?;
             // as Incus does, a bad value fails the operation (400), not the request
             let dd = d.clone();
+            let name = name.to_string();
             let op = d.hub.run(
                 "Updating instance",
                 json!({"instances": [format!("/1.0/instances/{name}")]}),
                 move || {
+                    // one change at a time: each starts from the instance as the last left it
+                    let _one = dd.updates.lock().unwrap_or_else(|e| e.into_inner());
+                    let old = dd
+                        .db()
+                        .instance(&name)
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| format!("Instance \"{name}\" not found"))?;
+                    let mut new = edited(&old, &body, patch).map_err(|e| e.message)?;
                     crate::config::validate(&new.config).map_err(|e| e.to_string())?;
                     check_devices(&new.devices, &dd.db()).map_err(|e| e.message)?;
                     let profiles = dd.db().profiles().map_err(|e| e.to_string())?;
@@ -204,6 +225,16 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                         instances::expanded_config(&profiles, &old),
                         instances::expanded_config(&profiles, &new),
                     );
+                    let undo = || {
+                        let _ =
+                            crate::hotplug::apply(&dd.dir, (&profiles, &new), (&profiles, &old));
+                        let _ = crate::hotplug::apply_limits(
+                            &dd.dir,
+                            &new.name,
+                            &new_config,
+                            &old_config,
+                        );
+                    };
                     crate::hotplug::apply_limits(&dd.dir, &new.name, &old_config, &new_config)?;
                     if let Err(e) =
                         crate::hotplug::apply(&dd.dir, (&profiles, &old), (&profiles, &new))
@@ -216,7 +247,10 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                         );
                         return Err(e);
                     }
-                    dd.db().update_instance(&new).map_err(|e| e.to_string())?;
+                    if let Err(e) = dd.db().update_instance(&new) {
+                        undo();
+                        return Err(e.to_string());
+                    }
                     crate::routes_networks::ensure_all(&dd);
                     dd.sync_proxies();
                     instances::rewrite_config(&dd.dir, &profiles, &new)?;
@@ -572,14 +606,20 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                         );
                     };
                     images::import(
-                        &dd.db(),
+                        &|| dd.db(),
                         &dd.dir.join("images"),
                         &metadata,
                         Some(&rootfs),
                         &filename,
                     )?
                 } else {
-                    images::import(&dd.db(), &dd.dir.join("images"), &upload, None, &filename)?
+                    images::import(
+                        &|| dd.db(),
+                        &dd.dir.join("images"),
+                        &upload,
+                        None,
+                        &filename,
+                    )?
                 };
                 let fp = meta["fingerprint"].as_str().unwrap_or("").to_string();
                 dd.hub.lifecycle(
@@ -858,6 +898,10 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 devices: merge(patch, &old.devices, body.get("devices"))?,
             };
             check_devices(&new.devices, &db)?;
+            drop(db);
+            // one change at a time (instances' and profiles')
+            let _one = d.updates.lock().unwrap_or_else(|e| e.into_inner());
+            let db = d.db();
             // the instances using it: running ones get the device changes at once (all or
             // nothing), every one a config for its next start and MACs for new nics
             let old_profiles = db.profiles().map_err(internal)?;

@@ -134,6 +134,27 @@ fn the_incus_client_drives_warrend_over_https_once_trusted() {
         client_ok(&w, "c1", &["file", "pull", "w2:h1/root/pushed", "-"]),
         "over https\n"
     );
+    // a large file both ways on one connection (SFTP): data and acknowledgements cross
+    let big = w.dir.path().join("big");
+    let data: Vec<u8> = (0..24u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(&big, &data).expect("write");
+    client_ok(
+        &w,
+        "c1",
+        &["file", "push", &big.to_string_lossy(), "w2:h1/root/big"],
+    );
+    let back = w.dir.path().join("back");
+    client_ok(
+        &w,
+        "c1",
+        &["file", "pull", "w2:h1/root/big", &back.to_string_lossy()],
+    );
+    assert!(
+        std::fs::read(&back).expect("read") == data,
+        "the file came back changed"
+    );
     assert!(client_ok(&w, "c1", &["list", "w2:", "-f", "csv", "-c", "ns"]).contains("h1,RUNNING"));
     client_ok(&w, "c1", &["delete", "-f", "w2:h1"]);
     // removed from the trust store: refused again
@@ -254,6 +275,15 @@ fn images_go_from_warrend_to_another_warrend_and_to_incusd() {
         Err(e) => panic!("{path}: {e}"),
     };
     assert_eq!(status(&format!("/1.0/images/{fp}/export")), 403);
+    assert_eq!(status("/1.0/events"), 403);
+    // an anonymous client's body is small: a trust token's request, not a flood
+    let flood = agent
+        .post(&format!("https://127.0.0.1:{port}/1.0/certificates"))
+        .send_bytes(&vec![b' '; 200_000]);
+    assert!(
+        matches!(flood, Err(ureq::Error::Status(413, _))),
+        "{flood:?}"
+    );
     assert_eq!(
         status(&format!("/1.0/images/{fp}/export?secret=00{secret}")),
         403

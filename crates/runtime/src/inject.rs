@@ -40,25 +40,27 @@ fn container_root_ids(pid: i32) -> (u32, u32) {
 
 /// Binds host path `source` at `target` inside the running container `pid` (made there when
 /// missing, owned by `owner`), read-only if asked, idmapped through its user namespace if asked.
+#[allow(clippy::too_many_arguments)]
 pub fn bind(
     pid: i32,
     source: &Path,
     target: &Path,
     readonly: bool,
     idmap: bool,
+    recursive: bool,
     owner: Option<(u32, u32)>,
 ) -> Result<(), String> {
     let is_dir = std::fs::metadata(source)
         .map_err(|e| format!("{}: {e}", source.display()))?
         .is_dir();
-    let tree = warren_sys::open_tree_clone(source)
+    let tree = warren_sys::open_tree_clone_with(source, recursive)
         .map_err(|e| format!("clone the mount of {}: {e}", source.display()))?;
     if idmap {
         let userns = open_ns(pid, "user")?;
-        warren_sys::idmap_mount(tree.as_fd(), userns.as_fd())
+        warren_sys::set_tree_attr(tree.as_fd(), Some(userns.as_fd()), recursive)
             .map_err(|e| format!("idmapped mount of {}: {e}", source.display()))?;
     } else {
-        warren_sys::make_mount_private(tree.as_fd())
+        warren_sys::set_tree_attr(tree.as_fd(), None, recursive)
             .map_err(|e| format!("mount of {}: {e}", source.display()))?;
     }
     let root_ids = container_root_ids(pid);
@@ -128,6 +130,9 @@ pub fn bind(
 pub fn unmount(pid: i32, target: &Path) -> Result<(), String> {
     enter_mount_ns(pid)?;
     let t = Path::new("/").join(target.strip_prefix("/").unwrap_or(target));
-    nix::mount::umount2(&t, nix::mount::MntFlags::MNT_DETACH)
-        .map_err(|e| format!("unmount {} in the container: {e}", t.display()))
+    match nix::mount::umount2(&t, nix::mount::MntFlags::MNT_DETACH) {
+        // nothing mounted there (an optional source that was missing): nothing to remove
+        Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
+        other => other.map_err(|e| format!("unmount {} in the container: {e}", t.display())),
+    }
 }

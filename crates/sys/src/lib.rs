@@ -422,10 +422,19 @@ struct MountAttr {
 /// open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at `path` (not recursive),
 /// close-on-exec, to be changed with [`idmap_mount`] and attached with [`move_mount_to`].
 pub fn open_tree_clone(path: &std::path::Path) -> io::Result<OwnedFd> {
+    open_tree_clone_with(path, false)
+}
+
+/// [`open_tree_clone`], with the mounts below `path` too when `recursive` (AT_RECURSIVE: what
+/// an `rbind` takes).
+pub fn open_tree_clone_with(path: &std::path::Path, recursive: bool) -> io::Result<OwnedFd> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::other("path contains a NUL byte"))?;
-    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
     // SAFETY: `c` is a valid NUL-terminated string that outlives the call; open_tree returns a
     // new descriptor or -1 and touches no other memory of ours.
     let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
@@ -439,15 +448,29 @@ pub fn open_tree_clone(path: &std::path::Path) -> io::Result<OwnedFd> {
 /// mount_setattr(2) with MOUNT_ATTR_IDMAP: make the detached mount `mount_fd` show its files
 /// through the id mapping of the user namespace `userns` (and make it private).
 pub fn idmap_mount(mount_fd: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> io::Result<()> {
-    set_mount_attr(mount_fd, Some(userns))
+    set_mount_attr(mount_fd, Some(userns), false)
 }
 
 /// mount_setattr(2) making the detached mount `mount_fd` private (no id mapping).
 pub fn make_mount_private(mount_fd: BorrowedFd<'_>) -> io::Result<()> {
-    set_mount_attr(mount_fd, None)
+    set_mount_attr(mount_fd, None, false)
 }
 
-fn set_mount_attr(mount_fd: BorrowedFd<'_>, userns: Option<BorrowedFd<'_>>) -> io::Result<()> {
+/// [`idmap_mount`] or [`make_mount_private`] (`userns` None) of a whole detached tree (from
+/// [`open_tree_clone_with`] recursive): every mount in it.
+pub fn set_tree_attr(
+    mount_fd: BorrowedFd<'_>,
+    userns: Option<BorrowedFd<'_>>,
+    recursive: bool,
+) -> io::Result<()> {
+    set_mount_attr(mount_fd, userns, recursive)
+}
+
+fn set_mount_attr(
+    mount_fd: BorrowedFd<'_>,
+    userns: Option<BorrowedFd<'_>>,
+    recursive: bool,
+) -> io::Result<()> {
     let attr = MountAttr {
         attr_set: if userns.is_some() {
             MOUNT_ATTR_IDMAP
@@ -467,7 +490,7 @@ fn set_mount_attr(mount_fd: BorrowedFd<'_>, userns: Option<BorrowedFd<'_>>) -> i
             libc::SYS_mount_setattr,
             mount_fd.as_raw_fd(),
             empty.as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint,
+            (libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 }) as libc::c_uint,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
@@ -888,36 +911,36 @@ pub fn default_sigpipe() {
 
 /// A user namespace with the given maps (`/proc/PID/uid_map` lines such as "0 100000 65536"),
 /// held by the returned descriptor alone: what an idmapped mount names. Usable from a
-/// multi-threaded process: the child made for it only blocks in read(2) and exits.
+/// multi-threaded process: the child made for it only waits in pause(2) until it is killed
+/// (or its parent dies), and holds nothing anyone waits on.
 pub fn userns_with_maps(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
-    // close-on-exec: a process another thread starts meanwhile mustn't hold the write end
-    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
-    // SAFETY: in the child only async-signal-safe calls follow (close, read and _exit), so no
-    // lock held by another thread of the parent can be touched.
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: in the child only async-signal-safe system calls follow (prctl, getppid, pause,
+    // _exit), so no lock held by another thread of the parent can be touched.
     let pid = unsafe { fork_clone(libc::CLONE_NEWUSER) };
     if pid == 0 {
-        let mut byte = 0u8;
-        // SAFETY: close(2), read(2) and _exit(2) are async-signal-safe. With its own copy of the
-        // write end closed, the read returns (EOF) once the parent closes its copy or dies;
-        // `byte` is a live one-byte buffer.
+        // SAFETY: plain system calls on no memory of ours; the loop only ends by a signal.
         unsafe {
-            libc::close(wr.as_raw_fd());
-            libc::read(rd.as_raw_fd(), (&mut byte as *mut u8).cast(), 1);
-            libc::_exit(0);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() != parent {
+                libc::_exit(0);
+            }
+            loop {
+                libc::pause();
+            }
         }
     }
     if pid < 0 {
         return Err(io::Error::last_os_error());
     }
-    let pid = pid as i32;
+    let pid = nix::unistd::Pid::from_raw(pid as i32);
     let result = (|| {
         std::fs::write(format!("/proc/{pid}/uid_map"), uid_map)?;
         std::fs::write(format!("/proc/{pid}/gid_map"), gid_map)?;
         std::fs::File::open(format!("/proc/{pid}/ns/user")).map(OwnedFd::from)
     })();
-    drop(wr);
-    drop(rd);
-    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
     result
 }
 

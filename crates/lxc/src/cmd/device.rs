@@ -101,6 +101,7 @@ fn node(c: &Container, pid: i32, device: &str, target: &str, add: bool) -> Resul
             Path::new(target),
             false,
             false,
+            false,
             None,
         ) {
             let _ = set("devices.deny");

@@ -21,6 +21,9 @@ pub struct Args {
     /// Show the source's files with the container's ids (an idmapped mount)
     #[arg(long)]
     pub idmap: bool,
+    /// The mounts below the source too (an rbind)
+    #[arg(long)]
+    pub recursive: bool,
     /// Owner (host ids) of a mount point made for it: UID:GID
     #[arg(long, value_name = "UID:GID")]
     pub owner: Option<String>,
@@ -59,6 +62,7 @@ pub fn run(args: Args) -> Result<i32> {
         &args.target,
         args.readonly,
         args.idmap,
+        args.recursive,
         owner,
     )
     .map_err(|e| anyhow!(e))?;
