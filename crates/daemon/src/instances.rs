@@ -238,7 +238,12 @@ pub fn create(
             } else {
                 crate::rootfs::shifted_image(&dir.join("images"), &image.fingerprint, |dest| {
                     match &squashfs {
-                        Some(sq) => unsquash(sq, dest, &|p| progress.step(unpack_to, 95, p, 100)),
+                        Some(sq) => {
+                            // a small one is unpacked before a figure would show
+                            let big = std::fs::metadata(sq).is_ok_and(|m| m.len() >= 16 << 20);
+                            let report = |p| progress.step(unpack_to, 95, p, 100);
+                            unsquash(sq, dest, big.then_some(&report as &dyn Fn(u64)))
+                        }
                         None => {
                             std::fs::create_dir_all(dest).map_err(|e| e.to_string())?;
                             copy_tree(&tree.join("rootfs"), dest)
@@ -352,12 +357,21 @@ fn squashfs_of(dir: &Path, fingerprint: &str) -> Option<PathBuf> {
     Some(dir.join("images").join(format!("{fingerprint}.rootfs"))).filter(|p| p.is_file())
 }
 
-/// Unpacks a squashfs into `dest` (which must not exist), telling `progress(percent)` as
-/// unsquashfs's progress bar goes (it draws it on stdout, `\r`-separated, terminal or not).
-pub(crate) fn unsquash(squashfs: &Path, dest: &Path, progress: &dyn Fn(u64)) -> Result<(), String> {
+/// Unpacks a squashfs into `dest` (which must not exist), telling `progress(percent)`, when
+/// given, as unsquashfs's progress bar goes (it draws it on stdout, `\r`-separated, terminal or
+/// not; without one it draws none).
+pub(crate) fn unsquash(
+    squashfs: &Path,
+    dest: &Path,
+    progress: Option<&dyn Fn(u64)>,
+) -> Result<(), String> {
     use std::io::Read;
     let mut child = Command::new("unsquashfs")
-        .args(["-f", "-d"])
+        .args(if progress.is_none() {
+            &["-f", "-n", "-d"][..]
+        } else {
+            &["-f", "-d"][..]
+        })
         .arg(dest)
         .arg(squashfs)
         .stdout(std::process::Stdio::piped())
@@ -389,7 +403,9 @@ pub(crate) fn unsquash(squashfs: &Path, dest: &Path, progress: &dyn Fn(u64)) -> 
                     .and_then(|t| t.rsplit(' ').next())
                     .and_then(|p| p.parse::<u64>().ok())
                 {
-                    progress(p.min(100));
+                    if let Some(report) = progress {
+                        report(p.min(100));
+                    }
                 }
                 line.clear();
             } else if line.len() < 512 {
@@ -422,7 +438,7 @@ fn tree_rootfs(dir: &Path, fingerprint: &str, tree: &Path) -> Result<PathBuf, St
         .tempdir_in(tree)
         .map_err(|e| e.to_string())?;
     let dest = staging.path().join("rootfs");
-    unsquash(&squashfs, &dest, &|_| {})?;
+    unsquash(&squashfs, &dest, None)?;
     if std::fs::rename(&dest, &rootfs).is_err() && !rootfs.is_dir() {
         return Err(format!(
             "could not put the image's rootfs at {}",
@@ -1439,12 +1455,17 @@ mod tests {
             return;
         }
         let seen = std::cell::RefCell::new(Vec::new());
-        unsquash(&sq, &tmp.path().join("out"), &|p| seen.borrow_mut().push(p)).expect("unsquash");
+        unsquash(
+            &sq,
+            &tmp.path().join("out"),
+            Some(&|p| seen.borrow_mut().push(p)),
+        )
+        .expect("unsquash");
         let seen = seen.into_inner();
         assert_eq!(seen.last(), Some(&100), "{seen:?}");
         assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
         assert!(tmp.path().join("out/d49/f").is_file());
-        let bad = unsquash(&tmp.path().join("nope"), &tmp.path().join("out2"), &|_| {});
+        let bad = unsquash(&tmp.path().join("nope"), &tmp.path().join("out2"), None);
         assert!(bad.is_err_and(|e| e.contains("Failed to unpack")));
     }
 
