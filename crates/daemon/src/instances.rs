@@ -324,7 +324,14 @@ fn unpacked_image(
         .tempdir_in(&images)
         .map_err(|e| e.to_string())?;
     let archive = images.join(fingerprint);
-    let total = warren_image::unpack::uncompressed_size(&archive).unwrap_or(0);
+    // a figure worth showing needs a tarball that takes a while (a split image's metadata
+    // doesn't): only then is its size asked for (of xz, that runs `xz --list`)
+    let big = std::fs::metadata(&archive).is_ok_and(|m| m.len() >= 16 << 20);
+    let total = if big {
+        warren_image::unpack::uncompressed_size(&archive).unwrap_or(0)
+    } else {
+        0
+    };
     warren_image::unpack::unpack_fstree_with_progress(
         &archive,
         staging.path(),
