@@ -73,7 +73,8 @@ wa=$(median_ms $W attach -P "$wp" -n bw -- /bin/true)
 la=-; if [ $have_lxc = 1 ]; then lxc-start -P "$lp" -n bl; la=$(median_ms lxc-attach -P "$lp" -n bl -- /bin/true); fi
 row "attach -- /bin/true ms" "$wa" "$la"
 
-sleep 1
+# idle: the warren monitor lets go of its code pages after 2 s without events
+sleep 3
 wm=$(ps -o rss= -p "$(pgrep -f "^\[warren monitor\] $wp bw")" | tr -d ' ')
 lm=-; if [ $have_lxc = 1 ]; then lm=$(ps -o rss= -p "$(pgrep -f "^\[lxc monitor\] $lp bl")" | tr -d ' '); fi
 row "idle monitor RSS KiB" "$wm" "$lm"

@@ -140,6 +140,9 @@ struct Monitor {
     device_program: std::cell::RefCell<Option<OwnedFd>>,
 }
 
+/// How long the monitor waits idle before letting go of its code pages.
+const IDLE_BEFORE_RELEASE_MS: u16 = 2000;
+
 /// Run the monitor of `spec` until the container stops. Returns the exit code of init (for
 /// `execute`: the command's).
 pub fn run(
@@ -771,6 +774,10 @@ impl Monitor {
         let _raw = (fg_stdin && nix::unistd::isatty(warren_sys::std_fd(0)).unwrap_or(false))
             .then(crate::term::RawMode::enter);
         let mut guard_live = true;
+        // the code pages are let go once the monitor has been idle a while (they stay in the
+        // page cache; what runs next faults back in what it needs): an idle monitor then
+        // holds little more than its data
+        let mut code_released = self.opts.foreground;
         loop {
             let timeout = match self.stop_deadline {
                 Some(d) => {
@@ -778,6 +785,7 @@ impl Monitor {
                     PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1)
                         .unwrap_or(PollTimeout::MAX)
                 }
+                None if !code_released => PollTimeout::from(IDLE_BEFORE_RELEASE_MS),
                 None => PollTimeout::NONE,
             };
             let mut fds: Vec<PollFd> = Vec::new();
@@ -824,6 +832,16 @@ impl Monitor {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(_) => 0,
             };
+            if n == 0 && !code_released && self.stop_deadline.is_none() {
+                code_released = true;
+                if let Ok(b) = warren_sys::release_own_code_pages() {
+                    crate::debug!("idle: released {} KiB of code pages", b / 1024);
+                }
+                continue;
+            }
+            if n > 0 {
+                code_released = self.opts.foreground;
+            }
             let ready = |i: usize| {
                 fds.get(i)
                     .and_then(|f| f.revents())
