@@ -1361,6 +1361,11 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
 fn copy_image(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     let body = json_body(req)?;
     let source = body.get("source").cloned().unwrap_or(Value::Null);
+    if source.get("mode").and_then(Value::as_str) == Some("push") {
+        return Err(ApiError::bad_request(
+            "Images can't be pushed to warrend yet: copy with --mode relay (the client carries it), or from a server on the network (pull)",
+        ));
+    }
     if source.get("type").and_then(Value::as_str) != Some("image") {
         return Err(ApiError::bad_request(
             "An image comes as an upload (a unified tarball, or metadata and rootfs as multipart) or from a server (source.type \"image\")",

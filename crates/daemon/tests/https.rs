@@ -316,6 +316,13 @@ fn images_go_from_warrend_to_another_warrend_and_to_incusd() {
         .ok(&["image", "list", "-f", "csv"])
         .contains(&fp[..12]));
     target.ok(&["delete", "-f", "t1"]);
+    // pushing an image isn't done; the refusal says how to copy instead
+    let push = target.incus(&["image", "copy", &fp, "src:", "--mode", "push"]);
+    assert!(
+        !push.status.success() && stderr(&push).contains("--mode relay"),
+        "{}",
+        stderr(&push)
+    );
     // a pull with a made-up secret fails, and leaves no instance
     let body = format!(
         r#"{{"name": "t2", "source": {{"type": "image", "mode": "pull", "protocol": "incus",
