@@ -493,6 +493,7 @@ fn relay(
         }
         if handler_done && !tls.wants_write() {
             let _ = tcp.shutdown(std::net::Shutdown::Write);
+            linger(&mut tcp, client_eof);
             return Ok(());
         }
         let read_client = !client_eof && to_handler.len() < PENDING_MAX;
@@ -573,6 +574,25 @@ fn relay(
                     tls.send_close_notify();
                 }
             }
+        }
+    }
+}
+
+/// After the answer went out: what the client is still sending (a body the handler refused
+/// unread) is read and dropped for a moment, so that closing doesn't reset the connection
+/// before the client has read the answer.
+fn linger(tcp: &mut TcpStream, client_eof: bool) {
+    if client_eof {
+        return;
+    }
+    let _ = tcp.set_nonblocking(false);
+    let _ = tcp.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+    let mut sink = [0u8; 16 * 1024];
+    let mut left: usize = 4 << 20;
+    while left > 0 {
+        match tcp.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n),
         }
     }
 }
