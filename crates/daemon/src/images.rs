@@ -134,6 +134,36 @@ pub fn import<'a>(
     Ok(json!({"fingerprint": fingerprint, "size": size.to_string()}))
 }
 
+/// Imports an image body as it came (an upload, or a server's export): a unified tarball, or
+/// `multipart/form-data` with a `metadata` and a `rootfs` part. The body file is used up.
+pub fn import_body<'a>(
+    db: &dyn Fn() -> std::sync::MutexGuard<'a, Db>,
+    images_dir: &Path,
+    body: &Path,
+    content_type: &str,
+    filename: &str,
+) -> Result<Value, String> {
+    if !content_type.starts_with("multipart/form-data") {
+        return import(db, images_dir, body, None, filename);
+    }
+    let parts = crate::http::split_multipart(body, content_type);
+    let _ = std::fs::remove_file(body);
+    let parts = parts?;
+    let part = |n: &str| {
+        parts
+            .iter()
+            .find(|(name, _)| name == n)
+            .map(|(_, p)| p.clone())
+    };
+    let (Some(metadata), Some(rootfs)) = (part("metadata"), part("rootfs")) else {
+        for (_, p) in &parts {
+            let _ = std::fs::remove_file(p);
+        }
+        return Err("a split image needs a metadata and a rootfs part".into());
+    };
+    import(db, images_dir, &metadata, Some(&rootfs), filename)
+}
+
 pub fn image_json(i: &Image, aliases: &[(String, String, String)]) -> Value {
     let names: Vec<Value> = aliases
         .iter()

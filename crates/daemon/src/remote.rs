@@ -172,13 +172,7 @@ pub fn pull(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Image
     }
     let agent = source.agent()?;
     let found = resolve(source, &agent)?;
-    let here = |fp: &str| -> Result<Option<Image>, String> {
-        Ok(d.db()
-            .images()
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|i| i.fingerprint == fp))
-    };
+    let here = |fp: &str| image_here(d, fp);
     if let Some(image) = here(&found.fingerprint)? {
         return Ok(image);
     }
@@ -232,19 +226,43 @@ pub fn pull(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Image
         .unwrap_or("")
         .to_string();
     let imported = crate::images::import(&|| d.db(), &images, &meta, Some(&rootfs), &filename);
+    // cached images follow their source (Incus's images.auto_update_cached)
+    adopt(d, source, imported, &found.fingerprint, cached, cached)
+}
+
+/// The image of fingerprint `fp`, if warrend has it.
+fn image_here(d: &Daemon, fp: &str) -> Result<Option<Image>, String> {
+    Ok(d.db()
+        .images()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|i| i.fingerprint == fp))
+}
+
+/// An image just imported from `source` (or found imported by another pull meanwhile): checked
+/// against the fingerprint the server lists (a mismatch is removed again), its origin recorded.
+fn adopt(
+    d: &Daemon,
+    source: &Source,
+    imported: Result<Value, String>,
+    listed: &str,
+    cached: bool,
+    auto_update: bool,
+) -> Result<Image, String> {
+    let here = |fp: &str| image_here(d, fp);
     let fp = match imported {
         Ok(meta) => meta["fingerprint"].as_str().unwrap_or("").to_string(),
         // another create pulled the same image meanwhile
-        Err(_) if here(&found.fingerprint)?.is_some() => found.fingerprint.clone(),
+        Err(_) if here(listed)?.is_some() => listed.to_string(),
         Err(e) => return Err(e),
     };
-    if fp != found.fingerprint {
+    if fp != listed {
         let _ = d.db().delete_image(&fp);
-        let _ = std::fs::remove_file(images.join(&fp));
-        let _ = std::fs::remove_file(images.join(format!("{fp}.rootfs")));
+        crate::instances::forget_image(&d.dir, &fp);
+        let _ = std::fs::remove_file(d.dir.join("images").join(&fp));
         return Err(format!(
-            "the files downloaded have fingerprint {fp}, but the server lists {}",
-            found.fingerprint
+            "the files downloaded have fingerprint {fp}, but {} lists {listed}",
+            source.server
         ));
     }
     let origin = json!({"alias": source.name, "server": source.server, "protocol": source.protocol,
@@ -252,9 +270,8 @@ pub fn pull(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Image
     d.db()
         .set_image_origin(&fp, cached, &origin)
         .map_err(|e| e.to_string())?;
-    // cached images follow their source (Incus's images.auto_update_cached)
     d.db()
-        .set_image_auto_update(&fp, cached)
+        .set_image_auto_update(&fp, auto_update)
         .map_err(|e| e.to_string())?;
     d.hub.lifecycle(
         "image-created",
@@ -338,13 +355,7 @@ fn pull_incus(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Ima
         .filter(|f| f.len() == 64 && f.chars().all(|c| c.is_ascii_hexdigit()))
         .ok_or_else(|| format!("{}: no image {} there", source.server, source.name))?
         .to_string();
-    let here = |fp: &str| -> Result<Option<Image>, String> {
-        Ok(d.db()
-            .images()
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .find(|i| i.fingerprint == fp))
-    };
+    let here = |fp: &str| image_here(d, fp);
     if let Some(image) = here(&fingerprint)? {
         return Ok(image);
     }
@@ -397,46 +408,7 @@ fn pull_incus(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Ima
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let imported = if content_type.starts_with("multipart/form-data") {
-        let parts = crate::http::split_multipart(&body, &content_type)?;
-        let part = |n: &str| {
-            parts
-                .iter()
-                .find(|(name, _)| name == n)
-                .map(|(_, p)| p.clone())
-        };
-        let (Some(metadata), Some(rootfs)) = (part("metadata"), part("rootfs")) else {
-            return Err(format!(
-                "{url}: a split image without metadata and rootfs parts"
-            ));
-        };
-        crate::images::import(&|| d.db(), &images, &metadata, Some(&rootfs), &filename)
-    } else {
-        crate::images::import(&|| d.db(), &images, &body, None, &filename)
-    };
-    let fp = match imported {
-        Ok(meta) => meta["fingerprint"].as_str().unwrap_or("").to_string(),
-        Err(_) if here(&fingerprint)?.is_some() => fingerprint.clone(),
-        Err(e) => return Err(e),
-    };
-    if fp != fingerprint {
-        let _ = d.db().delete_image(&fp);
-        crate::instances::forget_image(&d.dir, &fp);
-        let _ = std::fs::remove_file(images.join(&fp));
-        return Err(format!(
-            "the files downloaded have fingerprint {fp}, but {} lists {fingerprint}",
-            source.server
-        ));
-    }
-    let origin = json!({"alias": source.name, "server": source.server, "protocol": "incus",
-                        "certificate": source.certificate, "image_type": "container"});
-    d.db()
-        .set_image_origin(&fp, cached, &origin)
-        .map_err(|e| e.to_string())?;
-    d.hub.lifecycle(
-        "image-created",
-        &format!("/1.0/images/{fp}"),
-        json!({"type": "container"}),
-    );
-    here(&fp)?.ok_or_else(|| "the image vanished after its import".into())
+    let imported = crate::images::import_body(&|| d.db(), &images, &body, &content_type, &filename)
+        .map_err(|e| format!("{url}: {e}"));
+    adopt(d, source, imported, &fingerprint, cached, false)
 }

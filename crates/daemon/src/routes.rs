@@ -587,40 +587,13 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .to_string();
             let dd = d.clone();
             let op = d.hub.run("Downloading image", json!({}), move || {
-                let meta = if content_type.starts_with("multipart/form-data") {
-                    let parts = crate::http::split_multipart(&upload, &content_type);
-                    let _ = std::fs::remove_file(&upload);
-                    let parts = parts?;
-                    let part = |n: &str| {
-                        parts
-                            .iter()
-                            .find(|(name, _)| name == n)
-                            .map(|(_, p)| p.clone())
-                    };
-                    let (Some(metadata), Some(rootfs)) = (part("metadata"), part("rootfs")) else {
-                        for (_, p) in &parts {
-                            let _ = std::fs::remove_file(p);
-                        }
-                        return Err(
-                            "a split image upload needs a metadata and a rootfs part".into()
-                        );
-                    };
-                    images::import(
-                        &|| dd.db(),
-                        &dd.dir.join("images"),
-                        &metadata,
-                        Some(&rootfs),
-                        &filename,
-                    )?
-                } else {
-                    images::import(
-                        &|| dd.db(),
-                        &dd.dir.join("images"),
-                        &upload,
-                        None,
-                        &filename,
-                    )?
-                };
+                let meta = images::import_body(
+                    &|| dd.db(),
+                    &dd.dir.join("images"),
+                    &upload,
+                    &content_type,
+                    &filename,
+                )?;
                 let fp = meta["fingerprint"].as_str().unwrap_or("").to_string();
                 dd.hub.lifecycle(
                     "image-created",

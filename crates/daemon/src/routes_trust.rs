@@ -213,34 +213,60 @@ fn make_token(d: &Arc<Daemon>, body: &Value, name: &str) -> Result<Response, Api
         .insert(secret.clone(), (id.clone(), name.to_string(), used_tx));
     let metadata = json!({"addresses": addresses, "fingerprint": identity.fingerprint,
                           "request": body, "secret": secret});
+    let dd = d.clone();
+    let forget = move || {
+        // the sender goes with the entry: the operation's wait ends
+        dd.trust_tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&secret);
+    };
+    Ok(token_operation(
+        d,
+        id,
+        metadata,
+        json!({}),
+        used_rx,
+        None,
+        forget,
+        "Token cancelled",
+    ))
+}
+
+/// A token operation (a trust token's, an image secret's): running until `spent` is told,
+/// `lifetime` passes or it is cancelled; `forget` drops the secret's entry at its end.
+#[allow(clippy::too_many_arguments)]
+fn token_operation(
+    d: &Arc<Daemon>,
+    id: String,
+    metadata: Value,
+    resources: Value,
+    spent: std::sync::mpsc::Receiver<()>,
+    lifetime: Option<std::time::Duration>,
+    forget: impl Fn() + Send + Sync + 'static,
+    ended: &'static str,
+) -> Response {
+    let forget = Arc::new(forget);
+    let at_end = forget.clone();
     let op = d.hub.run_with(
         id.clone(),
         "token",
         metadata,
         "Executing operation",
-        json!({}),
+        resources,
         move || {
-            used_rx
-                .recv()
-                .map(|()| Value::Null)
-                .map_err(|_| "Token cancelled".to_string())
+            let used = match lifetime {
+                Some(t) => spent.recv_timeout(t).map_err(|_| ()),
+                None => spent.recv().map_err(|_| ()),
+            };
+            at_end();
+            used.map(|()| Value::Null).map_err(|()| ended.to_string())
         },
     );
-    let dd = d.clone();
-    let s = secret.clone();
-    d.hub.cancellable(
-        &id,
-        Box::new(move || {
-            // the sender goes with the entry: the operation's wait ends
-            dd.trust_tokens
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&s);
-        }),
-    );
+    d.hub.cancellable(&id, Box::new(move || forget()));
     let mut op = op;
     op.may_cancel = true;
-    Ok(api::async_op(&op))
+    api::async_op(&op)
 }
 
 /// A trust token presented over HTTPS: the client's certificate joins the trust store under the
@@ -311,37 +337,24 @@ pub fn image_secret(d: &Arc<Daemon>, fp: &str) -> Result<Response, ApiError> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(secret.clone(), (image.fingerprint.clone(), spent_tx));
-    let id = crate::ops::Hub::new_id();
-    let (dd, s) = (d.clone(), secret.clone());
-    let op = d.hub.run_with(
-        id.clone(),
-        "token",
-        json!({"secret": secret}),
-        "Executing operation",
+    let metadata = json!({"secret": secret});
+    let dd = d.clone();
+    let forget = move || {
+        dd.image_secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&secret);
+    };
+    Ok(token_operation(
+        d,
+        crate::ops::Hub::new_id(),
+        metadata,
         json!({"images": [format!("/1.0/images/{}", image.fingerprint)]}),
-        move || {
-            let used = spent_rx.recv_timeout(IMAGE_SECRET_LIFETIME);
-            dd.image_secrets
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&s);
-            used.map(|()| Value::Null)
-                .map_err(|_| "The image secret expired or was cancelled".to_string())
-        },
-    );
-    let (dd, s) = (d.clone(), secret);
-    d.hub.cancellable(
-        &id,
-        Box::new(move || {
-            dd.image_secrets
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&s);
-        }),
-    );
-    let mut op = op;
-    op.may_cancel = true;
-    Ok(api::async_op(&op))
+        spent_rx,
+        Some(IMAGE_SECRET_LIFETIME),
+        forget,
+        "The image secret expired or was cancelled",
+    ))
 }
 
 /// Whether `secret` opens `path` (`/1.0/images/<fp>` or its `/export`) to a client that isn't
