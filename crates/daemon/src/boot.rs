@@ -41,7 +41,7 @@ fn autostarts(profiles: &[Profile], i: &Instance) -> bool {
 pub fn autostart(d: &std::sync::Arc<Daemon>) {
     let Ok((mut list, profiles)) = (|| -> Result<_, crate::db::DbError> {
         let db = d.db();
-        Ok((db.instances()?, db.profiles()?))
+        Ok((db.instances()?, db.all_profiles()?))
     })() else {
         return;
     };
@@ -59,11 +59,7 @@ pub fn autostart(d: &std::sync::Arc<Daemon>) {
             match instances::start(&d.dir, &profiles, &i) {
                 Ok(()) => {
                     log::info(&format!("autostart: {} started", i.name));
-                    d.hub.lifecycle(
-                        "instance-started",
-                        &format!("/1.0/instances/{}", i.name),
-                        json!({}),
-                    );
+                    d.hub.lifecycle("instance-started", &i.url(), json!({}));
                 }
                 Err(e) => log::error(&format!("autostart: {}: {e}", i.name)),
             }
@@ -79,7 +75,7 @@ pub fn autostart(d: &std::sync::Arc<Daemon>) {
 pub fn shutdown(d: &Daemon) {
     let Ok((list, profiles)) = (|| -> Result<_, crate::db::DbError> {
         let db = d.db();
-        Ok((db.instances()?, db.profiles()?))
+        Ok((db.instances()?, db.all_profiles()?))
     })() else {
         return;
     };

@@ -71,9 +71,10 @@ fn read_metadata(file: &Path, split: bool) -> Result<(String, i64, Value), Strin
 /// is the file's sha256), or a split one (metadata tarball + squashfs; the fingerprint is the sha256
 /// of both, in that order, as Incus computes it). The files are in the store's directory already.
 /// `db` is asked for only around the check and the insert: the hashing (of files of any size)
-/// holds no lock.
+/// holds no lock. The file is shared by the projects that have the image; each has its record.
 pub fn import<'a>(
     db: &dyn Fn() -> std::sync::MutexGuard<'a, Db>,
+    project: &str,
     images_dir: &Path,
     upload: &Path,
     rootfs: Option<&Path>,
@@ -97,7 +98,7 @@ pub fn import<'a>(
     let (architecture, created, properties) =
         read_metadata(upload, rootfs.is_some()).map_err(cleanup)?;
     if db()
-        .images()
+        .images(project)
         .map_err(|e| cleanup(e.to_string()))?
         .iter()
         .any(|i| i.fingerprint == fingerprint)
@@ -107,14 +108,24 @@ pub fn import<'a>(
         )));
     }
     let target = images_dir.join(&fingerprint);
-    std::fs::rename(upload, &target).map_err(|e| cleanup(e.to_string()))?;
-    if let Some(r) = rootfs {
-        if let Err(e) = std::fs::rename(r, images_dir.join(format!("{fingerprint}.rootfs"))) {
-            let _ = std::fs::remove_file(&target);
-            return Err(cleanup(e.to_string()));
+    // another project's copy: same fingerprint, same bytes
+    let shared = db()
+        .image_anywhere(&fingerprint)
+        .map_err(|e| cleanup(e.to_string()))?
+        && target.exists();
+    if shared {
+        cleanup(String::new());
+    } else {
+        std::fs::rename(upload, &target).map_err(|e| cleanup(e.to_string()))?;
+        if let Some(r) = rootfs {
+            if let Err(e) = std::fs::rename(r, images_dir.join(format!("{fingerprint}.rootfs"))) {
+                let _ = std::fs::remove_file(&target);
+                return Err(cleanup(e.to_string()));
+            }
         }
     }
     let image = Image {
+        project: project.to_string(),
         fingerprint: fingerprint.clone(),
         filename: filename.to_string(),
         size: size as i64,
@@ -127,24 +138,42 @@ pub fn import<'a>(
         auto_update: false,
     };
     if let Err(e) = db().add_image(&image) {
-        let _ = std::fs::remove_file(&target);
-        let _ = std::fs::remove_file(images_dir.join(format!("{fingerprint}.rootfs")));
+        if !shared {
+            let _ = std::fs::remove_file(&target);
+            let _ = std::fs::remove_file(images_dir.join(format!("{fingerprint}.rootfs")));
+        }
         return Err(e.to_string());
     }
     Ok(json!({"fingerprint": fingerprint, "size": size.to_string()}))
+}
+
+/// Removes image `fingerprint`'s record in `project`, and its files once no project has it (a
+/// container standing on its tree keeps that until the last goes).
+pub fn remove(dir: &Path, db: &Db, project: &str, fingerprint: &str) -> Result<(), String> {
+    db.delete_image(project, fingerprint)
+        .map_err(|e| e.to_string())?;
+    if db.image_anywhere(fingerprint).map_err(|e| e.to_string())? {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(dir.join("images").join(fingerprint));
+    if !crate::rootfs::image_in_use(&crate::instances::lxcpath(dir), fingerprint) {
+        crate::instances::forget_image(dir, fingerprint);
+    }
+    Ok(())
 }
 
 /// Imports an image body as it came (an upload, or a server's export): a unified tarball, or
 /// `multipart/form-data` with a `metadata` and a `rootfs` part. The body file is used up.
 pub fn import_body<'a>(
     db: &dyn Fn() -> std::sync::MutexGuard<'a, Db>,
+    project: &str,
     images_dir: &Path,
     body: &Path,
     content_type: &str,
     filename: &str,
 ) -> Result<Value, String> {
     if !content_type.starts_with("multipart/form-data") {
-        return import(db, images_dir, body, None, filename);
+        return import(db, project, images_dir, body, None, filename);
     }
     let parts = crate::http::split_multipart(body, content_type);
     let _ = std::fs::remove_file(body);
@@ -161,7 +190,7 @@ pub fn import_body<'a>(
         }
         return Err("a split image needs a metadata and a rootfs part".into());
     };
-    import(db, images_dir, &metadata, Some(&rootfs), filename)
+    import(db, project, images_dir, &metadata, Some(&rootfs), filename)
 }
 
 pub fn image_json(i: &Image, aliases: &[(String, String, String)]) -> Value {
@@ -176,7 +205,7 @@ pub fn image_json(i: &Image, aliases: &[(String, String, String)]) -> Value {
         "architecture": i.architecture, "cached": i.cached, "filename": i.filename,
         "fingerprint": i.fingerprint, "size": i.size, "type": "container",
         "created_at": i.created_at, "last_used_at": "0001-01-01T00:00:00Z",
-        "uploaded_at": i.uploaded_at, "project": "default",
+        "uploaded_at": i.uploaded_at, "project": i.project,
     });
     if !i.update_source.is_null() {
         v["update_source"] = i.update_source.clone();

@@ -496,7 +496,7 @@ fn lxc_config(dir: &Path, inst: &Instance, devices: &Value, privileged: bool) ->
         "lxc.rootfs.path = dir:{}\n",
         lxcpath(dir).join(&inst.name).join("rootfs").display()
     ));
-    c.push_str(&format!("lxc.uts.name = {}\n", inst.name));
+    c.push_str(&format!("lxc.uts.name = {}\n", inst.api_name()));
     // nic devices (bridged onto an existing bridge), in name order; none: a network namespace
     // with loopback only
     let mut nics: Vec<(&String, &Value)> = devices
@@ -536,7 +536,7 @@ fn lxc_config(dir: &Path, inst: &Instance, devices: &Value, privileged: bool) ->
             c.push_str(&format!("lxc.net.{i}.mtu = {}\n", get("mtu")));
         }
     }
-    for line in disk_mount_entries(dir, devices, privileged) {
+    for line in disk_mount_entries(dir, devices, privileged, &inst.volumes_project) {
         c.push_str(&line);
         c.push('\n');
     }
@@ -642,14 +642,14 @@ struct DiskBind {
     idmap: bool,
 }
 
-fn disk_bind(dir: &Path, d: &Value, privileged: bool) -> DiskBind {
+fn disk_bind(dir: &Path, d: &Value, privileged: bool, volumes_project: &str) -> DiskBind {
     let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
     let yes = |k: &str| matches!(get(k), "true" | "1" | "yes" | "on");
     // a custom volume (pool + its name) is a directory of the pool
     let volume = !get("pool").is_empty();
     DiskBind {
         source: if volume {
-            crate::volumes::volume_path(dir, get("pool"), get("source"))
+            crate::volumes::volume_path(dir, get("pool"), volumes_project, get("source"))
                 .display()
                 .to_string()
         } else {
@@ -693,7 +693,7 @@ pub fn hotplug_disks(
     );
     let privileged = is_privileged(profiles, new);
     let mount = |d: &Value, remove: bool| -> Result<(), String> {
-        let b = disk_bind(dir, d, privileged);
+        let b = disk_bind(dir, d, privileged, &new.volumes_project);
         let mut args: Vec<String> = vec!["--target".into(), b.target.clone()];
         if remove {
             args.push("--remove".into());
@@ -937,11 +937,16 @@ fn init_is_systemd(rootfs: &Path) -> bool {
 /// Disk devices other than the root: bind mounts of host paths, in device-name order.
 /// `shift: true` maps the source's ids into an unprivileged container (an idmapped mount), as
 /// Incus's shift does; `readonly`, `recursive` and `required: false` as Incus has them.
-fn disk_mount_entries(dir: &Path, devices: &Value, privileged: bool) -> Vec<String> {
+fn disk_mount_entries(
+    dir: &Path,
+    devices: &Value,
+    privileged: bool,
+    volumes_project: &str,
+) -> Vec<String> {
     bind_disks(devices)
         .values()
         .map(|d| {
-            let b = disk_bind(dir, d, privileged);
+            let b = disk_bind(dir, d, privileged, volumes_project);
             let mut opts = vec![if b.recursive { "rbind" } else { "bind" }];
             opts.push(if Path::new(&b.source).is_dir() {
                 "create=dir"
@@ -1011,7 +1016,7 @@ pub fn render_templates(cdir: &Path, inst: &Instance, trigger: &str) -> Result<(
                     .collect()
             })
             .unwrap_or_default();
-        let me = json!({"name": inst.name, "architecture": inst.architecture,
+        let me = json!({"name": inst.api_name(), "architecture": inst.architecture,
                         "ephemeral": inst.ephemeral, "privileged": inst.config.get("security.privileged").and_then(Value::as_str) == Some("true"),
                         "description": inst.description});
         let context = json!({"trigger": trigger, "path": path, "container": me, "instance": me,
@@ -1211,7 +1216,10 @@ fn expanded(profiles: &[Profile], i: &Instance, field: &str) -> Value {
         .flatten()
         .filter_map(Value::as_str)
     {
-        if let Some(profile) = profiles.iter().find(|x| x.name == p) {
+        if let Some(profile) = profiles
+            .iter()
+            .find(|x| x.name == p && x.project == i.profiles_project)
+        {
             let v = if field == "config" {
                 &profile.config
             } else {
@@ -1253,9 +1261,9 @@ pub fn instance_json(dir: &Path, profiles: &[Profile], i: &Instance) -> Value {
     json!({
         "architecture": i.architecture, "config": i.config, "devices": i.devices, "ephemeral": i.ephemeral,
         "profiles": i.profiles, "stateful": false, "description": i.description, "created_at": i.created_at,
-        "expanded_config": expanded_config, "expanded_devices": expanded_devices, "name": i.name,
+        "expanded_config": expanded_config, "expanded_devices": expanded_devices, "name": i.api_name(),
         "status": status, "status_code": code, "last_used_at": "0001-01-01T00:00:00Z", "location": "none",
-        "type": "container", "project": "default",
+        "type": "container", "project": i.project,
     })
 }
 

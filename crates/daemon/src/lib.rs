@@ -21,6 +21,7 @@ pub mod log;
 pub mod metrics;
 pub mod networks;
 pub mod ops;
+pub mod projects;
 pub mod proxies;
 pub mod remote;
 pub mod resources;
@@ -137,7 +138,7 @@ impl Daemon {
     pub fn sync_proxies(&self) {
         let rows = {
             let db = self.db();
-            db.profiles().and_then(|p| Ok((p, db.instances()?)))
+            db.all_profiles().and_then(|p| Ok((p, db.instances()?)))
         };
         if let Ok((profiles, instances)) = rows {
             self.proxies.ensure(&self.dir, &profiles, &instances);
@@ -339,10 +340,16 @@ impl Daemon {
             .trim_start_matches("/1.0/instances/")
             .trim_end_matches("/sftp")
             .to_string();
-        let inst = self.db().instance(&name).ok().flatten();
+        let project = req.query("project").unwrap_or("default");
+        let inst = self
+            .db()
+            .instance(&db::storage_name(project, &name))
+            .ok()
+            .flatten()
+            .filter(|i| i.project == project && !name.contains('_'));
         let Some(inst) = inst else {
             let msg = format!(
-                "Failed to fetch instance \"{name}\" in project \"default\": Instance not found"
+                "Failed to fetch instance \"{name}\" in project \"{project}\": Instance not found"
             );
             return http::write_response(&mut stream, &api::error(&api::ApiError::not_found(msg)));
         };
@@ -362,11 +369,15 @@ impl Daemon {
         use std::io::Write;
         let key = req.header("sec-websocket-key").unwrap_or("");
         let events = self.hub.listen();
+        // one project's events (default unless named), or every project's
+        let all = req.query("all-projects") == Some("true");
+        let project = req.query("project").unwrap_or("default").to_string();
         stream.write_all(ws::handshake(key).as_bytes())?;
         ws::send_ping(&mut stream)?;
         loop {
             match events.recv_timeout(std::time::Duration::from_secs(10)) {
-                Ok(text) => ws::send_text(&mut stream, &text)?,
+                Ok((p, _)) if !all && !p.is_empty() && p != project => {}
+                Ok((_, text)) => ws::send_text(&mut stream, &text)?,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => ws::send_ping(&mut stream)?,
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
             }

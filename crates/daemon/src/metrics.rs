@@ -87,8 +87,9 @@ pub fn render(states: &[(Instance, Value)]) -> String {
             continue;
         }
         let labels = format!(
-            "name=\"{}\",project=\"default\",type=\"container\"",
-            escape(&inst.name)
+            "name=\"{}\",project=\"{}\",type=\"container\"",
+            escape(inst.api_name()),
+            escape(&inst.project)
         );
         let n = |v: &Value| v.as_f64().unwrap_or(0.0);
         cpu.samples

@@ -382,7 +382,7 @@ pub fn used_by(profiles: &[Profile], instances: &[Instance], name: &str) -> Vec<
         instances
             .iter()
             .filter(|i| !nics_on(&crate::instances::expanded_devices(profiles, i), name).is_empty())
-            .map(|i| format!("/1.0/instances/{}", i.name)),
+            .map(|i| i.url()),
     );
     out
 }
@@ -434,14 +434,16 @@ pub fn leases(
         } else {
             "dynamic"
         };
-        let hostname = if f[3] == "*" {
-            instance_by_mac(instances, f[1]).unwrap_or_default()
-        } else {
-            f[3].to_string()
+        let owner = instance_by_mac(instances, f[1]);
+        let hostname = match (&owner, f[3]) {
+            (Some(i), "*") => i.api_name().to_string(),
+            (_, h) if h != "*" => h.to_string(),
+            _ => String::new(),
         };
+        let project = owner.map_or("default", |i| i.project.as_str());
         out.push(
             json!({"hostname": hostname, "hwaddr": f[1], "address": f[2], "type": kind,
-                        "location": "none", "project": "default"}),
+                        "location": "none", "project": project}),
         );
     }
     for (mac, ip) in statics {
@@ -450,23 +452,25 @@ pub fn leases(
                 .as_str()
                 .is_some_and(|m| m.eq_ignore_ascii_case(mac))
         }) {
+            let owner = instance_by_mac(instances, mac);
             out.push(
-                json!({"hostname": instance_by_mac(instances, mac).unwrap_or_default(),
+                json!({"hostname": owner.map(Instance::api_name).unwrap_or_default(),
                             "hwaddr": mac, "address": ip, "type": "static", "location": "none",
-                            "project": "default"}),
+                            "project": owner.map_or("default", |i| i.project.as_str())}),
             );
         }
     }
     json!(out)
 }
 
-fn instance_by_mac(instances: &[Instance], mac: &str) -> Option<String> {
-    instances.iter().find_map(|i| {
-        i.config.as_object()?.iter().find_map(|(k, v)| {
-            (k.starts_with("volatile.")
-                && k.ends_with(".hwaddr")
-                && v.as_str()?.eq_ignore_ascii_case(mac))
-            .then(|| i.name.clone())
+fn instance_by_mac<'a>(instances: &'a [Instance], mac: &str) -> Option<&'a Instance> {
+    instances.iter().find(|i| {
+        i.config.as_object().is_some_and(|c| {
+            c.iter().any(|(k, v)| {
+                k.starts_with("volatile.")
+                    && k.ends_with(".hwaddr")
+                    && v.as_str().is_some_and(|m| m.eq_ignore_ascii_case(mac))
+            })
         })
     })
 }

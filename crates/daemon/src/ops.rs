@@ -19,6 +19,8 @@ pub struct Operation {
     pub metadata: Value,
     pub err: String,
     pub may_cancel: bool,
+    /// The project it works in (as its resources name it).
+    pub project: String,
     /// When it reached a final state (finished operations are forgotten a while after).
     finished: Option<std::time::Instant>,
 }
@@ -57,7 +59,7 @@ impl Operation {
 pub struct Hub {
     ops: Mutex<HashMap<String, Operation>>,
     changed: Condvar,
-    listeners: Mutex<Vec<Sender<String>>>,
+    listeners: Mutex<Vec<Sender<(String, String)>>>,
     cancellers: Mutex<HashMap<String, Canceller>>,
 }
 
@@ -80,8 +82,8 @@ fn new_id() -> String {
 }
 
 impl Hub {
-    /// A new events listener.
-    pub fn listen(&self) -> Receiver<String> {
+    /// A new events listener: (project, event as JSON text) of every event from now on.
+    pub fn listen(&self) -> Receiver<(String, String)> {
         let (tx, rx) = channel();
         if let Ok(mut l) = self.listeners.lock() {
             l.push(tx);
@@ -89,20 +91,25 @@ impl Hub {
         rx
     }
 
-    /// Sends an event of `kind` to every listener (dropping those gone).
-    pub fn emit(&self, kind: &str, metadata: Value) {
+    /// Sends an event of `kind` in `project` to the listeners of that project (dropping those
+    /// gone); `to_all`: to every listener.
+    pub fn emit(&self, kind: &str, project: &str, to_all: bool, metadata: Value) {
         let text = format!(
             "{}\n",
-            json!({"type": kind, "timestamp": crate::time::now(), "metadata": metadata, "location": "none", "project": "default"})
+            json!({"type": kind, "timestamp": crate::time::now(), "metadata": metadata, "location": "none", "project": project})
         );
+        let to = if to_all { "" } else { project };
         if let Ok(mut l) = self.listeners.lock() {
-            l.retain(|tx| tx.send(text.clone()).is_ok());
+            l.retain(|tx| tx.send((to.to_string(), text.clone())).is_ok());
         }
     }
 
+    /// A lifecycle event about `source` (an API path; its `?project=` is the event's project).
     pub fn lifecycle(&self, action: &str, source: &str, context: Value) {
         self.emit(
             "lifecycle",
+            &project_in(source),
+            false,
             json!({"action": action, "source": source, "context": context,
                    "requestor": {"username": "root", "protocol": "unix", "address": "@"}}),
         );
@@ -120,7 +127,8 @@ impl Hub {
             op.clone()
         };
         self.changed.notify_all();
-        self.emit("operation", snapshot.json());
+        // to every listener: a client waits for its operation whatever project it names
+        self.emit("operation", &snapshot.project, true, snapshot.json());
     }
 
     /// Starts `work` as an operation; returns it as first reported (Running).
@@ -150,7 +158,9 @@ impl Hub {
         F: FnOnce() -> Result<Value, String> + Send + 'static,
     {
         let now = crate::time::now();
+        let project = first_url(&resources).map_or("default".into(), |u| project_in(&u));
         let op = Operation {
+            project,
             id,
             class: class.into(),
             description: description.into(),
@@ -279,5 +289,46 @@ impl Hub {
             }
             ops = self.changed.wait_timeout(ops, left).ok()?.0;
         }
+    }
+}
+
+/// The project an API path names (`?project=`), default if none.
+pub fn project_in(url: &str) -> String {
+    url.split_once('?')
+        .and_then(|(_, q)| {
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix("project="))
+                .filter(|p| !p.is_empty())
+        })
+        .unwrap_or("default")
+        .to_string()
+}
+
+/// The first API path among an operation's resources.
+fn first_url(resources: &Value) -> Option<String> {
+    resources
+        .as_object()?
+        .values()
+        .filter_map(Value::as_array)
+        .flatten()
+        .find_map(Value::as_str)
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operation_works_in_the_project_its_resources_name() {
+        assert_eq!(project_in("/1.0/instances/c1?project=p1"), "p1");
+        assert_eq!(project_in("/1.0/instances/c1?x=1&project=p2"), "p2");
+        assert_eq!(project_in("/1.0/instances/c1"), "default");
+        let r = json!({"instances": ["/1.0/instances/c1?project=p1"]});
+        assert_eq!(
+            first_url(&r).as_deref(),
+            Some("/1.0/instances/c1?project=p1")
+        );
+        assert_eq!(first_url(&json!({})), None);
     }
 }

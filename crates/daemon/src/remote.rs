@@ -166,13 +166,21 @@ fn resolve(source: &Source, agent: &ureq::Agent) -> Result<Resolved, String> {
     })
 }
 
-pub fn pull(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Image, String> {
+/// Pulls image `source` into `project` (the project holding the images: see
+/// `Project::images_project`), or finds it there (or in another project: its files are shared).
+pub fn pull(
+    d: &Daemon,
+    source: &Source,
+    op: &str,
+    cached: bool,
+    project: &str,
+) -> Result<Image, String> {
     if source.protocol == "incus" {
-        return pull_incus(d, source, op, cached);
+        return pull_incus(d, source, op, cached, project);
     }
     let agent = source.agent()?;
     let found = resolve(source, &agent)?;
-    let here = |fp: &str| image_here(d, fp);
+    let here = |fp: &str| image_here(d, project, fp);
     if let Some(image) = here(&found.fingerprint)? {
         return Ok(image);
     }
@@ -225,18 +233,49 @@ pub fn pull(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Image
         .next()
         .unwrap_or("")
         .to_string();
-    let imported = crate::images::import(&|| d.db(), &images, &meta, Some(&rootfs), &filename);
+    let imported = crate::images::import(
+        &|| d.db(),
+        project,
+        &images,
+        &meta,
+        Some(&rootfs),
+        &filename,
+    );
     // cached images follow their source (Incus's images.auto_update_cached)
-    adopt(d, source, imported, &found.fingerprint, cached, cached)
+    adopt(
+        d,
+        source,
+        imported,
+        &found.fingerprint,
+        (cached, cached),
+        project,
+    )
 }
 
-/// The image of fingerprint `fp`, if warrend has it.
-fn image_here(d: &Daemon, fp: &str) -> Result<Option<Image>, String> {
-    Ok(d.db()
-        .images()
+/// The image of fingerprint `fp` in `project`; one another project has is recorded in
+/// `project` too (its files are shared), with no download.
+fn image_here(d: &Daemon, project: &str, fp: &str) -> Result<Option<Image>, String> {
+    let db = d.db();
+    let mine = db.images(project).map_err(|e| e.to_string())?;
+    if let Some(i) = mine.into_iter().find(|i| i.fingerprint == fp) {
+        return Ok(Some(i));
+    }
+    let elsewhere = db
+        .projects()
         .map_err(|e| e.to_string())?
-        .into_iter()
-        .find(|i| i.fingerprint == fp))
+        .iter()
+        .filter_map(|p| db.images(&p.name).ok())
+        .flatten()
+        .find(|i| i.fingerprint == fp);
+    match elsewhere {
+        Some(mut i) if d.dir.join("images").join(fp).is_file() => {
+            i.project = project.to_string();
+            i.uploaded_at = crate::time::now();
+            db.add_image(&i).map_err(|e| e.to_string())?;
+            Ok(Some(i))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// An image just imported from `source` (or found imported by another pull meanwhile): checked
@@ -246,10 +285,10 @@ fn adopt(
     source: &Source,
     imported: Result<Value, String>,
     listed: &str,
-    cached: bool,
-    auto_update: bool,
+    (cached, auto_update): (bool, bool),
+    project: &str,
 ) -> Result<Image, String> {
-    let here = |fp: &str| image_here(d, fp);
+    let here = |fp: &str| image_here(d, project, fp);
     let fp = match imported {
         Ok(meta) => meta["fingerprint"].as_str().unwrap_or("").to_string(),
         // another create pulled the same image meanwhile
@@ -257,9 +296,7 @@ fn adopt(
         Err(e) => return Err(e),
     };
     if fp != listed {
-        let _ = d.db().delete_image(&fp);
-        crate::instances::forget_image(&d.dir, &fp);
-        let _ = std::fs::remove_file(d.dir.join("images").join(&fp));
+        let _ = crate::images::remove(&d.dir, &d.db(), project, &fp);
         return Err(format!(
             "the files downloaded have fingerprint {fp}, but {} lists {listed}",
             source.server
@@ -268,14 +305,14 @@ fn adopt(
     let origin = json!({"alias": source.name, "server": source.server, "protocol": source.protocol,
                         "certificate": source.certificate, "image_type": "container"});
     d.db()
-        .set_image_origin(&fp, cached, &origin)
+        .set_image_origin(project, &fp, cached, &origin)
         .map_err(|e| e.to_string())?;
     d.db()
-        .set_image_auto_update(&fp, auto_update)
+        .set_image_auto_update(project, &fp, auto_update)
         .map_err(|e| e.to_string())?;
     d.hub.lifecycle(
         "image-created",
-        &format!("/1.0/images/{fp}"),
+        &crate::db::project_url(project, &format!("/1.0/images/{fp}")),
         json!({"type": "container"}),
     );
     here(&fp)?.ok_or_else(|| "the image vanished after its import".into())
@@ -294,23 +331,18 @@ pub fn refresh(d: &Daemon, old: &Image, op: &str) -> Result<Option<String>, Stri
     if found.fingerprint == old.fingerprint {
         return Ok(None);
     }
-    let new = pull(d, &source, op, old.cached)?;
+    let project = old.project.as_str();
+    let new = pull(d, &source, op, old.cached, project)?;
     let db = d.db();
-    db.set_image_auto_update(&new.fingerprint, old.auto_update)
+    db.set_image_auto_update(project, &new.fingerprint, old.auto_update)
         .map_err(|e| e.to_string())?;
-    db.move_aliases(&old.fingerprint, &new.fingerprint)
+    db.move_aliases(project, &old.fingerprint, &new.fingerprint)
         .map_err(|e| e.to_string())?;
-    db.delete_image(&old.fingerprint)
-        .map_err(|e| e.to_string())?;
+    crate::images::remove(&d.dir, &db, project, &old.fingerprint)?;
     drop(db);
-    let images = d.dir.join("images");
-    let _ = std::fs::remove_file(images.join(&old.fingerprint));
-    if !crate::rootfs::image_in_use(&crate::instances::lxcpath(&d.dir), &old.fingerprint) {
-        crate::instances::forget_image(&d.dir, &old.fingerprint);
-    }
     d.hub.lifecycle(
         "image-refreshed",
-        &format!("/1.0/images/{}", new.fingerprint),
+        &crate::db::project_url(project, &format!("/1.0/images/{}", new.fingerprint)),
         json!({"old": old.fingerprint}),
     );
     Ok(Some(new.fingerprint))
@@ -320,7 +352,14 @@ pub fn refresh(d: &Daemon, old: &Image, op: &str) -> Result<Option<String>, Stri
 pub fn auto_update_loop(d: std::sync::Arc<Daemon>, interval: std::time::Duration) {
     loop {
         std::thread::sleep(interval);
-        let images = d.db().images().unwrap_or_default();
+        let images: Vec<Image> = {
+            let db = d.db();
+            let projects = db.projects().unwrap_or_default();
+            projects
+                .iter()
+                .flat_map(|p| db.images(&p.name).unwrap_or_default())
+                .collect()
+        };
         for i in images.iter().filter(|i| i.auto_update) {
             match refresh(&d, i, "") {
                 Ok(Some(fp)) => {
@@ -337,7 +376,13 @@ pub fn auto_update_loop(d: std::sync::Arc<Daemon>, interval: std::time::Duration
 /// unified tarball, or metadata and rootfs as multipart), with the secret the source server
 /// gave, over HTTPS with its certificate pinned. Imported under the fingerprint the source
 /// lists, which the files must have.
-fn pull_incus(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Image, String> {
+fn pull_incus(
+    d: &Daemon,
+    source: &Source,
+    op: &str,
+    cached: bool,
+    project: &str,
+) -> Result<Image, String> {
     let agent = source.agent()?;
     let query = if source.secret.is_empty() {
         String::new()
@@ -355,7 +400,7 @@ fn pull_incus(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Ima
         .filter(|f| f.len() == 64 && f.chars().all(|c| c.is_ascii_hexdigit()))
         .ok_or_else(|| format!("{}: no image {} there", source.server, source.name))?
         .to_string();
-    let here = |fp: &str| image_here(d, fp);
+    let here = |fp: &str| image_here(d, project, fp);
     if let Some(image) = here(&fingerprint)? {
         return Ok(image);
     }
@@ -408,7 +453,14 @@ fn pull_incus(d: &Daemon, source: &Source, op: &str, cached: bool) -> Result<Ima
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let imported = crate::images::import_body(&|| d.db(), &images, &body, &content_type, &filename)
-        .map_err(|e| format!("{url}: {e}"));
-    adopt(d, source, imported, &fingerprint, cached, false)
+    let imported = crate::images::import_body(
+        &|| d.db(),
+        project,
+        &images,
+        &body,
+        &content_type,
+        &filename,
+    )
+    .map_err(|e| format!("{url}: {e}"));
+    adopt(d, source, imported, &fingerprint, (cached, false), project)
 }

@@ -4,7 +4,7 @@
 //! operations; anything else is a 404 in Incus's error envelope.
 
 use crate::api::{self, ApiError};
-use crate::db::{Pool, Profile};
+use crate::db::{instance_path, Pool, Profile, Project};
 use crate::http::{Request, Response};
 use crate::{images, instances, Daemon};
 use serde_json::{json, Map, Value};
@@ -62,32 +62,49 @@ pub(crate) fn json_body(req: &Request) -> Result<Value, ApiError> {
 }
 
 fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
-    // a request for another project must not land in the default one
-    if let Some(p) = req
-        .query("project")
-        .filter(|p| !p.is_empty() && *p != "default")
-    {
-        return Err(ApiError::not_found(format!(
-            "Project \"{p}\" not found (warrend has the default project only)"
-        )));
-    }
     let path = req.path.trim_end_matches('/');
-    let parts: Vec<&str> = path.split('/').skip(1).collect();
+    let mut parts: Vec<&str> = path.split('/').skip(1).collect();
     let m = req.method.as_str();
+    // the server's own endpoints, outside any project
     match (m, parts.as_slice()) {
-        ("GET", [""]) | ("GET", []) => Ok(api::sync(json!(["/1.0"]))),
-        ("GET", ["1.0"]) => Ok(api::sync_etag(server_info(d, &req.peer))),
-        ("PUT", ["1.0"]) => crate::routes_trust::put_server(d, req, false),
-        ("PATCH", ["1.0"]) => crate::routes_trust::put_server(d, req, true),
-        (_, ["1.0", "certificates", rest @ ..]) => crate::routes_trust::handle(d, req, rest),
+        ("GET", [""]) | ("GET", []) => return Ok(api::sync(json!(["/1.0"]))),
+        ("GET", ["1.0"]) => {
+            let project = req.query("project").filter(|p| !p.is_empty());
+            return Ok(api::sync_etag(server_info(
+                d,
+                &req.peer,
+                project.unwrap_or("default"),
+            )));
+        }
+        ("PUT", ["1.0"]) => return crate::routes_trust::put_server(d, req, false),
+        ("PATCH", ["1.0"]) => return crate::routes_trust::put_server(d, req, true),
+        (_, ["1.0", "certificates", rest @ ..]) => {
+            return crate::routes_trust::handle(d, req, rest)
+        }
+        (_, ["1.0", "projects", rest @ ..]) => return crate::projects::handle(d, req, rest),
+        _ => {}
+    }
+    // everything else works in the request's project; an instance is known by its storage
+    // name (`<project>_<name>` outside default) from here on
+    let proj = crate::projects::of_request(d, req)?;
+    let key;
+    if let ["1.0", "instances", name, ..] = parts.as_slice() {
+        if name.contains('_') {
+            return Err(instance_not_found(&proj.key(name)));
+        }
+        key = proj.key(name);
+        parts[2] = &key;
+    }
+    let all_projects = req.query("all-projects") == Some("true");
+    let pp = proj.profiles_project();
+    match (m, parts.as_slice()) {
         ("GET", ["1.0", "instances"]) => {
             // rows and profiles under the lock; the states (the monitors) outside it
             let (list, profiles) = {
                 let db = d.db();
-                (
-                    db.instances().map_err(internal)?,
-                    db.profiles().map_err(internal)?,
-                )
+                let mut list = db.instances().map_err(internal)?;
+                list.retain(|i| all_projects || i.project == proj.name);
+                (list, db.all_profiles().map_err(internal)?)
             };
             let filter = filter_of(req)?;
             let depth = recursion(req);
@@ -95,7 +112,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 // names only: no instance's state needed
                 return Ok(api::sync(json!(list
                     .iter()
-                    .map(|i| format!("/1.0/instances/{}", i.name))
+                    .map(|i| i.url())
                     .collect::<Vec<_>>())));
             }
             let mut out = Vec::new();
@@ -109,15 +126,11 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 if filter.as_ref().is_some_and(|f| !f.matches(&v)) {
                     continue;
                 }
-                out.push(if depth == 0 {
-                    json!(format!("/1.0/instances/{}", i.name))
-                } else {
-                    v
-                });
+                out.push(if depth == 0 { json!(i.url()) } else { v });
             }
             Ok(api::sync(json!(out)))
         }
-        ("POST", ["1.0", "instances"]) => create_instance(d, req),
+        ("POST", ["1.0", "instances"]) => create_instance(d, req, &proj),
         ("GET", ["1.0", "instances", name]) => {
             let (i, profiles) = {
                 let db = d.db();
@@ -125,7 +138,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     .instance(name)
                     .map_err(internal)?
                     .ok_or_else(|| instance_not_found(name))?;
-                (i, db.profiles().map_err(internal)?)
+                (i, db.all_profiles().map_err(internal)?)
             };
             let mut v = instances::instance_json(&d.dir, &profiles, &i);
             if recursion(req) >= 1 {
@@ -155,6 +168,9 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 }
             }
             let body = json_body(req)?;
+            if let Some(p) = body.get("profiles").filter(|p| p.is_array()) {
+                check_profiles_exist(&d.db(), &proj, p)?;
+            }
             // the client names it "<instance>/<snapshot>"
             if let Some(snap) = body
                 .get("restore")
@@ -177,7 +193,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 let (dd, mut restored) = (d.clone(), old.clone());
                 let op = d.hub.run(
                     "Restoring snapshot",
-                    json!({"instances": [format!("/1.0/instances/{name}")]}),
+                    json!({"instances": [instance_path(name, "")]}),
                     move || {
                         instances::restore(&dd.dir, &restored.name, &s.name)?;
                         restored.config = s.config.clone();
@@ -188,7 +204,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                             .map_err(|e| e.to_string())?;
                         instances::rewrite_config(
                             &dd.dir,
-                            &dd.db().profiles().map_err(|e| e.to_string())?,
+                            &dd.db().all_profiles().map_err(|e| e.to_string())?,
                             &restored,
                         )?;
                         Ok(Value::Null)
@@ -201,11 +217,11 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             // operation to the instance as it is then
             edited(&old, &body, patch)?;
             // as Incus does, a bad value fails the operation (400), not the request
-            let dd = d.clone();
+            let (dd, pj) = (d.clone(), proj.clone());
             let name = name.to_string();
             let op = d.hub.run(
                 "Updating instance",
-                json!({"instances": [format!("/1.0/instances/{name}")]}),
+                json!({"instances": [instance_path(&name, "")]}),
                 move || {
                     // one change at a time: each starts from the instance as the last left it
                     let _one = dd.updates.lock().unwrap_or_else(|e| e.into_inner());
@@ -216,8 +232,8 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                         .ok_or_else(|| format!("Instance \"{name}\" not found"))?;
                     let mut new = edited(&old, &body, patch).map_err(|e| e.message)?;
                     crate::config::validate(&new.config).map_err(|e| e.to_string())?;
-                    check_devices(&new.devices, &dd.db()).map_err(|e| e.message)?;
-                    let profiles = dd.db().profiles().map_err(|e| e.to_string())?;
+                    check_devices(&new.devices, &dd.db(), &pj).map_err(|e| e.message)?;
+                    let profiles = dd.db().all_profiles().map_err(|e| e.to_string())?;
                     instances::fill_volatile_hwaddrs(&profiles, &mut new);
                     // limits and devices changed on a running instance take effect now; if
                     // that fails, nothing changes
@@ -254,11 +270,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     crate::routes_networks::ensure_all(&dd);
                     dd.sync_proxies();
                     instances::rewrite_config(&dd.dir, &profiles, &new)?;
-                    dd.hub.lifecycle(
-                        "instance-updated",
-                        &format!("/1.0/instances/{}", new.name),
-                        json!({}),
-                    );
+                    dd.hub.lifecycle("instance-updated", &new.url(), json!({}));
                     Ok(Value::Null)
                 },
             );
@@ -274,7 +286,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             Ok(api::sync(if recursion(req) == 0 {
                 json!(snaps
                     .iter()
-                    .map(|s| format!("/1.0/instances/{name}/snapshots/{}", s.name))
+                    .map(|s| instance_path(name, &format!("/snapshots/{}", s.name)))
                     .collect::<Vec<_>>())
             } else {
                 json!(snaps
@@ -326,7 +338,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             let (dd, n) = (d.clone(), name.to_string());
             let op = d.hub.run(
                 "Snapshotting instance",
-                json!({"instances": [format!("/1.0/instances/{name}")], "instances_snapshots": [format!("/1.0/instances/{name}/snapshots/{snap}")]}),
+                json!({"instances": [instance_path(name, "")], "instances_snapshots": [instance_path(name, &format!("/snapshots/{snap}"))]}),
                 move || {
                     instances::snapshot(&dd.dir, &n, &snap)?;
                     let row = crate::db::Snapshot {
@@ -341,7 +353,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                         let _ = instances::delete_snapshot(&dd.dir, &n, &snap);
                         return Err(e.to_string());
                     }
-                    dd.hub.lifecycle("instance-snapshot-created", &format!("/1.0/instances/{n}/snapshots/{snap}"), json!({}));
+                    dd.hub.lifecycle("instance-snapshot-created", &instance_path(&n, &format!("/snapshots/{snap}")), json!({}));
                     Ok(Value::Null)
                 },
             );
@@ -360,7 +372,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             let (dd, n, sn) = (d.clone(), name.to_string(), snap.to_string());
             let op = d.hub.run(
                 "Deleting snapshot",
-                json!({"instances_snapshots": [format!("/1.0/instances/{name}/snapshots/{snap}")]}),
+                json!({"instances_snapshots": [instance_path(name, &format!("/snapshots/{snap}"))]}),
                 move || {
                     dd.db()
                         .delete_snapshot(&n, &sn)
@@ -368,7 +380,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     let _ = instances::delete_snapshot(&dd.dir, &n, &sn);
                     dd.hub.lifecycle(
                         "instance-snapshot-deleted",
-                        &format!("/1.0/instances/{n}/snapshots/{sn}"),
+                        &instance_path(&n, &format!("/snapshots/{sn}")),
                         json!({}),
                     );
                     Ok(Value::Null)
@@ -420,7 +432,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             let (dd, n) = (d.clone(), name.to_string());
             let op = d.hub.run(
                 description,
-                json!({"instances": [format!("/1.0/instances/{name}")]}),
+                json!({"instances": [instance_path(name, "")]}),
                 move || {
                     match action.as_str() {
                         "start" => start_instance(&dd, &n)?,
@@ -442,7 +454,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     dd.sync_proxies();
                     dd.hub.lifecycle(
                         &format!("instance-{verb}"),
-                        &format!("/1.0/instances/{n}"),
+                        &instance_path(&n, ""),
                         json!({}),
                     );
                     Ok(Value::Null)
@@ -461,7 +473,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             let (dd, n) = (d.clone(), name.to_string());
             let op = d.hub.run(
                 "Deleting instance",
-                json!({"instances": [format!("/1.0/instances/{name}")]}),
+                json!({"instances": [instance_path(name, "")]}),
                 move || {
                     let base = dd.db().instance(&n).ok().flatten().and_then(|i| {
                         i.config
@@ -474,19 +486,13 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     crate::routes_networks::ensure_all(&dd);
                     // the tree of an image deleted meanwhile goes with its last container
                     if let Some(fp) = base {
-                        let gone = dd
-                            .db()
-                            .images()
-                            .is_ok_and(|l| !l.iter().any(|i| i.fingerprint == fp));
+                        let gone = dd.db().image_anywhere(&fp).is_ok_and(|here| !here);
                         if gone && !crate::rootfs::image_in_use(&instances::lxcpath(&dd.dir), &fp) {
                             instances::forget_image(&dd.dir, &fp);
                         }
                     }
-                    dd.hub.lifecycle(
-                        "instance-deleted",
-                        &format!("/1.0/instances/{n}"),
-                        json!({}),
-                    );
+                    dd.hub
+                        .lifecycle("instance-deleted", &instance_path(&n, ""), json!({}));
                     Ok(Value::Null)
                 },
             );
@@ -518,7 +524,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 "websocket",
                 metadata,
                 "Executing command",
-                json!({"instances": [format!("/1.0/instances/{name}")]}),
+                json!({"instances": [instance_path(name, "")]}),
                 move || {
                     let code = crate::exec::run(&dd.dir, &n, &exec_req, &session);
                     if let Ok(mut m) = dd.execs.lock() {
@@ -552,8 +558,8 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         ("GET", ["1.0", "images"]) => {
             let db = d.db();
             let (images, aliases) = (
-                db.images().map_err(internal)?,
-                db.aliases().map_err(internal)?,
+                db.images(proj.images_project()).map_err(internal)?,
+                db.aliases(proj.images_project()).map_err(internal)?,
             );
             let filter = filter_of(req)?;
             let out: Vec<Value> = images
@@ -562,10 +568,10 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .filter(|v| filter.as_ref().map_or(true, |f| f.matches(v)))
                 .map(|v| {
                     if recursion(req) == 0 {
-                        json!(format!(
+                        json!(proj.url(&format!(
                             "/1.0/images/{}",
                             v["fingerprint"].as_str().unwrap_or("")
-                        ))
+                        )))
                     } else {
                         v
                     }
@@ -575,7 +581,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         }
         ("POST", ["1.0", "images"]) => {
             let Some(upload) = req.body_file.clone() else {
-                return copy_image(d, req);
+                return copy_image(d, req, &proj);
             };
             let content_type = req.header("content-type").unwrap_or("").to_string();
             let filename = req
@@ -585,10 +591,11 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .next()
                 .unwrap_or("")
                 .to_string();
-            let dd = d.clone();
+            let (dd, ip) = (d.clone(), proj.images_project().to_string());
             let op = d.hub.run("Downloading image", json!({}), move || {
                 let meta = images::import_body(
                     &|| dd.db(),
+                    &ip,
                     &dd.dir.join("images"),
                     &upload,
                     &content_type,
@@ -597,7 +604,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 let fp = meta["fingerprint"].as_str().unwrap_or("").to_string();
                 dd.hub.lifecycle(
                     "image-created",
-                    &format!("/1.0/images/{fp}"),
+                    &crate::db::project_url(&ip, &format!("/1.0/images/{fp}")),
                     json!({"type": "container"}),
                 );
                 Ok(meta)
@@ -605,11 +612,11 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             Ok(api::async_op(&op))
         }
         ("GET", ["1.0", "images", "aliases"]) => {
-            let aliases = d.db().aliases().map_err(internal)?;
+            let aliases = d.db().aliases(proj.images_project()).map_err(internal)?;
             Ok(api::sync(if recursion(req) == 0 {
                 json!(aliases
                     .iter()
-                    .map(|(n, _, _)| format!("/1.0/images/aliases/{n}"))
+                    .map(|(n, _, _)| proj.url(&format!("/1.0/images/aliases/{n}")))
                     .collect::<Vec<_>>())
             } else {
                 json!(aliases.iter().map(|(n, t, desc)| json!({"name": n, "target": t, "description": desc, "type": "container"})).collect::<Vec<_>>())
@@ -621,11 +628,11 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             check_name(name, "alias")?;
             let target = body.get("target").and_then(Value::as_str).unwrap_or("");
             let db = d.db();
-            let images_list = db.images().map_err(internal)?;
+            let images_list = db.images(proj.images_project()).map_err(internal)?;
             let image = images::find(&images_list, target)
                 .ok_or_else(|| ApiError::not_found(format!("Image \"{target}\" not found")))?;
             if db
-                .aliases()
+                .aliases(proj.images_project())
                 .map_err(internal)?
                 .iter()
                 .any(|(n, _, _)| n == name)
@@ -636,21 +643,24 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .get("description")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            db.add_alias(name, &image.fingerprint, description)
+            db.add_alias(proj.images_project(), name, &image.fingerprint, description)
                 .map_err(internal)?;
             d.hub.lifecycle(
                 "image-alias-created",
-                &format!("/1.0/images/aliases/{name}"),
+                &proj.url(&format!("/1.0/images/aliases/{name}")),
                 json!({"target": image.fingerprint}),
             );
             Ok(api::sync_with(
                 201,
                 Value::Null,
-                vec![("Location".into(), format!("/1.0/images/aliases/{name}"))],
+                vec![(
+                    "Location".into(),
+                    proj.url(&format!("/1.0/images/aliases/{name}")),
+                )],
             ))
         }
         ("GET", ["1.0", "images", "aliases", name]) => {
-            let aliases = d.db().aliases().map_err(internal)?;
+            let aliases = d.db().aliases(proj.images_project()).map_err(internal)?;
             let (n, t, desc) = aliases
                 .iter()
                 .find(|(n, _, _)| n == name)
@@ -660,13 +670,17 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             ))
         }
         ("DELETE", ["1.0", "images", "aliases", name]) => {
-            if d.db().delete_alias(name).map_err(internal)? == 0 {
+            if d.db()
+                .delete_alias(proj.images_project(), name)
+                .map_err(internal)?
+                == 0
+            {
                 return Err(ApiError::not_found("Image alias not found"));
             }
             Ok(api::sync(Value::Null))
         }
         ("POST", ["1.0", "images", fp, "refresh"]) => {
-            let images_list = d.db().images().map_err(internal)?;
+            let images_list = d.db().images(proj.images_project()).map_err(internal)?;
             let image = images::find(&images_list, fp)
                 .ok_or_else(|| ApiError::not_found("Image not found"))?
                 .clone();
@@ -682,7 +696,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 "task",
                 Value::Null,
                 "Refreshing image",
-                json!({"images": [format!("/1.0/images/{}", image.fingerprint)]}),
+                json!({"images": [proj.url(&format!("/1.0/images/{}", image.fingerprint))]}),
                 move || {
                     let new = crate::remote::refresh(&dd, &image, &opid)?;
                     Ok(json!({"refreshed": new.is_some(), "fingerprint": new.unwrap_or(image.fingerprint)}))
@@ -692,7 +706,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         }
         ("PUT", ["1.0", "images", fp]) | ("PATCH", ["1.0", "images", fp]) => {
             let body = json_body(req)?;
-            let images_list = d.db().images().map_err(internal)?;
+            let images_list = d.db().images(proj.images_project()).map_err(internal)?;
             let image = images::find(&images_list, fp)
                 .ok_or_else(|| ApiError::not_found("Image not found"))?;
             let auto_update = match body.get("auto_update") {
@@ -707,13 +721,15 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 ));
             }
             d.db()
-                .set_image_auto_update(&image.fingerprint, auto_update)
+                .set_image_auto_update(&image.project, &image.fingerprint, auto_update)
                 .map_err(internal)?;
             Ok(api::sync(Value::Null))
         }
-        ("POST", ["1.0", "images", fp, "secret"]) => crate::routes_trust::image_secret(d, fp),
+        ("POST", ["1.0", "images", fp, "secret"]) => {
+            crate::routes_trust::image_secret(d, proj.images_project(), fp)
+        }
         ("GET", ["1.0", "images", fp, "export"]) => {
-            let images_list = d.db().images().map_err(internal)?;
+            let images_list = d.db().images(proj.images_project()).map_err(internal)?;
             let image = images::find(&images_list, fp)
                 .ok_or_else(|| ApiError::not_found("Image not found"))?
                 .clone();
@@ -727,38 +743,30 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         ("GET", ["1.0", "images", fp]) => {
             let db = d.db();
             let (images_list, aliases) = (
-                db.images().map_err(internal)?,
-                db.aliases().map_err(internal)?,
+                db.images(proj.images_project()).map_err(internal)?,
+                db.aliases(proj.images_project()).map_err(internal)?,
             );
             let image = images::find(&images_list, fp)
                 .ok_or_else(|| ApiError::not_found("Image not found"))?;
             Ok(api::sync_etag(images::image_json(image, &aliases)))
         }
         ("DELETE", ["1.0", "images", fp]) => {
-            let images_list = d.db().images().map_err(internal)?;
+            let images_list = d.db().images(proj.images_project()).map_err(internal)?;
             let image = images::find(&images_list, fp)
                 .ok_or_else(|| ApiError::not_found("Image not found"))?
                 .clone();
             let dd = d.clone();
             let op = d.hub.run(
                 "Deleting image",
-                json!({"images": [format!("/1.0/images/{}", image.fingerprint)]}),
+                json!({"images": [proj.url(&format!("/1.0/images/{}", image.fingerprint))]}),
                 move || {
-                    dd.db()
-                        .delete_image(&image.fingerprint)
-                        .map_err(|e| e.to_string())?;
-                    let _ = std::fs::remove_file(dd.dir.join("images").join(&image.fingerprint));
-                    // containers standing on its rootfs (squashfs or tree) keep it until the
-                    // last goes
-                    if !crate::rootfs::image_in_use(
-                        &instances::lxcpath(&dd.dir),
-                        &image.fingerprint,
-                    ) {
-                        instances::forget_image(&dd.dir, &image.fingerprint);
-                    }
+                    images::remove(&dd.dir, &dd.db(), &image.project, &image.fingerprint)?;
                     dd.hub.lifecycle(
                         "image-deleted",
-                        &format!("/1.0/images/{}", image.fingerprint),
+                        &crate::db::project_url(
+                            &image.project,
+                            &format!("/1.0/images/{}", image.fingerprint),
+                        ),
                         json!({}),
                     );
                     Ok(Value::Null)
@@ -768,7 +776,12 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         }
         ("GET", ["1.0", "operations"]) => {
             let mut by_status: Map<String, Value> = Map::new();
-            for op in d.hub.all() {
+            for op in d
+                .hub
+                .all()
+                .into_iter()
+                .filter(|op| all_projects || op.project == proj.name)
+            {
                 let key = match op.status_code {
                     200 => "success",
                     400 | 401 => "failure",
@@ -811,16 +824,16 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         }
         ("GET", ["1.0", "profiles"]) => {
             let db = d.db();
-            let profiles = db.profiles().map_err(internal)?;
+            let profiles = db.all_profiles().map_err(internal)?;
             Ok(api::sync(if recursion(req) == 0 {
                 json!(profiles
                     .iter()
-                    .map(|p| format!("/1.0/profiles/{}", p.name))
+                    .map(|p| proj.url(&format!("/1.0/profiles/{}", p.name)))
                     .collect::<Vec<_>>())
             } else {
                 let mut out = Vec::new();
                 for p in &profiles {
-                    out.push(profile_json(p, profile_users(&db, &p.name)?));
+                    out.push(profile_json(p, profile_users(&db, pp, &p.name)?));
                 }
                 json!(out)
             }))
@@ -828,10 +841,10 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         ("GET", ["1.0", "profiles", name]) => {
             let p = d
                 .db()
-                .profile(name)
+                .profile(pp, name)
                 .map_err(internal)?
                 .ok_or_else(|| ApiError::not_found("Profile not found"))?;
-            let users = profile_users(&d.db(), name)?;
+            let users = profile_users(&d.db(), pp, name)?;
             // the ETag covers what PUT can change (not used_by)
             let tag = api::etag(&profile_json(&p, Vec::new()));
             Ok(api::sync_with(
@@ -844,7 +857,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             let body = json_body(req)?;
             let db = d.db();
             let old = db
-                .profile(name)
+                .profile(pp, name)
                 .map_err(internal)?
                 .ok_or_else(|| ApiError::not_found("Profile not found"))?;
             if let Some(tag) = req.header("if-match") {
@@ -857,6 +870,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             }
             let patch = m == "PATCH";
             let new = Profile {
+                project: pp.to_string(),
                 name: name.to_string(),
                 description: body
                     .get("description")
@@ -870,18 +884,18 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 config: merge(patch, &old.config, body.get("config"))?,
                 devices: merge(patch, &old.devices, body.get("devices"))?,
             };
-            check_devices(&new.devices, &db)?;
+            check_devices(&new.devices, &db, &proj)?;
             drop(db);
             // one change at a time (instances' and profiles')
             let _one = d.updates.lock().unwrap_or_else(|e| e.into_inner());
             let db = d.db();
             // the instances using it: running ones get the device changes at once (all or
             // nothing), every one a config for its next start and MACs for new nics
-            let old_profiles = db.profiles().map_err(internal)?;
+            let old_profiles = db.all_profiles().map_err(internal)?;
             let new_profiles: Vec<Profile> = old_profiles
                 .iter()
                 .map(|p| {
-                    if p.name == new.name {
+                    if p.name == new.name && p.project == new.project {
                         new.clone()
                     } else {
                         p.clone()
@@ -893,9 +907,10 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .map_err(internal)?
                 .into_iter()
                 .filter(|i| {
-                    i.profiles
-                        .as_array()
-                        .is_some_and(|a| a.iter().any(|p| p == *name))
+                    i.profiles_project == pp
+                        && i.profiles
+                            .as_array()
+                            .is_some_and(|a| a.iter().any(|p| p == *name))
                 })
                 .collect();
             drop(db);
@@ -940,7 +955,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     }
                     return Err(ApiError::bad_request(format!(
                         "Instance \"{}\": {e}",
-                        inst.name
+                        inst.api_name()
                     )));
                 }
                 done.push((inst, updated));
@@ -963,20 +978,20 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 ));
             }
             let db = d.db();
-            db.profile(name)
+            db.profile(pp, name)
                 .map_err(internal)?
                 .ok_or_else(|| ApiError::not_found("Profile not found"))?;
-            let users = profile_users(&db, name)?;
+            let users = profile_users(&db, pp, name)?;
             if !users.is_empty() {
                 return Err(ApiError::bad_request(format!(
                     "Profile is currently in use by: {}",
                     users.join(", ")
                 )));
             }
-            db.delete_profile(name).map_err(internal)?;
+            db.delete_profile(pp, name).map_err(internal)?;
             d.hub.lifecycle(
                 "profile-deleted",
-                &format!("/1.0/profiles/{name}"),
+                &proj.url(&format!("/1.0/profiles/{name}")),
                 json!({}),
             );
             Ok(api::sync(Value::Null))
@@ -991,18 +1006,21 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             }
             check_name(new, "profile")?;
             let db = d.db();
-            db.profile(name)
+            db.profile(pp, name)
                 .map_err(internal)?
                 .ok_or_else(|| ApiError::not_found("Profile not found"))?;
-            if db.profile_exists(new).map_err(internal)? {
+            if db.profile_exists(pp, new).map_err(internal)? {
                 return Err(ApiError::new(
                     409,
                     format!("Profile \"{new}\" already exists"),
                 ));
             }
-            db.rename_profile(name, new).map_err(internal)?;
+            db.rename_profile(pp, name, new).map_err(internal)?;
             // instances name their profiles: they follow the rename
             for mut i in db.instances().map_err(internal)? {
+                if i.profiles_project != pp {
+                    continue;
+                }
                 if let Some(list) = i.profiles.as_array_mut() {
                     if list.iter().any(|p| p == *name) {
                         for p in list.iter_mut().filter(|p| *p == *name) {
@@ -1014,13 +1032,13 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             }
             d.hub.lifecycle(
                 "profile-renamed",
-                &format!("/1.0/profiles/{new}"),
+                &proj.url(&format!("/1.0/profiles/{new}")),
                 json!({"old_name": name}),
             );
             Ok(api::sync_with(
                 201,
                 Value::Null,
-                vec![("Location".into(), format!("/1.0/profiles/{new}"))],
+                vec![("Location".into(), proj.url(&format!("/1.0/profiles/{new}")))],
             ))
         }
         ("POST", ["1.0", "profiles"]) => {
@@ -1028,24 +1046,28 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             let name = body.get("name").and_then(Value::as_str).unwrap_or("");
             check_name(name, "profile")?;
             let db = d.db();
-            if db.profile_exists(name).map_err(internal)? {
+            if db.profile_exists(pp, name).map_err(internal)? {
                 return Err(ApiError::new(
                     409,
                     format!("Error inserting \"{name}\" into database: The profile already exists"),
                 ));
             }
             let p = Profile {
+                project: pp.to_string(),
                 name: name.to_string(),
                 description: api::text(&body, "description"),
                 config: object_or_empty(body.get("config"))?,
                 devices: object_or_empty(body.get("devices"))?,
             };
-            check_devices(&p.devices, &db)?;
+            check_devices(&p.devices, &db, &proj)?;
             db.put_profile(&p).map_err(internal)?;
             Ok(api::sync_with(
                 201,
                 Value::Null,
-                vec![("Location".into(), format!("/1.0/profiles/{name}"))],
+                vec![(
+                    "Location".into(),
+                    proj.url(&format!("/1.0/profiles/{name}")),
+                )],
             ))
         }
         ("GET", ["1.0", "storage-pools"]) => {
@@ -1068,7 +1090,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             Ok(api::sync_etag(pool_json(d, p)))
         }
         (_, ["1.0", "storage-pools", pool, "volumes", rest @ ..]) => {
-            crate::volumes::handle(d, req, pool, rest)
+            crate::volumes::handle(d, req, &proj, pool, rest)
         }
         ("DELETE", ["1.0", "storage-pools", name]) => {
             let db = d.db();
@@ -1088,7 +1110,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     .map_err(internal)?
                     .iter()
                     .filter(|i| crate::volumes::root_pool(&profiles, i).as_deref() == Some(*name))
-                    .map(|i| format!("instance {}", i.name)),
+                    .map(|i| format!("instance {}", i.url())),
             );
             users.extend(
                 db.volumes(name)
@@ -1161,18 +1183,6 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 vec![("Location".into(), format!("/1.0/storage-pools/{name}"))],
             ))
         }
-        ("GET", ["1.0", "projects"]) => Ok(api::sync(if recursion(req) == 0 {
-            json!(["/1.0/projects/default"])
-        } else {
-            json!([project_json()])
-        })),
-        ("GET", ["1.0", "projects", "default"]) => Ok(api::sync_etag(project_json())),
-        ("GET", ["1.0", "projects", name]) => {
-            Err(ApiError::not_found(format!("Project \"{name}\" not found")))
-        }
-        ("POST", ["1.0", "projects"]) => Err(ApiError::bad_request(
-            "Projects other than default are not supported by warrend yet",
-        )),
         ("GET", ["1.0", "metrics"]) => {
             let list = d.db().instances().map_err(internal)?;
             let states: Vec<(crate::db::Instance, Value)> = list
@@ -1201,20 +1211,22 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     }
 }
 
-fn instance_not_found(name: &str) -> ApiError {
+/// Instance `key` (a storage name) isn't there.
+fn instance_not_found(key: &str) -> ApiError {
+    let (project, name) = crate::db::split_key(key);
     ApiError::not_found(format!(
-        "Failed to fetch instance \"{name}\" in project \"default\": Instance not found"
+        "Failed to fetch instance \"{name}\" in project \"{project}\": Instance not found"
     ))
 }
 
 /// POST /1.0/instances: from an image (alias or fingerprint), `start: true` for launch.
-fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
+fn create_instance(d: &Arc<Daemon>, req: &Request, proj: &Project) -> Result<Response, ApiError> {
     let body = json_body(req)?;
     let name = api::text(&body, "name");
     instances::check_name(&name).map_err(ApiError::bad_request)?;
     let source = body.get("source").cloned().unwrap_or(Value::Null);
     if source.get("type").and_then(Value::as_str) == Some("copy") {
-        return copy_instance(d, &name, &body, &source);
+        return copy_instance(d, proj, &name, &body, &source);
     }
     if source.get("type").and_then(Value::as_str) != Some("image") {
         return Err(ApiError::bad_request(
@@ -1229,7 +1241,7 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
         _ => None,
     };
     let db = d.db();
-    let images_list = db.images().map_err(internal)?;
+    let images_list = db.images(proj.images_project()).map_err(internal)?;
     let image = if remote.is_some() {
         None
     } else {
@@ -1239,7 +1251,7 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
         ) {
             (Some(fp), _) if !fp.is_empty() => fp.to_string(),
             (_, Some(alias)) if !alias.is_empty() => db
-                .aliases()
+                .aliases(proj.images_project())
                 .map_err(internal)?
                 .into_iter()
                 .find(|(n, _, _)| n == alias)
@@ -1256,12 +1268,13 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
             .clone();
         Some(image)
     };
-    if db.instance(&name).map_err(internal)?.is_some() {
+    if db.instance(&proj.key(&name)).map_err(internal)?.is_some() {
         return Err(ApiError::new(
             409,
             format!("Instance \"{name}\" already exists"),
         ));
     }
+    crate::projects::check_instance_limit(&db, proj)?;
     let mut config = object_or_empty(body.get("config"))?;
     crate::config::validate(&config).map_err(ApiError::bad_request)?;
     if let Some(image) = &image {
@@ -1271,8 +1284,12 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
         Some(Value::Array(a)) => Value::Array(a.clone()),
         _ => json!(["default"]),
     };
+    check_profiles_exist(&db, proj, &profiles)?;
     let inst = crate::db::Instance {
-        name: name.clone(),
+        name: proj.key(&name),
+        project: proj.name.clone(),
+        profiles_project: proj.profiles_project().to_string(),
+        volumes_project: proj.volumes_project().to_string(),
         description: api::text(&body, "description"),
         config,
         devices: object_or_empty(body.get("devices"))?,
@@ -1287,17 +1304,18 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
             .and_then(Value::as_bool)
             .unwrap_or(false),
     };
-    check_devices(&inst.devices, &db)?;
+    check_devices(&inst.devices, &db, proj)?;
     let mut inst = inst;
-    instances::fill_volatile_hwaddrs(&db.profiles().map_err(internal)?, &mut inst);
+    instances::fill_volatile_hwaddrs(&db.all_profiles().map_err(internal)?, &mut inst);
     drop(db);
     let start = body.get("start").and_then(Value::as_bool).unwrap_or(false);
+    let images_project = proj.images_project().to_string();
     spawn_create(d, inst, start, move |d, op, inst| {
         let image = match (image, remote) {
             (Some(image), _) => image,
             (None, Some(remote)) => {
                 let pulling = std::time::Instant::now();
-                let image = crate::remote::pull(d, &remote, op, true)?;
+                let image = crate::remote::pull(d, &remote, op, true, &images_project)?;
                 crate::log::debug(&format!(
                     "image {} ready in {} ms",
                     image.fingerprint,
@@ -1310,7 +1328,7 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
             }
             (None, None) => return Err("no image".into()),
         };
-        let profiles = d.db().profiles().map_err(|e| e.to_string())?;
+        let profiles = d.db().all_profiles().map_err(|e| e.to_string())?;
         // as incusd reports it, so that the incus client shows it too
         let progress = |p: u8| {
             d.hub.set_metadata(
@@ -1331,7 +1349,7 @@ fn create_instance(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError>
 
 /// POST /1.0/images with a JSON `source` (`incus image copy remote:alias local:`): the image
 /// pulled from a simplestreams server, with the aliases asked for.
-fn copy_image(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
+fn copy_image(d: &Arc<Daemon>, req: &Request, proj: &Project) -> Result<Response, ApiError> {
     let body = json_body(req)?;
     let source = body.get("source").cloned().unwrap_or(Value::Null);
     if source.get("mode").and_then(Value::as_str) == Some("push") {
@@ -1359,7 +1377,7 @@ fn copy_image(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         let name = a.get("name").and_then(Value::as_str).unwrap_or("");
         check_name(name, "alias")?;
         if d.db()
-            .aliases()
+            .aliases(proj.images_project())
             .map_err(internal)?
             .iter()
             .any(|(n, _, _)| n == name)
@@ -1371,6 +1389,7 @@ fn copy_image(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         }
         aliases.push((name.to_string(), api::text(a, "description")));
     }
+    let ip = proj.images_project().to_string();
     let (dd, id) = (d.clone(), crate::ops::Hub::new_id());
     let opid = id.clone();
     let op = d.hub.run_with(
@@ -1380,15 +1399,15 @@ fn copy_image(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         "Downloading image",
         json!({}),
         move || {
-            let image = crate::remote::pull(&dd, &remote, &opid, false)?;
+            let image = crate::remote::pull(&dd, &remote, &opid, false, &ip)?;
             let db = dd.db();
             // asked for by name: no longer only a cache
-            db.set_image_origin(&image.fingerprint, false, &image.update_source)
+            db.set_image_origin(&ip, &image.fingerprint, false, &image.update_source)
                 .map_err(|e| e.to_string())?;
-            db.set_image_auto_update(&image.fingerprint, auto_update)
+            db.set_image_auto_update(&ip, &image.fingerprint, auto_update)
                 .map_err(|e| e.to_string())?;
             for (name, description) in &aliases {
-                db.add_alias(name, &image.fingerprint, description)
+                db.add_alias(&ip, name, &image.fingerprint, description)
                     .map_err(|e| e.to_string())?;
             }
             Ok(json!({"fingerprint": image.fingerprint, "size": image.size.to_string()}))
@@ -1433,7 +1452,7 @@ where
         "task",
         Value::Null,
         "Creating instance",
-        json!({"instances": [format!("/1.0/instances/{}", inst.name)]}),
+        json!({"instances": [inst.url()]}),
         move || {
             // `make` takes the database lock only for what it reads or records, never while the
             // rootfs is made (or an image downloaded)
@@ -1442,12 +1461,12 @@ where
                 let _ = dd.db().delete_instance(&inst.name);
                 return Err(e);
             }
-            let source = format!("/1.0/instances/{}", inst.name);
+            let source = inst.url();
             dd.hub.lifecycle("instance-created", &source, json!({}));
             // a static lease asked for must be there before its DHCP request
             crate::routes_networks::ensure_all(&dd);
             if start {
-                let profiles = dd.db().profiles().map_err(|e| e.to_string())?;
+                let profiles = dd.db().all_profiles().map_err(|e| e.to_string())?;
                 instances::start(&dd.dir, &profiles, &inst)?;
                 dd.sync_proxies();
                 dd.hub.lifecycle("instance-started", &source, json!({}));
@@ -1461,22 +1480,33 @@ where
 /// POST /1.0/instances with `source.type: copy`: a stopped or running container's rootfs copied.
 fn copy_instance(
     d: &Arc<Daemon>,
+    proj: &Project,
     name: &str,
     body: &Value,
     source: &Value,
 ) -> Result<Response, ApiError> {
     let from = source.get("source").and_then(Value::as_str).unwrap_or("");
+    // from another project (`--target-project`), or this one
+    let from_project = match source.get("project").and_then(Value::as_str) {
+        Some(p) if !p.is_empty() => p,
+        _ => proj.name.as_str(),
+    };
+    let from = crate::db::storage_name(from_project, from);
     let db = d.db();
     let src = db
-        .instance(from)
+        .instance(&from)
         .map_err(internal)?
-        .ok_or_else(|| instance_not_found(from))?;
-    if db.instance(name).map_err(internal)?.is_some() {
+        // a name with a `_` would reach into another project
+        .filter(|i| i.project == from_project)
+        .ok_or_else(|| instance_not_found(&from))?;
+    if db.instance(&proj.key(name)).map_err(internal)?.is_some() {
         return Err(ApiError::new(
             409,
             format!("Instance \"{name}\" already exists"),
         ));
     }
+    crate::projects::check_instance_limit(&db, proj)?;
+    check_profiles_exist(&db, proj, &src.profiles)?;
     let mut config = object_or_empty(body.get("config"))?;
     crate::config::validate(&config).map_err(ApiError::bad_request)?;
     if let (Some(c), Some(srcc)) = (config.as_object_mut(), src.config.as_object()) {
@@ -1486,7 +1516,10 @@ fn copy_instance(
         }
     }
     let inst = crate::db::Instance {
-        name: name.to_string(),
+        name: proj.key(name),
+        project: proj.name.clone(),
+        profiles_project: proj.profiles_project().to_string(),
+        volumes_project: proj.volumes_project().to_string(),
         description: api::text(body, "description"),
         config,
         devices: src.devices.clone(),
@@ -1496,11 +1529,10 @@ fn copy_instance(
         ephemeral: false,
     };
     let mut inst = inst;
-    instances::fill_volatile_hwaddrs(&db.profiles().map_err(internal)?, &mut inst);
+    instances::fill_volatile_hwaddrs(&db.all_profiles().map_err(internal)?, &mut inst);
     drop(db);
-    let from = from.to_string();
     spawn_create(d, inst, false, move |d, _, inst| {
-        let profiles = d.db().profiles().map_err(|e| e.to_string())?;
+        let profiles = d.db().all_profiles().map_err(|e| e.to_string())?;
         instances::copy(&d.dir, &profiles, &from, inst)
     })
 }
@@ -1541,7 +1573,7 @@ fn console(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Response, ApiEr
         "websocket",
         json!({"fds": session.secrets}),
         "Showing console",
-        json!({"instances": [format!("/1.0/instances/{name}")]}),
+        json!({"instances": [instance_path(name, "")]}),
         move || {
             let r = crate::console::run(&dd.dir, &n, rows, cols, &s);
             if let Ok(mut m) = dd.execs.lock() {
@@ -1554,7 +1586,7 @@ fn console(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Response, ApiEr
     let op = d.hub.get(&id).unwrap_or(op);
     d.hub.lifecycle(
         "instance-console",
-        &format!("/1.0/instances/{name}"),
+        &instance_path(name, ""),
         json!({"type": "console"}),
     );
     Ok(api::async_op(&op))
@@ -1570,13 +1602,18 @@ fn rename_instance(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Respons
     }
     let new = api::text(&body, "name");
     instances::check_name(&new).map_err(ApiError::bad_request)?;
+    // the storage name in the instance's project
+    let new = crate::db::storage_name(crate::db::split_key(name).0, &new);
     let db = d.db();
     let mut inst = db
         .instance(name)
         .map_err(internal)?
         .ok_or_else(|| instance_not_found(name))?;
     if db.instance(&new).map_err(internal)?.is_some() {
-        return Err(ApiError::new(409, format!("Name \"{new}\" already in use")));
+        return Err(ApiError::new(
+            409,
+            format!("Name \"{}\" already in use", crate::db::split_key(&new).1),
+        ));
     }
     if instances::state(&d.dir, name) != "STOPPED" {
         return Err(ApiError::bad_request(
@@ -1587,7 +1624,7 @@ fn rename_instance(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Respons
     let (dd, old) = (d.clone(), name.to_string());
     let op = d.hub.run(
         "Renaming instance",
-        json!({"instances": [format!("/1.0/instances/{name}")]}),
+        json!({"instances": [instance_path(name, "")]}),
         move || {
             instances::rename(&dd.dir, &old, &new)?;
             let db = dd.db();
@@ -1596,12 +1633,16 @@ fn rename_instance(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Respons
                 return Err(e.to_string());
             }
             inst.name = new.clone();
-            instances::rewrite_config(&dd.dir, &db.profiles().map_err(|e| e.to_string())?, &inst)?;
+            instances::rewrite_config(
+                &dd.dir,
+                &db.all_profiles().map_err(|e| e.to_string())?,
+                &inst,
+            )?;
             drop(db);
             dd.hub.lifecycle(
                 "instance-renamed",
-                &format!("/1.0/instances/{new}"),
-                json!({"old_name": old}),
+                &instance_path(&new, ""),
+                json!({"old_name": crate::db::split_key(&old).1}),
             );
             Ok(Value::Null)
         },
@@ -1609,12 +1650,27 @@ fn rename_instance(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Respons
     Ok(api::async_op(&op))
 }
 
+/// Every profile an instance names must exist in its project's profiles.
+fn check_profiles_exist(db: &crate::db::Db, proj: &Project, names: &Value) -> Result<(), ApiError> {
+    let have = db.profiles(proj.profiles_project()).map_err(internal)?;
+    for n in names.as_array().into_iter().flatten() {
+        let n = n.as_str().unwrap_or("");
+        if !have.iter().any(|p| p.name == n) {
+            return Err(ApiError::bad_request(format!(
+                "Requested profile \"{n}\" doesn't exist in project \"{}\"",
+                proj.profiles_project()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The profiles, once pool `name` is known to exist (else: not found).
 fn pool_and_profiles(db: &crate::db::Db, name: &str) -> Result<Vec<Profile>, ApiError> {
     if !db.pools().map_err(internal)?.iter().any(|p| p.name == name) {
         return Err(ApiError::not_found("Storage pool not found"));
     }
-    db.profiles().map_err(internal)
+    db.all_profiles().map_err(internal)
 }
 
 /// Starts instance `name` as its record and profiles say now.
@@ -1625,24 +1681,25 @@ fn start_instance(d: &Daemon, name: &str) -> Result<(), String> {
             db.instance(name)
                 .map_err(|e| e.to_string())?
                 .ok_or("Instance not found")?,
-            db.profiles().map_err(|e| e.to_string())?,
+            db.all_profiles().map_err(|e| e.to_string())?,
         )
     };
     instances::start(&d.dir, &profiles, &inst)
 }
 
-/// The instances that use profile `name`, as API paths.
-fn profile_users(db: &crate::db::Db, name: &str) -> Result<Vec<String>, ApiError> {
+/// The instances that use profile `name` of project `project`, as API paths.
+fn profile_users(db: &crate::db::Db, project: &str, name: &str) -> Result<Vec<String>, ApiError> {
     Ok(db
         .instances()
         .map_err(internal)?
         .iter()
         .filter(|i| {
-            i.profiles
-                .as_array()
-                .is_some_and(|l| l.iter().any(|p| p == name))
+            i.profiles_project == project
+                && i.profiles
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|p| p == name))
         })
-        .map(|i| format!("/1.0/instances/{}", i.name))
+        .map(|i| i.url())
         .collect())
 }
 
@@ -1699,7 +1756,7 @@ pub(crate) fn merge(patch: bool, old: &Value, new: Option<&Value>) -> Result<Val
 }
 
 /// Devices warrend knows: disk (root or a bind mount) and nic; a root disk's pool must exist.
-fn check_devices(devices: &Value, db: &crate::db::Db) -> Result<(), ApiError> {
+fn check_devices(devices: &Value, db: &crate::db::Db, proj: &Project) -> Result<(), ApiError> {
     let Some(map) = devices.as_object() else {
         return Ok(());
     };
@@ -1718,7 +1775,7 @@ fn check_devices(devices: &Value, db: &crate::db::Db) -> Result<(), ApiError> {
                     continue;
                 }
                 if dev.get("pool").is_some() {
-                    check_volume_disk(name, dev, db)?;
+                    check_volume_disk(name, dev, db, proj.volumes_project())?;
                     continue;
                 }
                 check_disk(name, dev)?;
@@ -1760,7 +1817,12 @@ fn boolean_text(v: &str) -> bool {
 }
 
 /// A disk device that binds a custom storage volume (`pool`, `source` = the volume's name).
-fn check_volume_disk(name: &str, dev: &Value, db: &crate::db::Db) -> Result<(), ApiError> {
+fn check_volume_disk(
+    name: &str,
+    dev: &Value,
+    db: &crate::db::Db,
+    project: &str,
+) -> Result<(), ApiError> {
     const KEYS: &[&str] = &["type", "path", "pool", "source", "readonly", "required"];
     let bad = |why: String| Err(ApiError::bad_request(format!("Device \"{name}\": {why}")));
     if let Some(k) = unknown_key(dev, KEYS) {
@@ -1781,7 +1843,7 @@ fn check_volume_disk(name: &str, dev: &Value, db: &crate::db::Db) -> Result<(), 
             return bad(format!("{k} must be true or false, not \"{}\"", get(k)));
         }
     }
-    crate::volumes::check_custom_volume(db, get("pool"), get("source"))
+    crate::volumes::check_custom_volume(db, get("pool"), project, get("source"))
         .map_err(|e| ApiError::bad_request(format!("Device \"{name}\": {e}")))
 }
 
@@ -1951,13 +2013,13 @@ fn check_nic(name: &str, dev: &Value, db: &crate::db::Db) -> Result<(), ApiError
 }
 
 fn profile_json(p: &Profile, used_by: Vec<String>) -> Value {
-    json!({"config": p.config, "description": p.description, "devices": p.devices, "name": p.name, "used_by": used_by, "project": "default"})
+    json!({"config": p.config, "description": p.description, "devices": p.devices, "name": p.name, "used_by": used_by, "project": p.project})
 }
 
 fn pool_json(d: &Daemon, p: &Pool) -> Value {
     let used_by: Vec<String> = d
         .db()
-        .profiles()
+        .all_profiles()
         .unwrap_or_default()
         .iter()
         .filter(|pr| {
@@ -1966,17 +2028,9 @@ fn pool_json(d: &Daemon, p: &Pool) -> Value {
                     .any(|dev| dev.get("pool").and_then(Value::as_str) == Some(p.name.as_str()))
             })
         })
-        .map(|pr| format!("/1.0/profiles/{}", pr.name))
+        .map(|pr| crate::db::project_url(&pr.project, &format!("/1.0/profiles/{}", pr.name)))
         .collect();
     json!({"config": p.config, "description": p.description, "name": p.name, "driver": p.driver, "used_by": used_by, "status": "Created", "locations": ["none"]})
-}
-
-fn project_json() -> Value {
-    json!({
-        "config": {"features.images": "true", "features.networks": "true", "features.networks.zones": "true",
-                   "features.profiles": "true", "features.storage.buckets": "true", "features.storage.volumes": "true"},
-        "description": "Default warren project", "name": "default", "used_by": ["/1.0/profiles/default"],
-    })
 }
 
 /// The host's interfaces, unmanaged, as Incus lists them.
@@ -2005,7 +2059,7 @@ pub(crate) fn host_networks() -> Vec<Value> {
         .collect()
 }
 
-fn server_info(d: &Daemon, peer: &crate::https::Peer) -> Value {
+fn server_info(d: &Daemon, peer: &crate::https::Peer, project: &str) -> Value {
     let uts = nix::sys::utsname::uname().ok();
     let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
         uts.as_ref()
@@ -2071,7 +2125,7 @@ fn server_info(d: &Daemon, peer: &crate::https::Peer) -> Value {
             "lxc_features": {},
             "os_name": os_field("NAME"),
             "os_version": os_field("VERSION_ID"),
-            "project": "default",
+            "project": project,
             "server": "warren",
             "server_clustered": false,
             "server_event_mode": "full-mesh",

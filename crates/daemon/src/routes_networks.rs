@@ -13,7 +13,7 @@ use std::sync::Arc;
 fn managed_json(d: &Daemon, n: &Network) -> Result<Value, ApiError> {
     let db = d.db();
     let (profiles, instances) = (
-        db.profiles().map_err(internal)?,
+        db.all_profiles().map_err(internal)?,
         db.instances().map_err(internal)?,
     );
     Ok(networks::network_json(
@@ -82,7 +82,7 @@ pub fn handle(d: &Arc<Daemon>, req: &Request, rest: &[&str]) -> Result<Response,
             let users = {
                 let db = d.db();
                 networks::used_by(
-                    &db.profiles().map_err(internal)?,
+                    &db.all_profiles().map_err(internal)?,
                     &db.instances().map_err(internal)?,
                     name,
                 )
@@ -112,7 +112,7 @@ pub fn handle(d: &Arc<Daemon>, req: &Request, rest: &[&str]) -> Result<Response,
             find(d, name)?.ok_or_else(|| not_managed(name))?;
             let db = d.db();
             let (profiles, instances) = (
-                db.profiles().map_err(internal)?,
+                db.all_profiles().map_err(internal)?,
                 db.instances().map_err(internal)?,
             );
             let statics = networks::static_leases(&profiles, &instances, name);
@@ -224,7 +224,7 @@ fn update(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Response, ApiErr
     if substantive(&old.config) != substantive(&new.config) {
         let db = d.db();
         let (profiles, instances) = (
-            db.profiles().map_err(internal)?,
+            db.all_profiles().map_err(internal)?,
             db.instances().map_err(internal)?,
         );
         drop(db);
@@ -266,7 +266,7 @@ fn update(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Response, ApiErr
 pub fn ensure_all(d: &Daemon) {
     let Ok((nets, profiles, instances)) = (|| -> Result<_, crate::db::DbError> {
         let db = d.db();
-        Ok((db.networks()?, db.profiles()?, db.instances()?))
+        Ok((db.networks()?, db.all_profiles()?, db.instances()?))
     })() else {
         return;
     };

@@ -326,8 +326,8 @@ const IMAGE_SECRET_LIFETIME: std::time::Duration = std::time::Duration::from_sec
 
 /// `POST /1.0/images/<fp>/secret`: a token operation whose secret lets a server that isn't
 /// trusted read this image's record and export it once.
-pub fn image_secret(d: &Arc<Daemon>, fp: &str) -> Result<Response, ApiError> {
-    let images = d.db().images().map_err(internal)?;
+pub fn image_secret(d: &Arc<Daemon>, project: &str, fp: &str) -> Result<Response, ApiError> {
+    let images = d.db().images(project).map_err(internal)?;
     let image = crate::images::find(&images, fp)
         .ok_or_else(|| ApiError::not_found("Image not found"))?
         .clone();

@@ -25,21 +25,22 @@ fn pool_of(db: &Db, name: &str) -> Result<Pool, ApiError> {
 
 /// Where a custom volume's files are: under the pool's directory in `$WARREN_DIR/storage-pools`
 /// (a symlink to the pool's `source` when that is elsewhere, as Incus has it).
-pub fn volume_path(dir: &Path, pool: &str, name: &str) -> PathBuf {
+/// Outside the default project its directory is `<project>_<name>`, as Incus names it.
+pub fn volume_path(dir: &Path, pool: &str, project: &str, name: &str) -> PathBuf {
     dir.join("storage-pools")
         .join(pool)
         .join("custom")
-        .join(name)
+        .join(crate::db::storage_name(project, name))
 }
 
 /// A disk device's custom volume must exist.
-pub fn check_custom_volume(db: &Db, pool: &str, name: &str) -> Result<(), String> {
+pub fn check_custom_volume(db: &Db, pool: &str, project: &str, name: &str) -> Result<(), String> {
     pool_of(db, pool).map_err(|e| e.message)?;
     if !db
         .volumes(pool)
         .map_err(|e| e.to_string())?
         .iter()
-        .any(|v| v.name == name)
+        .any(|v| v.name == name && v.project == project)
     {
         return Err(format!(
             "storage volume \"{name}\" doesn't exist in pool \"{pool}\""
@@ -48,8 +49,17 @@ pub fn check_custom_volume(db: &Db, pool: &str, name: &str) -> Result<(), String
     Ok(())
 }
 
-/// Instances and profiles whose disks use custom volume `name` of `pool`.
-fn users(db: &Db, pool: &str, name: &str) -> Result<Vec<String>, ApiError> {
+/// Instances and profiles whose disks use custom volume `v`: those of the projects whose
+/// volumes are `v.project`'s.
+fn users(db: &Db, v: &Volume) -> Result<Vec<String>, ApiError> {
+    let (pool, name) = (v.pool.as_str(), v.name.as_str());
+    let sharing: Vec<String> = db
+        .projects()
+        .map_err(internal)?
+        .into_iter()
+        .filter(|p| p.volumes_project() == v.project)
+        .map(|p| p.name)
+        .collect();
     let uses = |devices: &Value| {
         devices.as_object().is_some_and(|m| {
             m.values().any(|d| {
@@ -63,15 +73,15 @@ fn users(db: &Db, pool: &str, name: &str) -> Result<Vec<String>, ApiError> {
         .instances()
         .map_err(internal)?
         .iter()
-        .filter(|i| uses(&i.devices))
-        .map(|i| format!("/1.0/instances/{}", i.name))
+        .filter(|i| sharing.contains(&i.project) && uses(&i.devices))
+        .map(|i| i.url())
         .collect();
     out.extend(
-        db.profiles()
+        db.all_profiles()
             .map_err(internal)?
             .iter()
-            .filter(|p| uses(&p.devices))
-            .map(|p| format!("/1.0/profiles/{}", p.name)),
+            .filter(|p| sharing.contains(&p.project) && uses(&p.devices))
+            .map(|p| crate::db::project_url(&p.project, &format!("/1.0/profiles/{}", p.name))),
     );
     Ok(out)
 }
@@ -79,15 +89,15 @@ fn users(db: &Db, pool: &str, name: &str) -> Result<Vec<String>, ApiError> {
 fn custom_json(db: &Db, v: &Volume) -> Result<Value, ApiError> {
     Ok(
         json!({"name": v.name, "type": "custom", "content_type": "filesystem", "config": v.config,
-              "description": v.description, "location": "none", "project": "default",
-              "created_at": v.created_at, "used_by": users(db, &v.pool, &v.name)?}),
+              "description": v.description, "location": "none", "project": v.project,
+              "created_at": v.created_at, "used_by": users(db, v)?}),
     )
 }
 
 fn container_json(i: &Instance) -> Value {
-    json!({"name": i.name, "type": "container", "content_type": "filesystem",
-           "config": {}, "description": "", "location": "none", "project": "default",
-           "created_at": i.created_at, "used_by": [format!("/1.0/instances/{}", i.name)]})
+    json!({"name": i.api_name(), "type": "container", "content_type": "filesystem",
+           "config": {}, "description": "", "location": "none", "project": i.project,
+           "created_at": i.created_at, "used_by": [i.url()]})
 }
 
 /// The pool of an instance's root disk (its own device, else its profiles').
@@ -145,10 +155,13 @@ fn object(v: Option<&Value>) -> Result<Value, ApiError> {
 pub fn handle(
     d: &Arc<Daemon>,
     req: &Request,
+    proj: &crate::db::Project,
     pool_name: &str,
     rest: &[&str],
 ) -> Result<Response, ApiError> {
     let m = req.method.as_str();
+    let all_projects = req.query("all-projects") == Some("true");
+    let vp = proj.volumes_project();
     let recursion = req.query("recursion").unwrap_or("0") != "0";
     let db = d.db();
     let pool = pool_of(&db, pool_name)?;
@@ -157,16 +170,20 @@ pub fn handle(
             let kind = rest.first().copied();
             let mut out = Vec::new();
             if kind != Some("custom") {
-                let profiles = db.profiles().map_err(internal)?;
+                let profiles = db.all_profiles().map_err(internal)?;
                 for i in db.instances().map_err(internal)? {
-                    if root_pool(&profiles, &i).as_deref() == Some(pool_name) {
+                    if (all_projects || i.project == proj.name)
+                        && root_pool(&profiles, &i).as_deref() == Some(pool_name)
+                    {
                         out.push(container_json(&i));
                     }
                 }
             }
             if kind != Some("container") {
                 for v in db.volumes(pool_name).map_err(internal)? {
-                    out.push(custom_json(&db, &v)?);
+                    if all_projects || v.project == vp {
+                        out.push(custom_json(&db, &v)?);
+                    }
                 }
             }
             Ok(api::sync(if recursion {
@@ -174,10 +191,13 @@ pub fn handle(
             } else {
                 json!(out
                     .iter()
-                    .map(|v| format!(
-                        "/1.0/storage-pools/{pool_name}/volumes/{}/{}",
-                        v["type"].as_str().unwrap_or(""),
-                        v["name"].as_str().unwrap_or("")
+                    .map(|v| crate::db::project_url(
+                        v["project"].as_str().unwrap_or("default"),
+                        &format!(
+                            "/1.0/storage-pools/{pool_name}/volumes/{}/{}",
+                            v["type"].as_str().unwrap_or(""),
+                            v["name"].as_str().unwrap_or("")
+                        )
                     ))
                     .collect::<Vec<_>>())
             }))
@@ -212,18 +232,26 @@ pub fn handle(
                 .volumes(pool_name)
                 .map_err(internal)?
                 .iter()
-                .any(|v| v.name == name)
+                .any(|v| v.name == name && v.project == vp)
             {
                 return Err(ApiError::new(
                     409,
                     format!("Storage volume \"{name}\" already exists"),
                 ));
             }
-            let path = volume_path(&d.dir, pool_name, name);
+            let path = volume_path(&d.dir, pool_name, vp, name);
+            // `<project>_<name>` of another project's volume
+            if path.exists() {
+                return Err(ApiError::new(
+                    409,
+                    format!("Storage volume \"{name}\" already exists on disk ({}): choose another name", path.display()),
+                ));
+            }
             std::fs::create_dir_all(&path)
                 .map_err(|e| internal(format!("{}: {e}", path.display())))?;
             let v = Volume {
                 pool: pool_name.to_string(),
+                project: vp.to_string(),
                 name: name.to_string(),
                 description: api::text(&body, "description"),
                 config,
@@ -235,7 +263,9 @@ pub fn handle(
             }
             d.hub.lifecycle(
                 "storage-volume-created",
-                &format!("/1.0/storage-pools/{pool_name}/volumes/custom/{name}"),
+                &proj.url(&format!(
+                    "/1.0/storage-pools/{pool_name}/volumes/custom/{name}"
+                )),
                 json!({"type": "custom"}),
             );
             Ok(api::sync_with(
@@ -243,14 +273,16 @@ pub fn handle(
                 Value::Null,
                 vec![(
                     "Location".into(),
-                    format!("/1.0/storage-pools/{pool_name}/volumes/custom/{name}"),
+                    proj.url(&format!(
+                        "/1.0/storage-pools/{pool_name}/volumes/custom/{name}"
+                    )),
                 )],
             ))
         }
         (_, ["container", name]) if m == "GET" => {
-            let profiles = db.profiles().map_err(internal)?;
+            let profiles = db.all_profiles().map_err(internal)?;
             let i = db
-                .instance(name)
+                .instance(&proj.key(name))
                 .map_err(internal)?
                 .filter(|i| root_pool(&profiles, i).as_deref() == Some(pool_name))
                 .ok_or_else(|| ApiError::not_found("Storage volume not found"))?;
@@ -261,7 +293,7 @@ pub fn handle(
                 .volumes(pool_name)
                 .map_err(internal)?
                 .into_iter()
-                .find(|v| v.name == *name)
+                .find(|v| v.name == *name && v.project == vp)
                 .ok_or_else(|| ApiError::not_found("Storage volume not found"))?;
             custom_volume(d, &db, req, &pool, v)
         }
@@ -277,7 +309,10 @@ fn custom_volume(
     pool: &Pool,
     v: Volume,
 ) -> Result<Response, ApiError> {
-    let url = format!("/1.0/storage-pools/{}/volumes/custom/{}", pool.name, v.name);
+    let url = crate::db::project_url(
+        &v.project,
+        &format!("/1.0/storage-pools/{}/volumes/custom/{}", pool.name, v.name),
+    );
     match req.method.as_str() {
         "GET" => {
             let tag = api::etag(&json!({"config": v.config, "description": v.description}));
@@ -326,14 +361,14 @@ fn custom_volume(
                 .volumes(&pool.name)
                 .map_err(internal)?
                 .iter()
-                .any(|x| x.name == new)
+                .any(|x| x.name == new && x.project == v.project)
             {
                 return Err(ApiError::new(
                     409,
                     format!("Storage volume \"{new}\" already exists"),
                 ));
             }
-            let used = users(db, &pool.name, &v.name)?;
+            let used = users(db, &v)?;
             if !used.is_empty() {
                 return Err(ApiError::bad_request(format!(
                     "The storage volume is in use by: {}",
@@ -341,11 +376,17 @@ fn custom_volume(
                 )));
             }
             let (from, to) = (
-                volume_path(&d.dir, &pool.name, &v.name),
-                volume_path(&d.dir, &pool.name, new),
+                volume_path(&d.dir, &pool.name, &v.project, &v.name),
+                volume_path(&d.dir, &pool.name, &v.project, new),
             );
+            if to.exists() {
+                return Err(ApiError::new(
+                    409,
+                    format!("{} already exists: choose another name", to.display()),
+                ));
+            }
             std::fs::rename(&from, &to).map_err(|e| internal(format!("rename: {e}")))?;
-            if let Err(e) = db.rename_volume(&pool.name, &v.name, new) {
+            if let Err(e) = db.rename_volume(&v, new) {
                 let _ = std::fs::rename(&to, &from);
                 return Err(internal(e));
             }
@@ -354,20 +395,23 @@ fn custom_volume(
                 Value::Null,
                 vec![(
                     "Location".into(),
-                    format!("/1.0/storage-pools/{}/volumes/custom/{new}", pool.name),
+                    crate::db::project_url(
+                        &v.project,
+                        &format!("/1.0/storage-pools/{}/volumes/custom/{new}", pool.name),
+                    ),
                 )],
             ))
         }
         "DELETE" => {
-            let used = users(db, &pool.name, &v.name)?;
+            let used = users(db, &v)?;
             if !used.is_empty() {
                 return Err(ApiError::bad_request(format!(
                     "The storage volume is still in use by: {}",
                     used.join(", ")
                 )));
             }
-            db.delete_volume(&pool.name, &v.name).map_err(internal)?;
-            let _ = std::fs::remove_dir_all(volume_path(&d.dir, &pool.name, &v.name));
+            db.delete_volume(&v).map_err(internal)?;
+            let _ = std::fs::remove_dir_all(volume_path(&d.dir, &pool.name, &v.project, &v.name));
             d.hub
                 .lifecycle("storage-volume-deleted", &url, json!({"type": "custom"}));
             Ok(api::sync(Value::Null))

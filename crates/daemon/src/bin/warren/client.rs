@@ -10,6 +10,29 @@ use std::path::PathBuf;
 
 static DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+static PROJECT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The project every request works in (`--project`, else the one `project switch` chose).
+pub fn set_project(project: &str) {
+    let _ = PROJECT.set(project.to_string());
+}
+
+/// `path` with `project=` added for a project other than default (the server's and the
+/// projects' own endpoints need none).
+pub fn with_project(path: &str) -> String {
+    match PROJECT.get().map(String::as_str) {
+        Some(p)
+            if p != "default"
+                && path.starts_with("/1.0/")
+                && !path.starts_with("/1.0/projects") =>
+        {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            format!("{path}{sep}project={p}")
+        }
+        _ => path.to_string(),
+    }
+}
+
 /// `--debug`: every request and its answer's status on stderr.
 pub fn set_debug(on: bool) {
     DEBUG.store(on, std::sync::atomic::Ordering::Relaxed);
@@ -33,6 +56,7 @@ fn connect() -> Result<UnixStream> {
 
 /// One request to warrend; returns (status, JSON body).
 pub fn request(method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+    let path = &with_project(path);
     let mut s = connect()?;
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     write!(
@@ -125,6 +149,7 @@ pub fn websocket(id: &str, secret: &str) -> Result<UnixStream> {
 
 /// A GET whose answer isn't JSON (the console's log): (status, body).
 pub fn get_raw(path: &str) -> Result<(u16, Vec<u8>)> {
+    let path = &with_project(path);
     let mut s = connect()?;
     write!(
         s,
@@ -146,6 +171,7 @@ pub fn get_raw(path: &str) -> Result<(u16, Vec<u8>)> {
 
 /// Opens the websocket at `path` (an operation's stream, or the events), upgraded.
 pub fn websocket_at(path: &str) -> Result<UnixStream> {
+    let path = &with_project(path);
     let mut s = connect()?;
     let mut key = [0u8; 16];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {

@@ -12,6 +12,8 @@ pub struct Remote {
     /// `warren` (warrend's API) or `simplestreams` (an image server).
     pub protocol: String,
     pub public: bool,
+    /// The project commands work in (`project switch`).
+    pub project: String,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +41,7 @@ fn defaults() -> BTreeMap<String, Remote> {
             addr: "unix://".into(),
             protocol: "warren".into(),
             public: false,
+            project: "default".into(),
         },
     );
     // the seed's image server; `warren remote set-url images URL` points it at another
@@ -48,6 +51,7 @@ fn defaults() -> BTreeMap<String, Remote> {
             addr: "https://images.linuxcontainers.org".into(),
             protocol: "simplestreams".into(),
             public: true,
+            project: "default".into(),
         },
     );
     r
@@ -85,6 +89,7 @@ impl Config {
                         addr,
                         protocol: r["protocol"].as_str().unwrap_or("warren").to_string(),
                         public: r["public"].as_bool().unwrap_or(false),
+                        project: r["project"].as_str().unwrap_or("default").to_string(),
                     },
                 );
             }
@@ -111,11 +116,27 @@ impl Config {
                 "  {name}:\n    addr: {}\n    protocol: {}\n    public: {}\n",
                 r.addr, r.protocol, r.public
             ));
+            if r.project != "default" {
+                text.push_str(&format!("    project: {}\n", r.project));
+            }
         }
         let file = self.dir.join("config.yml");
         let tmp = self.dir.join(".config.yml.new");
         std::fs::write(&tmp, text).with_context(|| format!("write {}", tmp.display()))?;
         std::fs::rename(&tmp, &file).with_context(|| format!("write {}", file.display()))
+    }
+
+    /// The project of the local warrend commands work in.
+    pub fn project(&self) -> String {
+        self.remotes
+            .get("local")
+            .map_or_else(|| "default".into(), |r| r.project.clone())
+    }
+
+    pub fn set_project(&mut self, project: &str) {
+        if let Some(r) = self.remotes.get_mut("local") {
+            r.project = project.to_string();
+        }
     }
 
     /// The client's config directory (`$WARREN_CONF`, else ~/.config/warren).

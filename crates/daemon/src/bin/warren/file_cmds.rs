@@ -36,9 +36,10 @@ fn files(
 ) -> Result<(u16, String, Vec<u8>)> {
     let mut s = std::os::unix::net::UnixStream::connect(crate::client::socket())
         .context("connect to warrend (is it running?)")?;
-    let mut head = format!(
-        "{method} /1.0/instances/{name}/files?path={} HTTP/1.1\r\nHost: unix.socket\r\nContent-Length: {}\r\nConnection: close\r\n",
-        encode(path),
+    let mut head =
+        format!(
+        "{method} {} HTTP/1.1\r\nHost: unix.socket\r\nContent-Length: {}\r\nConnection: close\r\n",
+        crate::client::with_project(&format!("/1.0/instances/{name}/files?path={}", encode(path))),
         body.len()
     );
     for (k, v) in headers {

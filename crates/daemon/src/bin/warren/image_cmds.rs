@@ -143,7 +143,7 @@ pub fn import(files: &[String], alias: Option<&str>) -> Result<i32> {
         }
         let tail = format!("--{boundary}--\r\n");
         len += tail.len() as u64;
-        write!(s, "POST /1.0/images HTTP/1.1\r\nHost: unix.socket\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len}\r\nX-Incus-filename: {name}\r\nConnection: close\r\n\r\n")?;
+        write!(s, "POST {} HTTP/1.1\r\nHost: unix.socket\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len}\r\nX-Incus-filename: {name}\r\nConnection: close\r\n\r\n", crate::client::with_project("/1.0/images"))?;
         for (h, f) in heads.iter().zip([&meta, &rootfs]) {
             s.write_all(h.as_bytes())?;
             std::io::copy(&mut std::fs::File::open(f)?, &mut s)?;
@@ -154,7 +154,7 @@ pub fn import(files: &[String], alias: Option<&str>) -> Result<i32> {
         let len = std::fs::metadata(&meta)
             .with_context(|| meta.clone())?
             .len();
-        write!(s, "POST /1.0/images HTTP/1.1\r\nHost: unix.socket\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\nX-Incus-filename: {name}\r\nConnection: close\r\n\r\n")?;
+        write!(s, "POST {} HTTP/1.1\r\nHost: unix.socket\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\nX-Incus-filename: {name}\r\nConnection: close\r\n\r\n", crate::client::with_project("/1.0/images"))?;
         std::io::copy(&mut std::fs::File::open(&meta)?, &mut s)?;
     }
     let mut out = String::new();
@@ -274,7 +274,8 @@ pub fn export(name: &str, target: Option<&str>) -> Result<i32> {
         .context("connect to warrend (is it running?)")?;
     write!(
         s,
-        "GET /1.0/images/{fp}/export HTTP/1.1\r\nHost: unix.socket\r\nConnection: close\r\n\r\n"
+        "GET {} HTTP/1.1\r\nHost: unix.socket\r\nConnection: close\r\n\r\n",
+        crate::client::with_project(&format!("/1.0/images/{fp}/export"))
     )?;
     let mut r = BufReader::new(s);
     let mut head = Vec::new();

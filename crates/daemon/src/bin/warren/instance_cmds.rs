@@ -118,7 +118,13 @@ fn addresses(state: &Value, family: &str) -> String {
     out.join("\n")
 }
 
-pub fn list(cfg: &Config, args: &[String], columns: &str, format: Format) -> Result<i32> {
+pub fn list(
+    cfg: &Config,
+    args: &[String],
+    columns: &str,
+    format: Format,
+    all_projects: bool,
+) -> Result<i32> {
     let mut filters = Vec::new();
     for a in args {
         if a.ends_with(':') {
@@ -130,7 +136,21 @@ pub fn list(cfg: &Config, args: &[String], columns: &str, format: Format) -> Res
             filters.push(a.as_str());
         }
     }
-    let all = sync("GET", "/1.0/instances?recursion=2", None)?;
+    let all = sync(
+        "GET",
+        if all_projects {
+            "/1.0/instances?recursion=2&all-projects=true"
+        } else {
+            "/1.0/instances?recursion=2"
+        },
+        None,
+    )?;
+    // with every project's, which project each is in comes first (as incus shows it)
+    let columns = if all_projects && !columns.contains('e') {
+        format!("e{columns}")
+    } else {
+        columns.to_string()
+    };
     let matches = |i: &Value| {
         filters.iter().all(|f| match f.split_once('=') {
             Some((k, v)) => {
@@ -168,7 +188,7 @@ pub fn list(cfg: &Config, args: &[String], columns: &str, format: Format) -> Res
             'p' => "PID",
             'P' => "PROFILES",
             'N' => "PROCESSES",
-            'e' => "EPHEMERAL",
+            'e' => "PROJECT",
             'f' => "BASE IMAGE",
             'l' => "LAST USED AT",
             'L' => "LOCATION",
@@ -205,7 +225,7 @@ pub fn list(cfg: &Config, args: &[String], columns: &str, format: Format) -> Res
                         })
                         .unwrap_or_default(),
                     'N' => st["processes"].as_i64().unwrap_or(0).to_string(),
-                    'e' => if i["ephemeral"] == true { "YES" } else { "NO" }.to_string(),
+                    'e' => i["project"].as_str().unwrap_or("default").to_string(),
                     'f' => i["config"]["volatile.base_image"]
                         .as_str()
                         .map(|f| f.chars().take(12).collect())

@@ -18,6 +18,7 @@ mod monitor_cmd;
 mod network_cmds;
 mod operation_cmds;
 mod profile_cmds;
+mod project_cmds;
 mod remote_cmds;
 mod server_cmds;
 mod snapshot_cmds;
@@ -38,7 +39,7 @@ struct Cli {
     /// Show every request to warrend and its answer's status on stderr
     #[arg(long, global = true)]
     debug: bool,
-    /// Only the default project exists
+    /// The project to work in (else the one `warren project switch` chose, or default)
     #[arg(long, global = true, value_name = "PROJECT")]
     project: Option<String>,
     #[command(subcommand)]
@@ -73,12 +74,15 @@ enum Command {
         /// Filters, or a remote (`local:`)
         args: Vec<String>,
         /// Columns: n name, s state, 4 IPv4, 6 IPv6, t type, S snapshots, d description,
-        /// a architecture, c created, p pid, P profiles, N processes, e ephemeral, f base image,
+        /// a architecture, c created, p pid, P profiles, N processes, e project, f base image,
         /// l last used, L location, m memory
         #[arg(short = 'c', long, default_value = "ns46tS")]
         columns: String,
         #[arg(short = 'f', long, value_enum, default_value = "table")]
         format: Format,
+        /// The instances of every project (with a PROJECT column)
+        #[arg(long)]
+        all_projects: bool,
     },
     /// Show an instance: state, resources, network, snapshots
     Info { name: String },
@@ -156,6 +160,11 @@ enum Command {
     Profile {
         #[command(subcommand)]
         command: ProfileCmd,
+    },
+    /// Projects: their own instances, and as their features say profiles, images and volumes
+    Project {
+        #[command(subcommand)]
+        command: ProjectCmd,
     },
     /// Storage pools and their volumes
     Storage {
@@ -410,6 +419,69 @@ enum ProfileCmd {
 }
 
 #[derive(Subcommand)]
+enum ProjectCmd {
+    #[command(alias = "ls")]
+    List {
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// One project, as YAML
+    Show {
+        name: String,
+    },
+    /// A new project (features.images, features.profiles, features.storage.volumes on unless
+    /// `-c KEY=false`)
+    Create {
+        name: String,
+        /// KEY=VALUE of its config (features.*, limits.instances, user.*)
+        #[arg(short = 'c', long = "config")]
+        config: Vec<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Delete an empty project
+    #[command(alias = "rm")]
+    Delete {
+        name: String,
+    },
+    /// Rename an empty project
+    #[command(alias = "mv")]
+    Rename {
+        from: String,
+        to: String,
+    },
+    Get {
+        name: String,
+        key: String,
+    },
+    Set {
+        name: String,
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
+    Unset {
+        name: String,
+        key: String,
+    },
+    /// Edit its config and description (in $EDITOR, or YAML from stdin)
+    Edit {
+        name: String,
+    },
+    /// What its instances use against its limits
+    Info {
+        name: String,
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Work in this project from now on
+    Switch {
+        name: String,
+    },
+    /// The project commands work in
+    GetCurrent,
+}
+
+#[derive(Subcommand)]
 enum ProfileDeviceCmd {
     Add {
         name: String,
@@ -644,16 +716,12 @@ enum OperationCmd {
 }
 
 fn run(cli: Cli) -> Result<i32> {
-    if cli.project.as_deref().is_some_and(|p| p != "default") {
-        bail!(
-            "Project \"{}\" not found: warrend has the default project only",
-            cli.project.unwrap_or_default()
-        );
-    }
     if cli.debug {
         client::set_debug(true);
     }
     let mut cfg = config::Config::load()?;
+    let project = cli.project.clone().unwrap_or_else(|| cfg.project());
+    client::set_project(&project);
     match cli.command {
         Command::Admin {
             command:
@@ -742,7 +810,8 @@ fn run(cli: Cli) -> Result<i32> {
             args,
             columns,
             format,
-        } => instance_cmds::list(&cfg, &args, &columns, format),
+            all_projects,
+        } => instance_cmds::list(&cfg, &args, &columns, format, all_projects),
         Command::Info { name } => instance_cmds::info(&cfg, &name),
         Command::Start { names } => instance_cmds::state(&cfg, "start", &names, false, 0),
         Command::Stop {
@@ -792,6 +861,27 @@ fn run(cli: Cli) -> Result<i32> {
                 snapshot_cmds::restore(&cfg, &name, &snapshot)
             }
             SnapshotCmd::Delete { name, snapshot } => snapshot_cmds::delete(&cfg, &name, &snapshot),
+        },
+        Command::Project { command } => match command {
+            ProjectCmd::List { format } => project_cmds::list(&cfg, format),
+            ProjectCmd::Show { name } => project_cmds::show(&name),
+            ProjectCmd::Create {
+                name,
+                config,
+                description,
+            } => project_cmds::create(&name, &config, &description),
+            ProjectCmd::Delete { name } => project_cmds::delete(&mut cfg, &name),
+            ProjectCmd::Rename { from, to } => project_cmds::rename(&mut cfg, &from, &to),
+            ProjectCmd::Get { name, key } => project_cmds::get(&name, &key),
+            ProjectCmd::Set { name, pairs } => project_cmds::set(&name, &pairs),
+            ProjectCmd::Unset { name, key } => project_cmds::unset(&name, &key),
+            ProjectCmd::Edit { name } => project_cmds::edit(&name),
+            ProjectCmd::Info { name, format } => project_cmds::info(&name, format),
+            ProjectCmd::Switch { name } => project_cmds::switch(&mut cfg, &name),
+            ProjectCmd::GetCurrent => {
+                println!("{project}");
+                Ok(0)
+            }
         },
         Command::Profile { command } => match command {
             ProfileCmd::List { format } => profile_cmds::list(format),

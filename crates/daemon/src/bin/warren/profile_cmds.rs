@@ -70,13 +70,7 @@ fn patch(name: &str, body: Value) -> Result<()> {
 }
 
 pub fn set(name: &str, pairs: &[String]) -> Result<i32> {
-    let mut config = serde_json::Map::new();
-    for p in pairs {
-        let (k, v) = p
-            .split_once('=')
-            .with_context(|| format!("{p}: KEY=VALUE"))?;
-        config.insert(k.into(), json!(v));
-    }
+    let config = crate::project_cmds::pairs_to_config(pairs)?;
     patch(name, json!({"config": config}))?;
     Ok(0)
 }

@@ -116,6 +116,7 @@ pub fn add(
                 addr,
                 protocol: "incus".into(),
                 public: false,
+                project: "default".into(),
             },
         );
         cfg.save()?;
@@ -132,6 +133,7 @@ pub fn add(
             addr: url,
             protocol: protocol.into(),
             public: true,
+            project: "default".into(),
         },
     );
     cfg.save()?;

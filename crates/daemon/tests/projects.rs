@@ -1,0 +1,301 @@
+//! Projects driven by the real incus client: instances, profiles, images and volumes kept apart
+//! per project (or shared with default, as `features.*` say), limits, and what can't change on a
+//! project in use.
+
+use warren_testutil::require_root;
+
+mod common;
+use common::*;
+
+fn err_of(w: &Warrend, args: &[&str]) -> String {
+    let o = w.incus(args);
+    assert!(!o.status.success(), "{args:?} should fail");
+    String::from_utf8_lossy(&o.stderr).trim().to_string()
+}
+
+#[test]
+fn projects_keep_instances_profiles_images_and_volumes_apart() {
+    if !require_root("projects_keep_instances_profiles_images_and_volumes_apart") || !have_incus() {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    let image = image.to_string_lossy();
+    w.ok(&["image", "import", &image, "--alias", "bb"]);
+    w.ok(&["launch", "bb", "c1"]);
+
+    // a project of its own: an empty default profile, no images
+    w.ok(&["project", "create", "p1", "-c", "user.team=a"]);
+    let list = w.ok(&["project", "list", "--format", "csv"]);
+    assert!(list.contains("p1,YES,YES,YES,"), "{list}");
+    assert!(w
+        .ok(&["image", "list", "--project", "p1", "--format", "csv"])
+        .trim()
+        .is_empty());
+    let profile = w.ok(&["profile", "show", "default", "--project", "p1"]);
+    assert!(profile.contains("devices: {}"), "{profile}");
+    // the same image and the same instance name, in p1
+    w.ok(&[
+        "image",
+        "import",
+        &image,
+        "--alias",
+        "bb",
+        "--project",
+        "p1",
+    ]);
+    w.ok(&[
+        "profile",
+        "device",
+        "add",
+        "default",
+        "root",
+        "disk",
+        "path=/",
+        "pool=default",
+        "--project",
+        "p1",
+    ]);
+    w.ok(&["launch", "bb", "c1", "--project", "p1"]);
+    assert!(w.dir.path().join("containers/p1_c1/rootfs").is_dir());
+    let default_list = w.ok(&["list", "--format", "csv", "-c", "n"]);
+    assert_eq!(default_list.trim(), "c1");
+    let p1_list = w.ok(&["list", "--project", "p1", "--format", "csv", "-c", "ns"]);
+    assert_eq!(p1_list.trim(), "c1,RUNNING");
+    let all = w.ok(&["list", "--all-projects", "--format", "csv", "-c", "en"]);
+    let mut rows: Vec<&str> = all.lines().collect();
+    rows.sort();
+    assert_eq!(rows, ["default,c1", "p1,c1"], "{all}");
+    // inside, it is plain c1; exec, files and info reach p1's, not default's
+    let hostname = w.ok(&["exec", "c1", "--project", "p1", "--", "hostname"]);
+    assert_eq!(hostname.trim(), "c1");
+    w.ok(&["exec", "c1", "--project", "p1", "--", "touch", "/root/mine"]);
+    let o = w.incus(&["exec", "c1", "--", "test", "-e", "/root/mine"]);
+    assert_eq!(o.status.code(), Some(1), "default's c1 has no such file");
+    let info = w.ok(&["info", "c1", "--project", "p1"]);
+    assert!(
+        info.contains("Name: c1") && info.contains("Status: RUNNING"),
+        "{info}"
+    );
+    // a custom volume of p1's
+    w.ok(&[
+        "storage",
+        "volume",
+        "create",
+        "default",
+        "data",
+        "--project",
+        "p1",
+    ]);
+    assert!(w
+        .dir
+        .path()
+        .join("storage-pools/default/custom/p1_data")
+        .is_dir());
+    assert!(w
+        .ok(&["storage", "volume", "list", "default", "--format", "csv", "-c", "n"])
+        .lines()
+        .all(|l| l != "data"));
+
+    // a project in use can't go, nor change its features, nor be renamed
+    let e = err_of(&w, &["project", "delete", "p1"]);
+    assert!(
+        e.contains("Only empty projects can be removed")
+            && e.contains("/1.0/instances/c1?project=p1"),
+        "{e}"
+    );
+    let e = err_of(&w, &["project", "set", "p1", "features.images=false"]);
+    assert!(
+        e.contains("Features can only be changed on empty projects"),
+        "{e}"
+    );
+    let e = err_of(&w, &["project", "rename", "p1", "p9"]);
+    assert!(e.contains("Only empty projects can be renamed"), "{e}");
+
+    // a project that uses default's images and profiles, with an instance limit
+    w.ok(&[
+        "project",
+        "create",
+        "p2",
+        "-c",
+        "features.images=false",
+        "-c",
+        "features.profiles=false",
+        "-c",
+        "limits.instances=1",
+    ]);
+    w.ok(&["launch", "bb", "c2", "--project", "p2"]);
+    let e = err_of(&w, &["launch", "bb", "c3", "--project", "p2"]);
+    assert!(e.contains("Reached maximum number of instances"), "{e}");
+    let state = w.ok(&["project", "info", "p2", "--format", "csv"]);
+    assert!(state.to_lowercase().contains("instances,1,1"), "{state}");
+    w.ok(&["delete", "-f", "c2", "--project", "p2"]);
+    assert!(!w.dir.path().join("containers/p2_c2").exists());
+    w.ok(&["project", "rename", "p2", "p3"]);
+    w.ok(&["project", "delete", "p3"]);
+
+    // bad input: one clear line, nothing changed
+    let e = err_of(&w, &["project", "create", "a_b"]);
+    assert!(e.contains("may not contain underscores"), "{e}");
+    let e = err_of(&w, &["project", "create", "p4", "-c", "limits.memory=1GiB"]);
+    assert!(
+        e.contains("Unknown project config key \"limits.memory\""),
+        "{e}"
+    );
+    let e = err_of(
+        &w,
+        &["project", "create", "p4", "-c", "features.networks=true"],
+    );
+    assert!(e.contains("features.networks"), "{e}");
+    let e = err_of(&w, &["list", "--project", "nosuch"]);
+    assert!(e.contains("Project \"nosuch\" not found"), "{e}");
+    let e = err_of(&w, &["project", "delete", "default"]);
+    assert!(e.contains("cannot be deleted"), "{e}");
+    let projects = w.ok(&["project", "list", "--format", "csv", "-c", "n"]);
+    assert!(
+        !projects.contains("p4") && !projects.contains("a_b"),
+        "{projects}"
+    );
+
+    // emptied, p1 goes; its image record goes, the default project's copy stays usable
+    w.ok(&["delete", "-f", "c1", "--project", "p1"]);
+    w.ok(&[
+        "storage",
+        "volume",
+        "delete",
+        "default",
+        "data",
+        "--project",
+        "p1",
+    ]);
+    w.ok(&["image", "delete", "bb", "--project", "p1"]);
+    w.ok(&["project", "delete", "p1"]);
+    assert!(!w.dir.path().join("containers/p1_c1").exists());
+    w.ok(&["launch", "bb", "c5"]);
+    let o = w.incus(&["exec", "c5", "--", "true"]);
+    assert_eq!(o.status.code(), Some(0));
+    w.ok(&["delete", "-f", "c1", "c5"]);
+}
+
+/// `warren` with the test's warrend and a client config of its own.
+fn warren(w: &Warrend, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(WARREN)
+        .args(args)
+        .env("WARREN_DIR", w.dir.path())
+        .env("WARREN_CONF", w.dir.path().join("warren-client"))
+        .output()
+        .expect("warren")
+}
+
+fn warren_ok(w: &Warrend, args: &[&str]) -> String {
+    let o = warren(w, args);
+    assert!(
+        o.status.success(),
+        "warren {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn warren_err(w: &Warrend, args: &[&str]) -> String {
+    let o = warren(w, args);
+    assert!(!o.status.success(), "warren {args:?} succeeded");
+    let e = String::from_utf8_lossy(&o.stderr).trim().to_string();
+    assert_eq!(e.lines().count(), 1, "one line: {e}");
+    e
+}
+
+#[test]
+fn warrens_client_switches_projects_and_works_in_them() {
+    if !require_root("warrens_client_switches_projects_and_works_in_them") {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    warren_ok(
+        &w,
+        &["image", "import", &image.to_string_lossy(), "--alias", "bb"],
+    );
+    warren_ok(
+        &w,
+        &[
+            "project",
+            "create",
+            "dev",
+            "-c",
+            "features.profiles=false",
+            "-c",
+            "features.images=false",
+            "--description",
+            "for tests",
+        ],
+    );
+    assert_eq!(
+        warren_ok(&w, &["project", "get", "dev", "features.images"]).trim(),
+        "false"
+    );
+    let list = warren_ok(&w, &["project", "list", "--format", "csv"]);
+    assert!(
+        list.contains("default (current),") && list.contains("dev,NO,NO,YES,NO,for tests,0"),
+        "{list}"
+    );
+    // --project for one command, `project switch` for the ones after
+    warren_ok(&w, &["launch", "bb", "web", "--project", "dev"]);
+    assert!(warren_ok(&w, &["list", "--format", "csv", "-c", "n"])
+        .trim()
+        .is_empty());
+    warren_ok(&w, &["project", "switch", "dev"]);
+    assert_eq!(warren_ok(&w, &["project", "get-current"]).trim(), "dev");
+    assert_eq!(
+        warren_ok(&w, &["list", "--format", "csv", "-c", "ns"]).trim(),
+        "web,RUNNING"
+    );
+    let o = warren(&w, &["exec", "web", "--", "hostname"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "web");
+    let all = warren_ok(
+        &w,
+        &["list", "--all-projects", "--format", "csv", "-c", "n"],
+    );
+    assert_eq!(all.trim(), "dev,web");
+    // its config through the editor path's stdin form, and a bad key refused with nothing changed
+    let o = std::process::Command::new(WARREN)
+        .args(["project", "edit", "dev"])
+        .env("WARREN_DIR", w.dir.path())
+        .env("WARREN_CONF", w.dir.path().join("warren-client"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"description: edited\nconfig:\n  features.images: \"false\"\n  features.profiles: \"false\"\n  features.storage.volumes: \"true\"\n  features.storage.buckets: \"true\"\n  limits.instances: 5\n")?;
+            c.wait_with_output()
+        })
+        .expect("warren project edit");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let shown = warren_ok(&w, &["project", "show", "dev"]);
+    assert!(
+        shown.contains("description: edited") && shown.contains("limits.instances: \"5\""),
+        "{shown}"
+    );
+    let e = warren_err(&w, &["project", "set", "dev", "limits.cpu=2"]);
+    assert!(
+        e.contains("Unknown project config key \"limits.cpu\""),
+        "{e}"
+    );
+    let e = warren_err(&w, &["project", "switch", "nosuch"]);
+    assert!(e.contains("Project \"nosuch\" not found"), "{e}");
+    assert_eq!(warren_ok(&w, &["project", "get-current"]).trim(), "dev");
+    let e = warren_err(&w, &["project", "delete", "dev"]);
+    assert!(e.contains("Only empty projects can be removed"), "{e}");
+    warren_ok(&w, &["delete", "-f", "web"]);
+    warren_ok(&w, &["project", "rename", "dev", "dev2"]);
+    assert_eq!(warren_ok(&w, &["project", "get-current"]).trim(), "dev2");
+    warren_ok(&w, &["project", "delete", "dev2"]);
+    assert_eq!(warren_ok(&w, &["project", "get-current"]).trim(), "default");
+}
