@@ -725,13 +725,13 @@ impl Db {
         Ok(())
     }
 
-    /// Renames an instance and its snapshots' rows together.
-    pub fn rename_instance(&self, old: &str, new: &str) -> Result<(), DbError> {
+    /// Renames an instance (into `project`) and its snapshots' rows together.
+    pub fn rename_instance(&self, old: &str, new: &str, project: &str) -> Result<(), DbError> {
         let tx = self.conn.unchecked_transaction()?;
         tx.execute_batch("PRAGMA defer_foreign_keys = ON")?;
         tx.execute(
-            "UPDATE instances SET name = ?2 WHERE name = ?1",
-            params![old, new],
+            "UPDATE instances SET name = ?2, project = ?3 WHERE name = ?1",
+            params![old, new, project],
         )?;
         tx.execute(
             "UPDATE snapshots SET instance = ?2 WHERE instance = ?1",

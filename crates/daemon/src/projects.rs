@@ -23,6 +23,11 @@ pub fn of_request(d: &Daemon, req: &Request) -> Result<Project, ApiError> {
         .query("project")
         .filter(|p| !p.is_empty())
         .unwrap_or("default");
+    named(d, name)
+}
+
+/// Project `name`; an unknown one is a 404.
+pub fn named(d: &Daemon, name: &str) -> Result<Project, ApiError> {
     d.db()
         .project(name)
         .map_err(internal)?

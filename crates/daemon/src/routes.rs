@@ -86,7 +86,11 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     }
     // everything else works in the request's project; an instance is known by its storage
     // name (`<project>_<name>` outside default) from here on
-    let proj = crate::projects::of_request(d, req)?;
+    let proj = match parts.as_slice() {
+        // an operation is known by its id: it outlives what its project was called
+        ["1.0", "operations", _, ..] => crate::projects::named(d, "default")?,
+        _ => crate::projects::of_request(d, req)?,
+    };
     let key;
     if let ["1.0", "instances", name, ..] = parts.as_slice() {
         if name.contains('_') {
@@ -1595,20 +1599,47 @@ fn console(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Response, ApiEr
 /// POST /1.0/instances/<name> with a new `name`: renames a stopped instance.
 fn rename_instance(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Response, ApiError> {
     let body = json_body(req)?;
-    if body.get("migration").and_then(Value::as_bool) == Some(true) {
+    let (project, current) = crate::db::split_key(name);
+    // a move to another project of this server (`incus move --target-project`, which the
+    // client sends as a migration), with the name it has unless another is given
+    let target = body
+        .get("project")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty() && *p != project);
+    if body.get("migration").and_then(Value::as_bool) == Some(true) && target.is_none() {
         return Err(ApiError::bad_request(
-            "Migrating instances between servers is not supported",
+            "Migrating instances between servers or storage pools is not supported",
         ));
     }
-    let new = api::text(&body, "name");
+    let new = match api::text(&body, "name") {
+        n if n.is_empty() && target.is_some() => current.to_string(),
+        n => n,
+    };
     instances::check_name(&new).map_err(ApiError::bad_request)?;
-    // the storage name in the instance's project
-    let new = crate::db::storage_name(crate::db::split_key(name).0, &new);
     let db = d.db();
     let mut inst = db
         .instance(name)
         .map_err(internal)?
         .ok_or_else(|| instance_not_found(name))?;
+    let to = match target {
+        Some(t) => {
+            let to = db
+                .project(t)
+                .map_err(internal)?
+                .ok_or_else(|| ApiError::not_found(format!("Project \"{t}\" not found")))?;
+            // what it names must be there in the project it goes to
+            check_profiles_exist(&db, &to, &inst.profiles)?;
+            check_devices(&inst.devices, &db, &to)?;
+            crate::projects::check_instance_limit(&db, &to)?;
+            to
+        }
+        None => db
+            .project(project)
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::not_found(format!("Project \"{project}\" not found")))?,
+    };
+    // the storage name in the project it ends up in
+    let new = to.key(&new);
     if db.instance(&new).map_err(internal)?.is_some() {
         return Err(ApiError::new(
             409,
@@ -1616,23 +1647,32 @@ fn rename_instance(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Respons
         ));
     }
     if instances::state(&d.dir, name) != "STOPPED" {
-        return Err(ApiError::bad_request(
-            "Renaming of running instance not allowed",
-        ));
+        return Err(ApiError::bad_request(if target.is_some() {
+            "Stop the instance before moving it to another project"
+        } else {
+            "Renaming of running instance not allowed"
+        }));
     }
     drop(db);
     let (dd, old) = (d.clone(), name.to_string());
     let op = d.hub.run(
-        "Renaming instance",
+        if target.is_some() {
+            "Moving instance"
+        } else {
+            "Renaming instance"
+        },
         json!({"instances": [instance_path(name, "")]}),
         move || {
             instances::rename(&dd.dir, &old, &new)?;
             let db = dd.db();
-            if let Err(e) = db.rename_instance(&old, &new) {
+            if let Err(e) = db.rename_instance(&old, &new, &to.name) {
                 let _ = instances::rename(&dd.dir, &new, &old);
                 return Err(e.to_string());
             }
             inst.name = new.clone();
+            inst.project = to.name.clone();
+            inst.profiles_project = to.profiles_project().to_string();
+            inst.volumes_project = to.volumes_project().to_string();
             instances::rewrite_config(
                 &dd.dir,
                 &db.all_profiles().map_err(|e| e.to_string())?,

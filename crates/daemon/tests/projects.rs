@@ -158,6 +158,44 @@ fn projects_keep_instances_profiles_images_and_volumes_apart() {
         "{projects}"
     );
 
+    // a stopped instance moves between projects (`incus move --target-project`), renamed or not
+    w.ok(&["create", "bb", "mv"]);
+    w.ok(&["move", "mv", "--target-project", "p1"]);
+    assert!(w.dir.path().join("containers/p1_mv/rootfs").is_dir());
+    w.ok(&["start", "mv", "--project", "p1"]);
+    assert_eq!(
+        w.ok(&["exec", "mv", "--project", "p1", "--", "hostname"])
+            .trim(),
+        "mv"
+    );
+    let e = err_of(
+        &w,
+        &[
+            "move",
+            "mv",
+            "--project",
+            "p1",
+            "--target-project",
+            "default",
+        ],
+    );
+    assert!(e.contains("Stop the instance before moving it"), "{e}");
+    w.ok(&["stop", "-f", "mv", "--project", "p1"]);
+    w.ok(&[
+        "move",
+        "mv",
+        "mv2",
+        "--project",
+        "p1",
+        "--target-project",
+        "default",
+    ]);
+    assert!(w
+        .ok(&["list", "--format", "csv", "-c", "n"])
+        .lines()
+        .any(|l| l == "mv2"));
+    w.ok(&["delete", "mv2"]);
+
     // emptied, p1 goes; its image record goes, the default project's copy stays usable
     w.ok(&["delete", "-f", "c1", "--project", "p1"]);
     w.ok(&[
@@ -293,6 +331,29 @@ fn warrens_client_switches_projects_and_works_in_them() {
     assert_eq!(warren_ok(&w, &["project", "get-current"]).trim(), "dev");
     let e = warren_err(&w, &["project", "delete", "dev"]);
     assert!(e.contains("Only empty projects can be removed"), "{e}");
+    // a copy into default, and a move back out of it
+    warren_ok(&w, &["copy", "web", "web2", "--target-project", "default"]);
+    warren_ok(
+        &w,
+        &[
+            "move",
+            "web2",
+            "--project",
+            "default",
+            "--target-project",
+            "dev",
+        ],
+    );
+    let names = warren_ok(
+        &w,
+        &["list", "--all-projects", "--format", "csv", "-c", "n"],
+    );
+    assert_eq!(
+        names.lines().collect::<Vec<_>>(),
+        ["dev,web", "dev,web2"],
+        "{names}"
+    );
+    warren_ok(&w, &["delete", "-f", "web2"]);
     warren_ok(&w, &["delete", "-f", "web"]);
     warren_ok(&w, &["project", "rename", "dev", "dev2"]);
     assert_eq!(warren_ok(&w, &["project", "get-current"]).trim(), "dev2");

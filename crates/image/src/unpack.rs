@@ -84,6 +84,9 @@ impl Drop for DecompressProcess {
 }
 
 /// A tarball, decompressed according to its first bytes (not its name).
+/// Below this size an xz archive is decompressed in-process rather than by an `xz` beside us.
+const SMALL_ARCHIVE: u64 = 256 << 10;
+
 pub fn open_archive(path: &Path) -> Result<Box<dyn Read>> {
     let mut f =
         BufReader::new(File::open(path).with_context(|| format!("open {}", path.display()))?);
@@ -104,10 +107,15 @@ pub fn open_archive(path: &Path) -> Result<Box<dyn Read>> {
     // the unpacker reads in small pieces (512-byte headers, 8 KiB of data): a large buffer after
     // the decompressor lets it decompress in large steps
     const OUT_BUF: usize = 1 << 20;
+    // a small archive (an image's metadata) is decompressed sooner here than a program starts
+    let small = std::fs::metadata(path).is_ok_and(|m| m.len() < SMALL_ARCHIVE);
     Ok(if m.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
         // xz decompresses as fast as files can be created: an `xz` process does it beside us
         // (as tar -J does), in-process decompression is the fallback
-        match DecompressProcess::spawn("xz", path) {
+        match (!small)
+            .then(|| DecompressProcess::spawn("xz", path))
+            .flatten()
+        {
             Some(p) => Box::new(BufReader::with_capacity(OUT_BUF, p)),
             None => Box::new(BufReader::with_capacity(
                 OUT_BUF,

@@ -18,13 +18,14 @@ pub fn set_project(project: &str) {
 }
 
 /// `path` with `project=` added for a project other than default (the server's and the
-/// projects' own endpoints need none).
+/// projects' own endpoints need none; a path naming its project keeps it).
 pub fn with_project(path: &str) -> String {
     match PROJECT.get().map(String::as_str) {
         Some(p)
             if p != "default"
                 && path.starts_with("/1.0/")
-                && !path.starts_with("/1.0/projects") =>
+                && !path.starts_with("/1.0/projects")
+                && !path.contains("project=") =>
         {
             let sep = if path.contains('?') { '&' } else { '?' };
             format!("{path}{sep}project={p}")

@@ -377,19 +377,37 @@ pub fn delete(cfg: &Config, names: &[String], force: bool) -> Result<i32> {
     Ok(0)
 }
 
-pub fn rename(cfg: &Config, from: &str, to: &str) -> Result<i32> {
-    let (from, to) = (local_name(cfg, from)?, local_name(cfg, to)?);
-    operation(
-        "POST",
-        &format!("/1.0/instances/{from}"),
-        Some(json!({"name": to, "migration": false})),
-    )?;
+pub fn rename(cfg: &Config, from: &str, to: Option<&str>, project: Option<&str>) -> Result<i32> {
+    let from = local_name(cfg, from)?;
+    let to = match (to, project) {
+        (Some(to), _) => local_name(cfg, to)?,
+        (None, Some(_)) => from.clone(),
+        (None, None) => bail!("warren move NAME NEW-NAME, or NAME --target-project PROJECT"),
+    };
+    let mut body = json!({"name": to, "migration": false});
+    if let Some(p) = project {
+        body["project"] = json!(p);
+    }
+    operation("POST", &format!("/1.0/instances/{from}"), Some(body))?;
     Ok(0)
 }
 
-pub fn copy(cfg: &Config, from: &str, to: &str) -> Result<i32> {
+/// `copy FROM TO`: in the current project, or from it into `target` (the request goes to the
+/// target project, naming the source's).
+pub fn copy(
+    cfg: &Config,
+    from: &str,
+    to: &str,
+    current: &str,
+    target: Option<&str>,
+) -> Result<i32> {
     let (from, to) = (local_name(cfg, from)?, local_name(cfg, to)?);
-    let body = json!({"name": to, "source": {"type": "copy", "source": from}, "type": "container"});
-    operation("POST", "/1.0/instances", Some(body))?;
+    let body = json!({"name": to, "type": "container",
+                      "source": {"type": "copy", "source": from, "project": current}});
+    let path = match target {
+        Some(t) => format!("/1.0/instances?project={t}"),
+        None => "/1.0/instances".to_string(),
+    };
+    operation("POST", &path, Some(body))?;
     Ok(0)
 }

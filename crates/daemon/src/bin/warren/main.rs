@@ -118,12 +118,25 @@ enum Command {
         #[arg(short, long)]
         force: bool,
     },
-    /// Rename a stopped instance
+    /// Rename a stopped instance, or move it to another project (--target-project)
     #[command(alias = "move", alias = "mv")]
-    Rename { from: String, to: String },
-    /// Copy an instance
+    Rename {
+        from: String,
+        /// The new name (the same one if left out, with --target-project)
+        to: Option<String>,
+        /// The project it goes to
+        #[arg(long)]
+        target_project: Option<String>,
+    },
+    /// Copy an instance (into another project with --target-project)
     #[command(alias = "cp")]
-    Copy { from: String, to: String },
+    Copy {
+        from: String,
+        to: String,
+        /// The project the copy is made in
+        #[arg(long)]
+        target_project: Option<String>,
+    },
     /// Run a command in an instance: warren exec NAME [--env K=V] [--cwd DIR] -- CMD [ARGS]
     Exec {
         name: String,
@@ -827,8 +840,16 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Pause { names } => instance_cmds::state(&cfg, "freeze", &names, false, 0),
         Command::Resume { names } => instance_cmds::state(&cfg, "unfreeze", &names, false, 0),
         Command::Delete { names, force } => instance_cmds::delete(&cfg, &names, force),
-        Command::Rename { from, to } => instance_cmds::rename(&cfg, &from, &to),
-        Command::Copy { from, to } => instance_cmds::copy(&cfg, &from, &to),
+        Command::Rename {
+            from,
+            to,
+            target_project,
+        } => instance_cmds::rename(&cfg, &from, to.as_deref(), target_project.as_deref()),
+        Command::Copy {
+            from,
+            to,
+            target_project,
+        } => instance_cmds::copy(&cfg, &from, &to, &project, target_project.as_deref()),
         Command::Exec {
             name,
             env,
