@@ -213,6 +213,15 @@ impl Hub {
         op
     }
 
+    /// Sets the project of an operation whose resources name none (an image upload or pull).
+    pub fn set_project(&self, id: &str, project: &str) {
+        if let Ok(mut ops) = self.ops.lock() {
+            if let Some(op) = ops.get_mut(id) {
+                op.project = project.to_string();
+            }
+        }
+    }
+
     /// Replaces a running operation's metadata (a download's progress), telling the listeners.
     pub fn set_metadata(&self, id: &str, metadata: Value) {
         self.update(id, |op| {

@@ -35,7 +35,8 @@ pub fn named(d: &Daemon, name: &str) -> Result<Project, ApiError> {
 }
 
 /// Refuses a project name Incus refuses (an instance's storage name is `<project>_<name>`, so
-/// no `_`).
+/// no `_`), and any that isn't plain ASCII letters, digits, '-' and '.': it becomes part of
+/// directory, container and cgroup names.
 fn check_name(name: &str) -> Result<(), ApiError> {
     let why = if name.is_empty() {
         "No name provided"
@@ -49,8 +50,13 @@ fn check_name(name: &str) -> Result<(), ApiError> {
         "Project names may not contain quotes"
     } else if name == "*" || name == "." || name == ".." {
         "Reserved project name"
-    } else if name.len() > 63 || name.chars().any(|c| c.is_control() || c == '?' || c == '&') {
-        "Project names are at most 63 characters, without '?', '&' or control characters"
+    } else if name.len() > 63
+        || name.starts_with(['-', '.'])
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
+        "Project names are ASCII letters, digits, '-' and '.' (at most 63, not starting with '-' or '.')"
     } else {
         return Ok(());
     };
@@ -446,7 +452,9 @@ mod tests {
     fn project_names_as_incus_takes_them() {
         assert!(check_name("p1").is_ok());
         assert!(check_name("team-a.dev").is_ok());
-        for bad in ["", "a_b", "a/b", "a b", "a'b", "*", "..", "a?b"] {
+        for bad in [
+            "", "a_b", "a/b", "a b", "a'b", "*", "..", "a?b", ".x", "-x", "é", "a%2fb",
+        ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -613,6 +613,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 );
                 Ok(meta)
             });
+            d.hub.set_project(&op.id, &proj.name);
             Ok(api::async_op(&op))
         }
         ("GET", ["1.0", "images", "aliases"]) => {
@@ -1417,6 +1418,7 @@ fn copy_image(d: &Arc<Daemon>, req: &Request, proj: &Project) -> Result<Response
             Ok(json!({"fingerprint": image.fingerprint, "size": image.size.to_string()}))
         },
     );
+    d.hub.set_project(&op.id, &proj.name);
     Ok(api::async_op(&op))
 }
 
