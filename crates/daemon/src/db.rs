@@ -41,14 +41,14 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO projects VALUES ('default', 'Default warren project',
         '{\"features.images\":\"true\",\"features.networks\":\"true\",\"features.networks.zones\":\"true\",\"features.profiles\":\"true\",\"features.storage.buckets\":\"true\",\"features.storage.volumes\":\"true\"}');
      ALTER TABLE instances ADD COLUMN project TEXT NOT NULL DEFAULT 'default';
-     CREATE TABLE profiles_new (project TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL,
+     CREATE TABLE profiles_new (project TEXT NOT NULL DEFAULT 'default', name TEXT NOT NULL, description TEXT NOT NULL,
         config TEXT NOT NULL, devices TEXT NOT NULL, PRIMARY KEY (project, name));
      INSERT INTO profiles_new SELECT 'default', name, description, config, devices FROM profiles;
      DROP TABLE profiles;
      ALTER TABLE profiles_new RENAME TO profiles;
      CREATE TABLE aliases_old AS SELECT * FROM image_aliases;
      DROP TABLE image_aliases;
-     CREATE TABLE images_new (project TEXT NOT NULL, fingerprint TEXT NOT NULL, filename TEXT NOT NULL,
+     CREATE TABLE images_new (project TEXT NOT NULL DEFAULT 'default', fingerprint TEXT NOT NULL, filename TEXT NOT NULL,
         size INTEGER NOT NULL, architecture TEXT NOT NULL, properties TEXT NOT NULL, created_at TEXT NOT NULL,
         uploaded_at TEXT NOT NULL, cached INTEGER NOT NULL DEFAULT 0, update_source TEXT NOT NULL DEFAULT 'null',
         auto_update INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (project, fingerprint));
@@ -56,13 +56,13 @@ const MIGRATIONS: &[&str] = &[
         uploaded_at, cached, update_source, auto_update FROM images;
      DROP TABLE images;
      ALTER TABLE images_new RENAME TO images;
-     CREATE TABLE image_aliases (project TEXT NOT NULL, name TEXT NOT NULL, target TEXT NOT NULL,
+     CREATE TABLE image_aliases (project TEXT NOT NULL DEFAULT 'default', name TEXT NOT NULL, target TEXT NOT NULL,
         description TEXT NOT NULL, PRIMARY KEY (project, name),
         FOREIGN KEY (project, target) REFERENCES images(project, fingerprint) ON DELETE CASCADE);
      INSERT INTO image_aliases SELECT 'default', name, target, description FROM aliases_old;
      DROP TABLE aliases_old;
      CREATE TABLE volumes_new (pool TEXT NOT NULL REFERENCES storage_pools(name) ON DELETE CASCADE,
-        project TEXT NOT NULL, name TEXT NOT NULL, description TEXT NOT NULL, config TEXT NOT NULL,
+        project TEXT NOT NULL DEFAULT 'default', name TEXT NOT NULL, description TEXT NOT NULL, config TEXT NOT NULL,
         created_at TEXT NOT NULL, PRIMARY KEY (pool, project, name));
      INSERT INTO volumes_new SELECT pool, 'default', name, description, config, created_at FROM volumes;
      DROP TABLE volumes;

@@ -184,7 +184,7 @@ pub fn create(
     };
     let cdir = lxcpath(dir).join(&inst.name);
     if cdir.exists() {
-        return Err(format!("Instance \"{}\" already exists", inst.name));
+        return Err(format!("Instance \"{}\" already exists", inst.api_name()));
     }
     std::fs::create_dir_all(&cdir).map_err(|e| e.to_string())?;
     let made = (|| -> Result<(), String> {
@@ -1147,7 +1147,10 @@ pub fn restore(dir: &Path, name: &str, snap: &str) -> Result<(), String> {
 pub fn rename(dir: &Path, old: &str, new: &str) -> Result<(), String> {
     let (from, to) = (lxcpath(dir).join(old), lxcpath(dir).join(new));
     if to.exists() {
-        return Err(format!("Instance \"{new}\" already exists"));
+        return Err(format!(
+            "Instance \"{}\" already exists",
+            crate::db::split_key(new).1
+        ));
     }
     // the overlay is mounted again under the new name at the next use
     crate::rootfs::unmount(&from);
@@ -1172,7 +1175,7 @@ pub fn freeze(dir: &Path, name: &str, freeze: bool) -> Result<(), String> {
 pub fn copy(dir: &Path, profiles: &[Profile], from: &str, to: &Instance) -> Result<(), String> {
     let cdir = lxcpath(dir).join(&to.name);
     if cdir.exists() {
-        return Err(format!("Instance \"{}\" already exists", to.name));
+        return Err(format!("Instance \"{}\" already exists", to.api_name()));
     }
     std::fs::create_dir_all(cdir.join("rootfs")).map_err(|e| e.to_string())?;
     let r = crate::rootfs::ensure(&lxcpath(dir).join(from))

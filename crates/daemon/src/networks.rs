@@ -376,7 +376,7 @@ pub fn used_by(profiles: &[Profile], instances: &[Instance], name: &str) -> Vec<
     let mut out: Vec<String> = profiles
         .iter()
         .filter(|p| !nics_on(&p.devices, name).is_empty())
-        .map(|p| format!("/1.0/profiles/{}", p.name))
+        .map(|p| crate::db::project_url(&p.project, &format!("/1.0/profiles/{}", p.name)))
         .collect();
     out.extend(
         instances

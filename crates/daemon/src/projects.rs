@@ -65,8 +65,9 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     )))
 }
 
-/// Checks a project's config: the features warrend has, the instance limits, `user.*`.
-fn check_config(config: &Value) -> Result<(), ApiError> {
+/// Checks a project's config: the features warrend has, the instance limits, `user.*`. The
+/// default project has every feature (networks too).
+fn check_config(config: &Value, is_default: bool) -> Result<(), ApiError> {
     let Some(map) = config.as_object() else {
         return Err(ApiError::bad_request("config must be an object of strings"));
     };
@@ -89,10 +90,10 @@ fn check_config(config: &Value) -> Result<(), ApiError> {
                 }
             }
             "features.networks" | "features.networks.zones" => {
-                if value == "true" {
+                if value == "true" && !is_default {
                     return bad("warrend's managed networks (bridges) live in the default project, which other projects use");
                 }
-                if value != "false" {
+                if !matches!(value, "true" | "false") {
                     return bad("true or false");
                 }
             }
@@ -222,7 +223,7 @@ pub fn handle(d: &Arc<Daemon>, req: &Request, rest: &[&str]) -> Result<Response,
             let name = api::text(&body, "name");
             check_name(&name)?;
             let mut config = crate::routes::object_or_empty(body.get("config"))?;
-            check_config(&config)?;
+            check_config(&config, false)?;
             if let Some(c) = config.as_object_mut() {
                 for f in FEATURES_ON {
                     c.entry(*f).or_insert_with(|| json!("true"));
@@ -278,7 +279,7 @@ pub fn handle(d: &Arc<Daemon>, req: &Request, rest: &[&str]) -> Result<Response,
                     let body = json_body(req)?;
                     let patch = m == "PATCH";
                     let config = crate::routes::merge(patch, &p.config, body.get("config"))?;
-                    check_config(&config)?;
+                    check_config(&config, p.name == "default")?;
                     let feature = |c: &Value, k: &str| {
                         c.get(k)
                             .and_then(Value::as_str)
@@ -462,9 +463,11 @@ mod tests {
     #[test]
     fn project_config_keys_are_checked() {
         assert!(check_config(
-            &json!({"features.profiles": "false", "limits.instances": "3", "user.x": "y"})
+            &json!({"features.profiles": "false", "limits.instances": "3", "user.x": "y"}),
+            false
         )
         .is_ok());
+        assert!(check_config(&json!({"features.networks": "true", "user.x": "y"}), true).is_ok());
         for bad in [
             json!({"features.images": "maybe"}),
             json!({"features.networks": "true"}),
@@ -473,7 +476,7 @@ mod tests {
             json!({"restricted": "true"}),
             json!({"features.images": true}),
         ] {
-            assert!(check_config(&bad).is_err(), "{bad}");
+            assert!(check_config(&bad, false).is_err(), "{bad}");
         }
     }
 }

@@ -20,6 +20,8 @@ pub struct Source {
     pub certificate: String,
     /// Over the Incus protocol: the image secret the source server gave for this pull.
     pub secret: String,
+    /// Over the Incus protocol: the project the image is in on the source server.
+    pub project: String,
 }
 
 impl Source {
@@ -46,6 +48,7 @@ impl Source {
             name,
             certificate: text("certificate"),
             secret: text("secret"),
+            project: text("project"),
         };
         if !s.server.starts_with("https://") && !s.server.starts_with("http://") {
             return Err(format!(
@@ -384,10 +387,17 @@ fn pull_incus(
     project: &str,
 ) -> Result<Image, String> {
     let agent = source.agent()?;
-    let query = if source.secret.is_empty() {
+    let mut params = Vec::new();
+    if !source.secret.is_empty() {
+        params.push(format!("secret={}", source.secret));
+    }
+    if !source.project.is_empty() && source.project != "default" {
+        params.push(format!("project={}", source.project));
+    }
+    let query = if params.is_empty() {
         String::new()
     } else {
-        format!("?secret={}", source.secret)
+        format!("?{}", params.join("&"))
     };
     let record: Value = get_json::<Value>(
         &agent,

@@ -94,7 +94,10 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
     let key;
     if let ["1.0", "instances", name, ..] = parts.as_slice() {
         if name.contains('_') {
-            return Err(instance_not_found(&proj.key(name)));
+            return Err(ApiError::not_found(format!(
+                "Failed to fetch instance \"{name}\" in project \"{}\": Instance not found",
+                proj.name
+            )));
         }
         key = proj.key(name);
         parts[2] = &key;
@@ -233,7 +236,9 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                         .db()
                         .instance(&name)
                         .map_err(|e| e.to_string())?
-                        .ok_or_else(|| format!("Instance \"{name}\" not found"))?;
+                        .ok_or_else(|| {
+                            format!("Instance \"{}\" not found", crate::db::split_key(&name).1)
+                        })?;
                     let mut new = edited(&old, &body, patch).map_err(|e| e.message)?;
                     crate::config::validate(&new.config).map_err(|e| e.to_string())?;
                     check_devices(&new.devices, &dd.db(), &pj).map_err(|e| e.message)?;
@@ -561,26 +566,36 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         ("GET", ["1.0", "instances", name, ..]) => Err(instance_not_found(name)),
         ("GET", ["1.0", "images"]) => {
             let db = d.db();
-            let (images, aliases) = (
-                db.images(proj.images_project()).map_err(internal)?,
-                db.aliases(proj.images_project()).map_err(internal)?,
-            );
+            // this project's images, or (`all-projects`) those of every project holding its own
+            let holders: Vec<String> = if all_projects {
+                db.projects()
+                    .map_err(internal)?
+                    .iter()
+                    .filter(|p| p.images_project() == p.name)
+                    .map(|p| p.name.clone())
+                    .collect()
+            } else {
+                vec![proj.images_project().to_string()]
+            };
             let filter = filter_of(req)?;
-            let out: Vec<Value> = images
-                .iter()
-                .map(|i| images::image_json(i, &aliases))
-                .filter(|v| filter.as_ref().map_or(true, |f| f.matches(v)))
-                .map(|v| {
-                    if recursion(req) == 0 {
-                        json!(proj.url(&format!(
-                            "/1.0/images/{}",
-                            v["fingerprint"].as_str().unwrap_or("")
-                        )))
+            let mut out: Vec<Value> = Vec::new();
+            for holder in &holders {
+                let aliases = db.aliases(holder).map_err(internal)?;
+                for i in db.images(holder).map_err(internal)? {
+                    let v = images::image_json(&i, &aliases);
+                    if filter.as_ref().is_some_and(|f| !f.matches(&v)) {
+                        continue;
+                    }
+                    out.push(if recursion(req) == 0 {
+                        json!(crate::db::project_url(
+                            holder,
+                            &format!("/1.0/images/{}", i.fingerprint)
+                        ))
                     } else {
                         v
-                    }
-                })
-                .collect();
+                    });
+                }
+            }
             Ok(api::sync(json!(out)))
         }
         ("POST", ["1.0", "images"]) => {
@@ -829,16 +844,23 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
         }
         ("GET", ["1.0", "profiles"]) => {
             let db = d.db();
-            let profiles = db.all_profiles().map_err(internal)?;
+            let profiles = if all_projects {
+                db.all_profiles().map_err(internal)?
+            } else {
+                db.profiles(pp).map_err(internal)?
+            };
             Ok(api::sync(if recursion(req) == 0 {
                 json!(profiles
                     .iter()
-                    .map(|p| proj.url(&format!("/1.0/profiles/{}", p.name)))
+                    .map(|p| crate::db::project_url(
+                        &p.project,
+                        &format!("/1.0/profiles/{}", p.name)
+                    ))
                     .collect::<Vec<_>>())
             } else {
                 let mut out = Vec::new();
                 for p in &profiles {
-                    out.push(profile_json(p, profile_users(&db, pp, &p.name)?));
+                    out.push(profile_json(p, profile_users(&db, &p.project, &p.name)?));
                 }
                 json!(out)
             }))
@@ -1108,7 +1130,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                             .any(|dev| dev.get("pool").and_then(Value::as_str) == Some(*name))
                     })
                 })
-                .map(|p| format!("profile {}", p.name))
+                .map(|p| format!("profile {}", crate::db::project_url(&p.project, &p.name)))
                 .collect();
             users.extend(
                 db.instances()
@@ -1189,7 +1211,11 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             ))
         }
         ("GET", ["1.0", "metrics"]) => {
-            let list = d.db().instances().map_err(internal)?;
+            // every project's instances, or those of the project asked for
+            let mut list = d.db().instances().map_err(internal)?;
+            if req.query("project").is_some_and(|p| !p.is_empty()) {
+                list.retain(|i| i.project == proj.name);
+            }
             let states: Vec<(crate::db::Instance, Value)> = list
                 .into_iter()
                 .map(|i| {
@@ -1513,6 +1539,7 @@ fn copy_instance(
     }
     crate::projects::check_instance_limit(&db, proj)?;
     check_profiles_exist(&db, proj, &src.profiles)?;
+    check_devices(&src.devices, &db, proj)?;
     let mut config = object_or_empty(body.get("config"))?;
     crate::config::validate(&config).map_err(ApiError::bad_request)?;
     if let (Some(c), Some(srcc)) = (config.as_object_mut(), src.config.as_object()) {
@@ -1629,6 +1656,21 @@ fn rename_instance(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Respons
                 .project(t)
                 .map_err(internal)?
                 .ok_or_else(|| ApiError::not_found(format!("Project \"{t}\" not found")))?;
+            // what the client asks to change on the way (`incus move -p/--no-profiles/-c/-d`;
+            // Incus 6.0's client names these fields with capitals)
+            let field = |k: &str| {
+                let capital = format!("{}{}", k[..1].to_uppercase(), &k[1..]);
+                body.get(k)
+                    .filter(|v| !v.is_null())
+                    .or_else(|| body.get(&capital))
+                    .filter(|v| !v.is_null())
+            };
+            if let Some(Value::Array(p)) = field("profiles") {
+                inst.profiles = Value::Array(p.clone());
+            }
+            inst.config = merge(true, &inst.config, field("config"))?;
+            inst.devices = merge(true, &inst.devices, field("devices"))?;
+            crate::config::validate(&inst.config).map_err(ApiError::bad_request)?;
             // what it names must be there in the project it goes to
             check_profiles_exist(&db, &to, &inst.profiles)?;
             check_devices(&inst.devices, &db, &to)?;
@@ -1672,6 +1714,8 @@ fn rename_instance(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Respons
                 return Err(e.to_string());
             }
             inst.name = new.clone();
+            // with what the move changed
+            db.update_instance(&inst).map_err(|e| e.to_string())?;
             inst.project = to.name.clone();
             inst.profiles_project = to.profiles_project().to_string();
             inst.volumes_project = to.volumes_project().to_string();

@@ -284,6 +284,7 @@ pub fn handle(
             let i = db
                 .instance(&proj.key(name))
                 .map_err(internal)?
+                .filter(|i| i.project == proj.name)
                 .filter(|i| root_pool(&profiles, i).as_deref() == Some(pool_name))
                 .ok_or_else(|| ApiError::not_found("Storage volume not found"))?;
             Ok(api::sync_etag(container_json(&i)))
@@ -353,6 +354,15 @@ fn custom_volume(
             {
                 return Err(ApiError::bad_request(
                     "Moving volumes between pools or servers is not supported",
+                ));
+            }
+            if body
+                .get("project")
+                .and_then(Value::as_str)
+                .is_some_and(|p| !p.is_empty() && p != v.project)
+            {
+                return Err(ApiError::bad_request(
+                    "Moving volumes between projects is not supported: copy its files into a volume of the other project",
                 ));
             }
             let new = body.get("name").and_then(Value::as_str).unwrap_or("");

@@ -35,6 +35,31 @@ fn projects_keep_instances_profiles_images_and_volumes_apart() {
         .is_empty());
     let profile = w.ok(&["profile", "show", "default", "--project", "p1"]);
     assert!(profile.contains("devices: {}"), "{profile}");
+    // each project lists its own profiles; the default project stays editable
+    assert_eq!(
+        w.ok(&[
+            "profile",
+            "list",
+            "--project",
+            "p1",
+            "--format",
+            "csv",
+            "-c",
+            "n"
+        ])
+        .trim(),
+        "default"
+    );
+    assert_eq!(
+        w.ok(&["profile", "list", "--format", "csv", "-c", "n"])
+            .trim(),
+        "default"
+    );
+    w.ok(&["project", "set", "default", "user.note=kept"]);
+    assert_eq!(
+        w.ok(&["project", "get", "default", "user.note"]).trim(),
+        "kept"
+    );
     // the same image and the same instance name, in p1
     w.ok(&[
         "image",
@@ -57,6 +82,12 @@ fn projects_keep_instances_profiles_images_and_volumes_apart() {
         "--project",
         "p1",
     ]);
+    let images = w.ok(&["image", "list", "--all-projects", "--format", "csv"]);
+    assert_eq!(
+        images.lines().count(),
+        2,
+        "one image in each project: {images}"
+    );
     w.ok(&["launch", "bb", "c1", "--project", "p1"]);
     assert!(w.dir.path().join("containers/p1_c1/rootfs").is_dir());
     let default_list = w.ok(&["list", "--format", "csv", "-c", "n"]);
@@ -97,6 +128,21 @@ fn projects_keep_instances_profiles_images_and_volumes_apart() {
         .ok(&["storage", "volume", "list", "default", "--format", "csv", "-c", "n"])
         .lines()
         .all(|l| l != "data"));
+    let e = err_of(
+        &w,
+        &[
+            "storage",
+            "volume",
+            "move",
+            "default/data",
+            "default/data",
+            "--project",
+            "p1",
+            "--target-project",
+            "default",
+        ],
+    );
+    assert!(e.contains("between projects is not supported"), "{e}");
 
     // a project in use can't go, nor change its features, nor be renamed
     let e = err_of(&w, &["project", "delete", "p1"]);
@@ -159,8 +205,20 @@ fn projects_keep_instances_profiles_images_and_volumes_apart() {
     );
 
     // a stopped instance moves between projects (`incus move --target-project`), renamed or not
-    w.ok(&["create", "bb", "mv"]);
-    w.ok(&["move", "mv", "--target-project", "p1"]);
+    w.ok(&["create", "bb", "mv", "-c", "user.moved=no"]);
+    w.ok(&[
+        "move",
+        "mv",
+        "--target-project",
+        "p1",
+        "-c",
+        "user.moved=yes",
+    ]);
+    assert_eq!(
+        w.ok(&["config", "get", "mv", "user.moved", "--project", "p1"])
+            .trim(),
+        "yes"
+    );
     assert!(w.dir.path().join("containers/p1_mv/rootfs").is_dir());
     w.ok(&["start", "mv", "--project", "p1"]);
     assert_eq!(
