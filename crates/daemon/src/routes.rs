@@ -1475,7 +1475,25 @@ fn spawn_create<F>(
 where
     F: FnOnce(&Arc<Daemon>, &str, &mut crate::db::Instance) -> Result<(), String> + Send + 'static,
 {
-    d.db().add_instance(&inst).map_err(internal)?;
+    {
+        // under one lock with the record: its project is still there (a delete of an empty
+        // project can't slip in between) and still has room
+        let db = d.db();
+        let project = db
+            .project(&inst.project)
+            .map_err(internal)?
+            .ok_or_else(|| {
+                ApiError::not_found(format!("Project \"{}\" not found", inst.project))
+            })?;
+        crate::projects::check_instance_limit(&db, &project)?;
+        if db.instance(&inst.name).map_err(internal)?.is_some() {
+            return Err(ApiError::new(
+                409,
+                format!("Instance \"{}\" already exists", inst.api_name()),
+            ));
+        }
+        db.add_instance(&inst).map_err(internal)?;
+    }
     let (dd, id) = (d.clone(), crate::ops::Hub::new_id());
     let opid = id.clone();
     let mut inst = inst;
