@@ -56,15 +56,17 @@ pub struct Daemon {
     /// operation it was used).
     pub trust_tokens: Mutex<TrustTokens>,
     /// Secrets that let another server fetch one image without being trusted (`POST
-    /// /1.0/images/<fp>/secret`): secret → (fingerprint, the secret operation's wake-up).
+    /// /1.0/images/<fp>/secret`): secret → (fingerprint, project, the secret operation's wake-up).
     pub image_secrets: Mutex<ImageSecrets>,
     /// Held by each change of an instance's or a profile's config, so that changes applied to
     /// running instances don't interleave.
     pub updates: Mutex<()>,
 }
 
-/// Image secrets: secret → (image fingerprint, the operation's wake-up).
-pub type ImageSecrets = std::collections::HashMap<String, (String, std::sync::mpsc::Sender<()>)>;
+/// Image secrets: secret → (image fingerprint, the project it was made in, the operation's
+/// wake-up).
+pub type ImageSecrets =
+    std::collections::HashMap<String, (String, String, std::sync::mpsc::Sender<()>)>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -224,7 +226,12 @@ impl Daemon {
                         .header("upgrade")
                         .is_some_and(|u| u.eq_ignore_ascii_case("websocket")))
                 || (req.method == "GET"
-                    && routes_trust::secret_grants(self, &req.path, req.query("secret")));
+                    && routes_trust::secret_grants(
+                        self,
+                        &req.path,
+                        req.query("secret"),
+                        req.query("project"),
+                    ));
             if !open {
                 if let Some(body) = &req.body_file {
                     let _ = std::fs::remove_file(body);

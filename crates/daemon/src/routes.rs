@@ -746,7 +746,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             Ok(api::sync(Value::Null))
         }
         ("POST", ["1.0", "images", fp, "secret"]) => {
-            crate::routes_trust::image_secret(d, proj.images_project(), fp)
+            crate::routes_trust::image_secret(d, &proj, fp)
         }
         ("GET", ["1.0", "images", fp, "export"]) => {
             let images_list = d.db().images(proj.images_project()).map_err(internal)?;

@@ -326,8 +326,12 @@ const IMAGE_SECRET_LIFETIME: std::time::Duration = std::time::Duration::from_sec
 
 /// `POST /1.0/images/<fp>/secret`: a token operation whose secret lets a server that isn't
 /// trusted read this image's record and export it once.
-pub fn image_secret(d: &Arc<Daemon>, project: &str, fp: &str) -> Result<Response, ApiError> {
-    let images = d.db().images(project).map_err(internal)?;
+pub fn image_secret(
+    d: &Arc<Daemon>,
+    project: &crate::db::Project,
+    fp: &str,
+) -> Result<Response, ApiError> {
+    let images = d.db().images(project.images_project()).map_err(internal)?;
     let image = crate::images::find(&images, fp)
         .ok_or_else(|| ApiError::not_found("Image not found"))?
         .clone();
@@ -336,7 +340,10 @@ pub fn image_secret(d: &Arc<Daemon>, project: &str, fp: &str) -> Result<Response
     d.image_secrets
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(secret.clone(), (image.fingerprint.clone(), spent_tx));
+        .insert(
+            secret.clone(),
+            (image.fingerprint.clone(), project.name.clone(), spent_tx),
+        );
     let metadata = json!({"secret": secret});
     let dd = d.clone();
     let forget = move || {
@@ -358,8 +365,10 @@ pub fn image_secret(d: &Arc<Daemon>, project: &str, fp: &str) -> Result<Response
 }
 
 /// Whether `secret` opens `path` (`/1.0/images/<fp>` or its `/export`) to a client that isn't
-/// trusted.
-pub fn secret_grants(d: &Daemon, path: &str, secret: Option<&str>) -> bool {
+/// trusted: in the project the secret was made in only, not the same fingerprint's record in
+/// another project.
+pub fn secret_grants(d: &Daemon, path: &str, secret: Option<&str>, project: Option<&str>) -> bool {
+    let project = project.filter(|p| !p.is_empty()).unwrap_or("default");
     let Some(secret) = secret.filter(|s| !s.is_empty()) else {
         return false;
     };
@@ -374,12 +383,12 @@ pub fn secret_grants(d: &Daemon, path: &str, secret: Option<&str>) -> bool {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(secret)
-        .is_some_and(|(image, _)| image.starts_with(fp))
+        .is_some_and(|(image, made_in, _)| image.starts_with(fp) && made_in == project)
 }
 
 /// Ends an image secret's operation (its export was served).
 pub fn spend_image_secret(d: &Daemon, secret: &str) {
-    if let Some((_, spent)) = d
+    if let Some((_, _, spent)) = d
         .image_secrets
         .lock()
         .unwrap_or_else(|e| e.into_inner())

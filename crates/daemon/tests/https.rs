@@ -289,6 +289,11 @@ fn images_go_from_warrend_to_another_warrend_and_to_incusd() {
         403
     );
     assert_eq!(status(&format!("/1.0/instances?secret={secret}")), 403);
+    // only in the project it was made in
+    assert_eq!(
+        status(&format!("/1.0/images/{fp}?secret={secret}&project=p1")),
+        403
+    );
     assert_eq!(status(&format!("/1.0/images/{fp}?secret={secret}")), 200);
     assert_eq!(
         status(&format!("/1.0/images/{fp}/export?secret={secret}")),
