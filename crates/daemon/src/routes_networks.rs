@@ -116,9 +116,18 @@ pub fn handle(d: &Arc<Daemon>, req: &Request, rest: &[&str]) -> Result<Response,
                 db.instances().map_err(internal)?,
             );
             let statics = networks::static_leases(&profiles, &instances, name);
-            Ok(api::sync(networks::leases(
-                &d.dir, name, &statics, &instances,
-            )))
+            let mut leases = networks::leases(&d.dir, name, &statics, &instances);
+            // the leases of the project asked about (default if none), or every project's
+            if req.query("all-projects") != Some("true") {
+                let project = req
+                    .query("project")
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("default");
+                if let Some(list) = leases.as_array_mut() {
+                    list.retain(|l| l["project"] == project);
+                }
+            }
+            Ok(api::sync(leases))
         }
         ("GET", [name, "state"]) => {
             if find(d, name)?.is_none()

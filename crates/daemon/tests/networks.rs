@@ -94,6 +94,33 @@ fn managed_networks_give_leases_and_stay_while_used() {
     assert!(a1.starts_with(&format!("{prefix}.")), "{a1}");
     let leases = w.ok(&["network", "list-leases", &net, "-f", "csv"]);
     assert!(leases.contains("n1,") && leases.contains(&a1), "{leases}");
+    // an instance of another project, on the same (default project's) network: its lease is
+    // listed in its project, not in default
+    w.ok(&[
+        "project",
+        "create",
+        "np",
+        "-c",
+        "features.profiles=false",
+        "-c",
+        "features.images=false",
+    ]);
+    w.ok(&["launch", "bb", "n3", "--network", &net, "--project", "np"]);
+    assert!(wait_until(10, || w
+        .ok(&[
+            "network",
+            "list-leases",
+            &net,
+            "-f",
+            "csv",
+            "--project",
+            "np"
+        ])
+        .contains("n3,")));
+    let in_default = w.ok(&["network", "list-leases", &net, "-f", "csv"]);
+    assert!(!in_default.contains("n3,"), "{in_default}");
+    w.ok(&["delete", "-f", "n3", "--project", "np"]);
+    w.ok(&["project", "delete", "np"]);
     // a static one from the nic's ipv4.address
     w.ok(&["init", "bb", "n2", "--network", &net]);
     let fixed = format!("{prefix}.77");
