@@ -189,45 +189,22 @@ pub fn pull(
     }
     check_item_path(&found.metadata)?;
     check_item_path(&found.rootfs)?;
-    let images = d.dir.join("images");
-    std::fs::create_dir_all(&images).map_err(|e| format!("{}: {e}", images.display()))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".pull-")
-        .tempdir_in(&images)
-        .map_err(|e| e.to_string())?;
+    let (images, staging) = staging_dir(d)?;
     let (meta, rootfs) = (staging.path().join("meta"), staging.path().join("rootfs"));
-    let total = found.metadata.size + found.rootfs.size;
-    let started = std::time::Instant::now();
-    let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
-    let mut report = |what: &str, base: u64, done: u64| {
-        if last.elapsed() < std::time::Duration::from_millis(200) && base + done < total {
-            return;
-        }
-        last = std::time::Instant::now();
-        let all = base + done;
-        let rate = all as f64 / started.elapsed().as_secs_f64().max(0.001);
-        d.hub.set_metadata(
-            op,
-            json!({"download_progress": format!(
-                "{what}: {}% ({:.2}MB/s)",
-                all * 100 / total.max(1),
-                rate / 1e6
-            )}),
-        );
-    };
+    let mut progress = DownloadProgress::new(d, op, found.metadata.size + found.rootfs.size);
     download(
         &agent,
         &source.url(&found.metadata.path),
         &found.metadata,
         &meta,
-        &mut |done, _| report("metadata", 0, done),
+        &mut |done, _| progress.report("metadata", done),
     )?;
     download(
         &agent,
         &source.url(&found.rootfs.path),
         &found.rootfs,
         &rootfs,
-        &mut |done, _| report("rootfs", found.metadata.size, done),
+        &mut |done, _| progress.report("rootfs", found.metadata.size + done),
     )?;
     let filename = found
         .metadata
@@ -253,6 +230,59 @@ pub fn pull(
         (cached, cached),
         project,
     )
+}
+
+/// The image store, and a staging directory in it for one pull's files (gone with it).
+fn staging_dir(d: &Daemon) -> Result<(std::path::PathBuf, tempfile::TempDir), String> {
+    let images = d.dir.join("images");
+    std::fs::create_dir_all(&images).map_err(|e| format!("{}: {e}", images.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".pull-")
+        .tempdir_in(&images)
+        .map_err(|e| e.to_string())?;
+    Ok((images, staging))
+}
+
+/// A pull's `download_progress` in its operation, as incusd reports it: at the start, every
+/// 200 ms, and at the end.
+struct DownloadProgress<'a> {
+    d: &'a Daemon,
+    op: &'a str,
+    total: u64,
+    started: std::time::Instant,
+    last: Option<std::time::Instant>,
+}
+
+impl<'a> DownloadProgress<'a> {
+    fn new(d: &'a Daemon, op: &'a str, total: u64) -> DownloadProgress<'a> {
+        DownloadProgress {
+            d,
+            op,
+            total,
+            started: std::time::Instant::now(),
+            last: None,
+        }
+    }
+
+    /// `done` bytes of the whole pull are here, the current one being `what`.
+    fn report(&mut self, what: &str, done: u64) {
+        let due = self.last.map_or(true, |t| {
+            t.elapsed() >= std::time::Duration::from_millis(200)
+        });
+        if !due && done < self.total {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
+        let rate = done as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+        self.d.hub.set_metadata(
+            self.op,
+            json!({"download_progress": format!(
+                "{what}: {}% ({:.2}MB/s)",
+                (done * 100).checked_div(self.total).unwrap_or(0),
+                rate / 1e6
+            )}),
+        );
+    }
 }
 
 /// The image of fingerprint `fp` in `project`; one another project has is recorded in
@@ -414,12 +444,7 @@ fn pull_incus(
     if let Some(image) = here(&fingerprint)? {
         return Ok(image);
     }
-    let images = d.dir.join("images");
-    std::fs::create_dir_all(&images).map_err(|e| format!("{}: {e}", images.display()))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".pull-")
-        .tempdir_in(&images)
-        .map_err(|e| e.to_string())?;
+    let (images, staging) = staging_dir(d)?;
     let url = source.url(&format!("1.0/images/{fingerprint}/export{query}"));
     let r = agent.get(&url).call().map_err(|e| format!("{url}: {e}"))?;
     let content_type = r.header("content-type").unwrap_or("").to_string();
@@ -434,8 +459,8 @@ fn pull_incus(
         let mut file =
             std::fs::File::create(&body).map_err(|e| format!("{}: {e}", body.display()))?;
         let mut buf = vec![0u8; 256 * 1024];
-        let (mut done, started) = (0u64, std::time::Instant::now());
-        let mut last = std::time::Instant::now();
+        let mut done = 0u64;
+        let mut progress = DownloadProgress::new(d, op, total);
         loop {
             let n = reader.read(&mut buf).map_err(|e| format!("{url}: {e}"))?;
             if n == 0 {
@@ -444,18 +469,7 @@ fn pull_incus(
             file.write_all(&buf[..n])
                 .map_err(|e| format!("{}: {e}", body.display()))?;
             done += n as u64;
-            if last.elapsed() > std::time::Duration::from_millis(200) {
-                last = std::time::Instant::now();
-                let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
-                d.hub.set_metadata(
-                    op,
-                    json!({"download_progress": format!(
-                        "rootfs: {}% ({:.2}MB/s)",
-                        (done * 100).checked_div(total).unwrap_or(0),
-                        rate / 1e6
-                    )}),
-                );
-            }
+            progress.report("rootfs", done);
         }
     }
     let filename = info

@@ -239,6 +239,22 @@ fn projects_keep_instances_profiles_images_and_volumes_apart() {
     );
     assert!(e.contains("Stop the instance before moving it"), "{e}");
     w.ok(&["stop", "-f", "mv", "--project", "p1"]);
+    let e = err_of(
+        &w,
+        &[
+            "move",
+            "mv",
+            "--project",
+            "p1",
+            "--target-project",
+            "nosuch",
+        ],
+    );
+    assert!(e.contains("Project \"nosuch\" not found"), "{e}");
+    assert!(
+        w.dir.path().join("containers/p1_mv").is_dir(),
+        "nothing moved"
+    );
     w.ok(&[
         "move",
         "mv",
@@ -379,6 +395,26 @@ fn warrens_client_switches_projects_and_works_in_them() {
         shown.contains("description: edited") && shown.contains("limits.instances: \"5\""),
         "{shown}"
     );
+    // YAML that doesn't parse changes nothing
+    let o = std::process::Command::new(WARREN)
+        .args(["project", "edit", "dev"])
+        .env("WARREN_DIR", w.dir.path())
+        .env("WARREN_CONF", w.dir.path().join("warren-client"))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"config: [unclosed\n")?;
+            c.wait_with_output()
+        })
+        .expect("warren project edit");
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("nothing changed"), "{e}");
+    assert!(warren_ok(&w, &["project", "show", "dev"]).contains("description: edited"));
     let e = warren_err(&w, &["project", "set", "dev", "limits.cpu=2"]);
     assert!(
         e.contains("Unknown project config key \"limits.cpu\""),
