@@ -98,6 +98,12 @@ impl Daemon {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711));
+        // every entry of these is a tree of its own, made and deleted whole
+        for sub in ["images", "containers", "snapshots"] {
+            let path = dir.join(sub);
+            std::fs::create_dir_all(&path).map_err(|e| io(&path, e))?;
+            let _ = warren_sys::set_topdir_flag(&path);
+        }
         let db = db::Db::open(&dir.join("warren.db"))?;
         Ok(Daemon {
             dir: dir.to_path_buf(),

@@ -337,6 +337,39 @@ fn cgroup_limits_visible_inside_and_on_host() {
     lxc.ok("start", &["-n", &name]);
     let out = lxc.ok("attach", &["-n", &name, "--", "cat", inside]);
     assert_eq!(out.trim(), "67108864");
+    // init is born in its inner cgroup in every hierarchy (the monitor steps into the v1 ones
+    // for the clone only), and the monitor, once it has moved to its own, is in none of them
+    let pid_line = lxc.ok("info", &["-n", &name, "-p", "-H"]);
+    let init_pid = pid_line.trim().to_string();
+    let payloads = cgroups_named(&format!("warren.payload.{name}"));
+    assert!(!payloads.is_empty());
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let monitors = processes_matching(&format!(
+        "[warren monitor] {} {name}",
+        lxc.lxcpath().display()
+    ));
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    for p in &payloads {
+        let inner = std::fs::read_to_string(p.join(".lxc/cgroup.procs")).expect("inner procs");
+        assert!(
+            inner.lines().any(|l| l == init_pid),
+            "{}: {inner}",
+            p.display()
+        );
+        let own = std::fs::read_to_string(p.join("cgroup.procs")).expect("procs");
+        assert!(own.trim().is_empty(), "{}: {own}", p.display());
+        assert!(
+            !inner.lines().any(|l| l == monitors[0].to_string()),
+            "{}",
+            p.display()
+        );
+    }
+    let monitor_cgroups =
+        std::fs::read_to_string(format!("/proc/{}/cgroup", monitors[0])).expect("cgroup");
+    assert!(
+        monitor_cgroups.contains("warren.monitor."),
+        "{monitor_cgroups}"
+    );
     let host: Vec<_> = cgroups_named(&format!("warren.payload.{name}"))
         .into_iter()
         .filter(|p| p.join(file).exists())

@@ -19,7 +19,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 pub use detect::{Hierarchies, Layout, UnifiedHierarchy, V1Hierarchy};
-pub use group::{check_key, ContainerCgroup};
+pub use group::{check_key, leave_v1_self, ContainerCgroup};
 pub use stats::CgroupStats;
 
 /// The lxcpath whose containers get plain names (no hash suffix), as in LXC.

@@ -128,6 +128,11 @@ struct Monitor {
     state_waiters: Vec<(UnixStream, Vec<State>)>,
     reboot_requested: bool,
     stop_deadline: Option<Instant>,
+    /// When the monitor moves into its own cgroup, and the hierarchies it makes it in.
+    join_cgroup_at: Option<(Instant, Hierarchies)>,
+    /// The helper child moving the monitor into `monitor_cg` (see [`join_in_background`]),
+    /// until it is reaped.
+    cgroup_joiner: Option<i32>,
     /// The monitor's own cgroup (`warren.monitor.NAME`), joined once the container runs.
     monitor_cg: Option<ContainerCgroup>,
     stdin_open: bool,
@@ -139,6 +144,9 @@ struct Monitor {
     /// device rule added later replaces).
     device_program: std::cell::RefCell<Option<OwnedFd>>,
 }
+
+/// How long after the start the monitor leaves its caller's cgroup for its own.
+const JOIN_CGROUP_AFTER: Duration = Duration::from_millis(100);
 
 /// How long the monitor waits idle before letting go of its code pages.
 const IDLE_BEFORE_RELEASE_MS: u16 = 2000;
@@ -245,12 +253,16 @@ fn run_inner(
         reboot_requested: false,
         stop_deadline: None,
         monitor_cg: None,
+        cgroup_joiner: None,
+        join_cgroup_at: None,
         stdin_open: true,
         device_program: Default::default(),
         attach_guards: Vec::new(),
     };
     let tracking = m.hier.tracking_only();
     let result = m.lifecycle(status, &tracking);
+    // the monitor must be in its cgroup before it can leave it
+    m.reap_cgroup_joiner(true);
     let monitor_cg = m.monitor_cg.take();
     let env = hooks::hook_env(&m.spec, Some("stop"));
     if let Err(e) = hooks::run_all(&m.spec, HookKind::PostStop, &env) {
@@ -273,7 +285,61 @@ fn run_inner(
     result
 }
 
+/// Moves the monitor into its own cgroup from a helper child, which the monitor reaps later.
+/// The move is a `cgroup.procs` write (cgroup2 has no other way to move a process between
+/// domains), which takes the kernel's global threadgroup lock: after an idle spell that waits a
+/// whole RCU grace period (10-20 ms), and a monitor blocked in it would answer nothing meanwhile
+/// (the `wait` or `stop` that usually follows a start at once). Without a helper (fork refused)
+/// the monitor moves itself.
+fn join_in_background(cg: &ContainerCgroup) -> Option<i32> {
+    let me = std::process::id() as i32;
+    match warren_sys::fork_process() {
+        Ok(warren_sys::Forked::Child) => {
+            let code = i32::from(cg.attach(me).is_err());
+            warren_sys::exit_now(code)
+        }
+        Ok(warren_sys::Forked::Parent(pid)) => Some(pid),
+        Err(_) => {
+            let _ = cg.attach(me);
+            None
+        }
+    }
+}
+
 impl Monitor {
+    /// Out of the caller's cgroup (a session manager reaping it must not take the container
+    /// with it) into the monitor's own, made now.
+    fn join_own_cgroup(&mut self, tracking: &Hierarchies) {
+        // the previous monitor of this container may still be on its way out of the usual
+        // name (it leaves its cgroup after answering the stop): then one of our own
+        let name = cgroup::monitor_name(&self.spec.lxcpath, &self.spec.name);
+        self.monitor_cg = tracking
+            .create(&name)
+            .or_else(|_| tracking.create(&format!("{name}-{}", std::process::id())))
+            .ok();
+        if let Some(cg) = &self.monitor_cg {
+            self.cgroup_joiner = join_in_background(cg);
+        }
+    }
+
+    /// Collects the cgroup joiner once it is done (`wait`: until it is).
+    fn reap_cgroup_joiner(&mut self, wait: bool) {
+        let Some(pid) = self.cgroup_joiner else {
+            return;
+        };
+        let flags = (!wait).then_some(nix::sys::wait::WaitPidFlag::WNOHANG);
+        match waitpid(nix::unistd::Pid::from_raw(pid), flags) {
+            Ok(WaitStatus::StillAlive) => {}
+            Ok(WaitStatus::Exited(_, code)) => {
+                if code == 0 {
+                    crate::debug!("monitor cgroup joined");
+                }
+                self.cgroup_joiner = None;
+            }
+            _ => self.cgroup_joiner = None,
+        }
+    }
+
     fn lifecycle(
         &mut self,
         status: &mut StatusSink,
@@ -311,20 +377,11 @@ impl Monitor {
                 // out of the caller's cgroup (a session manager reaping it must not take the
                 // container with it); done after the caller has its answer
                 // (not for execute: that monitor is the caller itself, in the foreground)
+                // (a while later: a container stopped again at once never needs it)
                 if !self.opts.execute {
-                    // the previous monitor of this container may still be on its way out of
-                    // the usual name (it leaves its cgroup after answering the stop): then one
-                    // of our own
-                    let name = cgroup::monitor_name(&self.spec.lxcpath, &self.spec.name);
-                    self.monitor_cg = tracking
-                        .create(&name)
-                        .or_else(|_| tracking.create(&format!("{name}-{}", std::process::id())))
-                        .ok();
+                    self.join_cgroup_at =
+                        Some((Instant::now() + JOIN_CGROUP_AFTER, tracking.clone()));
                 }
-                if let Some(cg) = &self.monitor_cg {
-                    let _ = cg.attach(std::process::id() as i32);
-                }
-                crate::debug!("monitor cgroup joined");
             }
             let (code, rebooting) = self.serve(&inst);
             // what the stop hooks see in LXC_TARGET, also for a reboot from inside
@@ -367,37 +424,76 @@ impl Monitor {
         // path (see mounts::prepare_rootfs)
         std::env::set_current_dir(&spec.rootfs.path)
             .map_err(sys(format!("rootfs {}", spec.rootfs.path.display())))?;
-        // On a pure cgroup2 host init is created straight in its cgroup (clone3 CLONE_INTO_CGROUP):
-        // no migration, so no wait for an RCU grace period. Elsewhere v1 hierarchies need a
-        // migration anyway, and the cgroups are made while the child mounts its filesystem.
-        let mut early_cgroups = None;
-        let mut inner_fd = None;
-        if self.hier.layout() == cgroup::Layout::Unified {
-            let (payload, inner) = self.make_cgroups()?;
-            match inner.unified_path().map(std::fs::File::open) {
-                Some(Ok(f)) => inner_fd = Some(f),
-                _ => {
-                    let _ = payload.remove();
-                    return Err(StartError::Setup(
-                        "open the container's cgroup2 directory".into(),
-                    ));
-                }
+        // Init is born in its cgroups, so that no migration of it waits on the kernel's global
+        // threadgroup lock (its first writer after an idle spell waits a whole RCU grace period,
+        // 10-20 ms): cgroup2 through clone3(CLONE_INTO_CGROUP), and the v1 hierarchies by the
+        // monitor stepping into them alone for the clone (a thread moving itself takes no global
+        // lock) and straight back out. Where either can't be done, init is moved afterwards.
+        let (payload, inner) = match self.make_cgroups() {
+            Ok(pair) => pair,
+            Err(e) => {
+                let _ = std::env::set_current_dir("/");
+                return Err(e);
             }
-            early_cgroups = Some((payload, inner));
-        }
-        let cloned_into_cgroup = inner_fd.is_some();
+        };
+        let inner_fd = match inner.unified_path().map(std::fs::File::open) {
+            Some(Ok(f)) => Some(f),
+            Some(Err(e)) => {
+                let _ = std::env::set_current_dir("/");
+                let _ = payload.remove();
+                return Err(sys("open the container's cgroup2 directory")(e));
+            }
+            None => None,
+        };
+        let v1_homes = if self.hier.v1().is_empty() {
+            None
+        } else {
+            self.hier.own_v1_paths().ok()
+        };
+        let entered_v1 = match &v1_homes {
+            Some(homes) => match inner.enter_v1_self() {
+                Ok(()) => true,
+                Err(e) => {
+                    crate::debug!("init will be moved into its v1 cgroups: {e}");
+                    let _ = cgroup::leave_v1_self(homes);
+                    false
+                }
+            },
+            None => false,
+        };
+        let mut born_in_cgroups = self.hier.v1().is_empty() || entered_v1;
         let forked = match &inner_fd {
-            Some(f) => warren_sys::clone_into_cgroup(flags, f.as_fd()),
+            Some(f) => match warren_sys::clone_into_cgroup(flags, f.as_fd()) {
+                // a kernel without clone3's cgroup field (before 5.7): moved afterwards
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::E2BIG)) => {
+                    born_in_cgroups = false;
+                    warren_sys::clone_namespaces(flags)
+                }
+                other => other,
+            },
             None => warren_sys::clone_namespaces(flags),
         };
         drop(inner_fd);
+        // (only the monitor gets here on success: the child runs the container below)
+        let left_v1 = match (&forked, &v1_homes) {
+            (Ok(warren_sys::Forked::Child), _) => Ok(()),
+            (_, Some(homes)) if entered_v1 => cgroup::leave_v1_self(homes),
+            _ => Ok(()),
+        };
+        // (a pids limit of 1 has no room for the monitor beside init: that clone fails, and
+        // one from outside the cgroups with a move afterwards doesn't)
+        let forked = match forked {
+            Err(_) if entered_v1 && left_v1.is_ok() => {
+                born_in_cgroups = false;
+                warren_sys::clone_namespaces(flags)
+            }
+            other => other,
+        };
         let forked = match forked {
             Ok(f) => f,
             Err(e) => {
                 let _ = std::env::set_current_dir("/");
-                if let Some((payload, _)) = &early_cgroups {
-                    let _ = payload.remove();
-                }
+                let _ = payload.remove();
                 return Err(sys("clone the container's init")(e));
             }
         };
@@ -424,31 +520,26 @@ impl Monitor {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
             let _ = waitpid(nix::unistd::Pid::from_raw(pid), None);
         };
-        // before anything can reap it
-        let pidfd = match warren_sys::pidfd_open(pid) {
-            Ok(fd) => fd,
-            Err(e) => {
-                kill_child();
-                return Err(StartError::Setup(format!("pidfd_open: {e}")));
-            }
-        };
-        let (payload, inner) = match early_cgroups.take() {
-            Some(pair) => pair,
-            None => match self.make_cgroups() {
-                Ok(pair) => pair,
-                Err(e) => {
-                    kill_child();
-                    return Err(e);
-                }
-            },
-        };
         let fail = |msg: String, payload: &ContainerCgroup| {
             kill_child();
             let _ = payload.kill_all();
             let _ = payload.remove();
             StartError::Setup(msg)
         };
-        if !cloned_into_cgroup {
+        if let Err(e) = left_v1 {
+            return Err(fail(
+                format!("the monitor could not leave the container's cgroups: {e}"),
+                &payload,
+            ));
+        }
+        // before anything can reap it
+        let pidfd = match warren_sys::pidfd_open(pid) {
+            Ok(fd) => fd,
+            Err(e) => {
+                return Err(fail(format!("pidfd_open: {e}"), &payload));
+            }
+        };
+        if !born_in_cgroups {
             if let Err(e) = inner.attach(pid) {
                 return Err(fail(format!("move init into its cgroup: {e}"), &payload));
             }
@@ -779,14 +870,23 @@ impl Monitor {
         // holds little more than its data
         let mut code_released = self.opts.foreground;
         loop {
-            let timeout = match self.stop_deadline {
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1)
-                        .unwrap_or(PollTimeout::MAX)
+            if let Some((at, tracking)) = self.join_cgroup_at.take() {
+                if Instant::now() >= at {
+                    self.join_own_cgroup(&tracking);
+                } else {
+                    self.join_cgroup_at = Some((at, tracking));
                 }
-                None if !code_released => PollTimeout::from(IDLE_BEFORE_RELEASE_MS),
-                None => PollTimeout::NONE,
+            }
+            let until = |d: Instant| {
+                let left = d.saturating_duration_since(Instant::now());
+                PollTimeout::try_from(left.as_millis().min(60_000) as i32 + 1)
+                    .unwrap_or(PollTimeout::MAX)
+            };
+            let timeout = match (self.stop_deadline, &self.join_cgroup_at) {
+                (Some(d), _) => until(d),
+                (None, Some((at, _))) => until(*at),
+                (None, None) if !code_released => PollTimeout::from(IDLE_BEFORE_RELEASE_MS),
+                (None, None) => PollTimeout::NONE,
             };
             let mut fds: Vec<PollFd> = Vec::new();
             fds.push(PollFd::new(inst.pidfd.as_fd(), PollFlags::POLLIN));
@@ -832,8 +932,13 @@ impl Monitor {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(_) => 0,
             };
-            if n == 0 && !code_released && self.stop_deadline.is_none() {
+            if n == 0
+                && !code_released
+                && self.stop_deadline.is_none()
+                && self.join_cgroup_at.is_none()
+            {
                 code_released = true;
+                self.reap_cgroup_joiner(false);
                 if let Ok(b) = warren_sys::release_own_code_pages() {
                     crate::debug!("idle: released {} KiB of code pages", b / 1024);
                 }

@@ -353,6 +353,15 @@ impl Hierarchies {
         out
     }
 
+    /// The calling process's own cgroup in every v1 hierarchy, read now: where it goes back to
+    /// after [`ContainerCgroup::enter_v1_self`].
+    pub fn own_v1_paths(&self) -> Result<Vec<PathBuf>, CgroupError> {
+        self.v1
+            .iter()
+            .map(|h| Ok(h.path.join(self.own_cgroup(Some(h))?)))
+            .collect()
+    }
+
     /// Uses `text` instead of /proc/self/cgroup for `lxc.cgroup.relative` placement (tests).
     pub fn with_self_cgroup(mut self, text: &str) -> Hierarchies {
         self.self_cgroup = Some(text.to_string());

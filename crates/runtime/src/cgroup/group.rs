@@ -408,6 +408,28 @@ impl ContainerCgroup {
         Ok(())
     }
 
+    /// Moves the calling thread into this cgroup in every v1 hierarchy by writing `0` to their
+    /// `tasks` files. A thread moving itself alone is the one migration the kernel makes without
+    /// its global threadgroup lock, whose first writer after an idle spell waits a whole RCU
+    /// grace period (10-20 ms); `cgroup.procs` always takes it. The caller must be
+    /// single-threaded, so that its one thread is the whole process. On an error the thread
+    /// may sit in some of them: [`leave_v1_self`] takes it back.
+    pub fn enter_v1_self(&self) -> Result<(), CgroupError> {
+        for m in self
+            .members
+            .iter()
+            .filter(|m| m.kind != MemberKind::Unified)
+        {
+            let path = m.path.join("tasks");
+            write_file(&path, "0").map_err(|source| CgroupError::Attach {
+                pid: 0,
+                path,
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
     /// The directory whose tree lists every process: cgroup2 if there, else the first v1 one.
     fn procs_dir(&self) -> Option<&Path> {
         self.unified()
@@ -641,6 +663,28 @@ impl ContainerCgroup {
         }
         first_err.map_or(Ok(()), Err)
     }
+}
+
+/// Takes the calling (single-threaded) process back to `homes`, its v1 cgroups from
+/// [`Hierarchies::own_v1_paths`], the way [`ContainerCgroup::enter_v1_self`] left them. A home
+/// whose `tasks` refuses gets the pid in `cgroup.procs` (the slow way): the caller must never
+/// stay counted in a container's cgroup.
+pub fn leave_v1_self(homes: &[PathBuf]) -> Result<(), CgroupError> {
+    let mut first_err = None;
+    for home in homes {
+        if write_file(&home.join("tasks"), "0").is_ok() {
+            continue;
+        }
+        let path = home.join("cgroup.procs");
+        if let Err(source) = write_file(&path, &std::process::id().to_string()) {
+            first_err.get_or_insert(CgroupError::Attach {
+                pid: std::process::id() as i32,
+                path,
+                source,
+            });
+        }
+    }
+    first_err.map_or(Ok(()), Err)
 }
 
 enum Freezer {
