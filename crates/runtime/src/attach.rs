@@ -127,10 +127,30 @@ pub fn attach(lxcpath: &Path, name: &str, opts: &AttachOptions) -> Result<i32, A
         no_new_privs: info.no_new_privs,
         userns: info.namespaces.contains(&NsKind::User),
     };
-    match warren_sys::fork_process().map_err(sys("fork"))? {
+    // Born in the container's cgroup2 directory (clone3 CLONE_INTO_CGROUP) rather than moved
+    // there: a move takes the kernel's global threadgroup lock, whose first writer after an idle
+    // spell waits a whole RCU grace period (10-20 ms). The v1 hierarchies are joined by the
+    // child's single thread moving itself, which takes no global lock.
+    let unified_dir = info
+        .cgroup_paths
+        .iter()
+        .filter(|_| !opts.skip_cgroup)
+        .find(|p| p.join("cgroup.controllers").exists())
+        .and_then(|p| std::fs::File::open(p).ok());
+    let forked = match &unified_dir {
+        Some(dir) => match warren_sys::clone_into_cgroup(0, dir.as_fd()) {
+            Ok(f) => Ok((f, true)),
+            Err(_) => warren_sys::fork_process().map(|f| (f, false)),
+        },
+        None => warren_sys::fork_process().map(|f| (f, false)),
+    };
+    drop(unified_dir);
+    let (forked, born_in_unified) = forked.map_err(sys("fork"))?;
+    match forked {
         warren_sys::Forked::Child => {
             let code = match enter_and_exec(
                 opts,
+                born_in_unified,
                 &info,
                 &pidfd,
                 pty.as_ref().map(|p| &p.1),
@@ -245,8 +265,11 @@ fn ns_flag(k: NsKind) -> CloneFlags {
 
 /// In the forked child: join, enter, fork into the pid namespace, exec. Returns the exit code to
 /// pass up, or an error line.
+// (everything the child needs between fork and exec, each prepared before the fork)
+#[allow(clippy::too_many_arguments)]
 fn enter_and_exec(
     opts: &AttachOptions,
+    born_in_unified: bool,
     info: &InitInfo,
     pidfd: &OwnedFd,
     slave: Option<&OwnedFd>,
@@ -261,6 +284,14 @@ fn enter_and_exec(
     if !opts.skip_cgroup {
         let me = std::process::id().to_string();
         for p in &info.cgroup_paths {
+            let unified = p.join("cgroup.controllers").exists();
+            if unified && born_in_unified {
+                continue;
+            }
+            // v1: this process is one thread, moving itself (no global lock)
+            if !unified && std::fs::write(p.join("tasks"), "0").is_ok() {
+                continue;
+            }
             // best effort per hierarchy: a hierarchy removed meanwhile must not fail the attach
             let _ = std::fs::write(p.join("cgroup.procs"), &me);
         }
