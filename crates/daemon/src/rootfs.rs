@@ -102,8 +102,15 @@ pub fn shifted_image(
         .tempdir_in(images)
         .map_err(|e| e.to_string())?;
     let tree = staging.path().join("rootfs");
+    let started = std::time::Instant::now();
     fill(&tree)?;
+    let filled = started.elapsed();
     shift_tree(&tree, &maps(), false).map_err(|e| format!("shift the image's rootfs: {e}"))?;
+    crate::log::debug(&format!(
+        "image {fingerprint} unpacked in {} ms, shifted in {} ms",
+        filled.as_millis(),
+        (started.elapsed() - filled).as_millis()
+    ));
     if std::fs::rename(&tree, &target).is_err() && !target.is_dir() {
         return Err(format!(
             "could not put the shifted rootfs at {}",

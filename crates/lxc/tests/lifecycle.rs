@@ -386,6 +386,41 @@ fn cgroup_limits_visible_inside_and_on_host() {
 }
 
 #[test]
+fn a_pids_limit_of_one_still_starts_with_init_in_its_cgroup() {
+    if !require_root("a_pids_limit_of_one_still_starts_with_init_in_its_cgroup") {
+        return;
+    }
+    // no room beside init for the monitor stepping through the cgroups for the clone: init is
+    // cloned outside and moved in afterwards
+    let unified_only = !std::path::Path::new("/sys/fs/cgroup/memory").exists();
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("pid1");
+    let key = if unified_only {
+        "lxc.cgroup2.pids.max = 1"
+    } else {
+        "lxc.cgroup.pids.max = 1"
+    };
+    lxc.busybox(&name, &[key]);
+    lxc.ok("start", &["-n", &name]);
+    let init_pid = lxc
+        .ok("info", &["-n", &name, "-p", "-H"])
+        .trim()
+        .to_string();
+    let payloads = cgroups_named(&format!("warren.payload.{name}"));
+    assert!(!payloads.is_empty());
+    for p in &payloads {
+        let inner = std::fs::read_to_string(p.join(".lxc/cgroup.procs")).expect("inner procs");
+        assert!(
+            inner.lines().any(|l| l == init_pid),
+            "{}: {inner}",
+            p.display()
+        );
+    }
+    lxc.ok("stop", &["-n", &name, "-k"]);
+    assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
+}
+
+#[test]
 fn unavailable_cgroup_key_fails_start_and_leaves_nothing() {
     if !require_root("unavailable_cgroup_key_fails_start_and_leaves_nothing") {
         return;

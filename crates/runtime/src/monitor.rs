@@ -483,7 +483,8 @@ impl Monitor {
         // (a pids limit of 1 has no room for the monitor beside init: that clone fails, and
         // one from outside the cgroups with a move afterwards doesn't)
         let forked = match forked {
-            Err(_) if entered_v1 && left_v1.is_ok() => {
+            Err(e) if entered_v1 && left_v1.is_ok() => {
+                crate::debug!("init is cloned outside its cgroups and moved in ({e})");
                 born_in_cgroups = false;
                 warren_sys::clone_namespaces(flags)
             }
