@@ -307,6 +307,23 @@ fn host_socket_bind_mounted_is_connectable_inside() {
     lxc.ok("stop", &["-n", &name, "-k"]);
 }
 
+/// Init sits in the inner cgroup (`.lxc`) of the container's payload cgroup in every
+/// hierarchy; returns the payload cgroups' directories.
+fn assert_init_in_inner_cgroups(lxc: &Lxc, name: &str) -> Vec<std::path::PathBuf> {
+    let init_pid = lxc.ok("info", &["-n", name, "-p", "-H"]).trim().to_string();
+    let payloads = cgroups_named(&format!("warren.payload.{name}"));
+    assert!(!payloads.is_empty());
+    for p in &payloads {
+        let inner = std::fs::read_to_string(p.join(".lxc/cgroup.procs")).expect("inner procs");
+        assert!(
+            inner.lines().any(|l| l == init_pid),
+            "{}: {inner}",
+            p.display()
+        );
+    }
+    payloads
+}
+
 #[test]
 fn cgroup_limits_visible_inside_and_on_host() {
     if !require_root("cgroup_limits_visible_inside_and_on_host") {
@@ -339,10 +356,7 @@ fn cgroup_limits_visible_inside_and_on_host() {
     assert_eq!(out.trim(), "67108864");
     // init is born in its inner cgroup in every hierarchy (the monitor steps into the v1 ones
     // for the clone only), and the monitor, once it has moved to its own, is in none of them
-    let pid_line = lxc.ok("info", &["-n", &name, "-p", "-H"]);
-    let init_pid = pid_line.trim().to_string();
-    let payloads = cgroups_named(&format!("warren.payload.{name}"));
-    assert!(!payloads.is_empty());
+    let payloads = assert_init_in_inner_cgroups(&lxc, &name);
     std::thread::sleep(std::time::Duration::from_millis(400));
     let monitors = processes_matching(&format!(
         "[warren monitor] {} {name}",
@@ -351,11 +365,6 @@ fn cgroup_limits_visible_inside_and_on_host() {
     assert_eq!(monitors.len(), 1, "{monitors:?}");
     for p in &payloads {
         let inner = std::fs::read_to_string(p.join(".lxc/cgroup.procs")).expect("inner procs");
-        assert!(
-            inner.lines().any(|l| l == init_pid),
-            "{}: {inner}",
-            p.display()
-        );
         let own = std::fs::read_to_string(p.join("cgroup.procs")).expect("procs");
         assert!(own.trim().is_empty(), "{}: {own}", p.display());
         assert!(
@@ -402,20 +411,7 @@ fn a_pids_limit_of_one_still_starts_with_init_in_its_cgroup() {
     };
     lxc.busybox(&name, &[key]);
     lxc.ok("start", &["-n", &name]);
-    let init_pid = lxc
-        .ok("info", &["-n", &name, "-p", "-H"])
-        .trim()
-        .to_string();
-    let payloads = cgroups_named(&format!("warren.payload.{name}"));
-    assert!(!payloads.is_empty());
-    for p in &payloads {
-        let inner = std::fs::read_to_string(p.join(".lxc/cgroup.procs")).expect("inner procs");
-        assert!(
-            inner.lines().any(|l| l == init_pid),
-            "{}: {inner}",
-            p.display()
-        );
-    }
+    assert_init_in_inner_cgroups(&lxc, &name);
     lxc.ok("stop", &["-n", &name, "-k"]);
     assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
 }
