@@ -25,6 +25,7 @@ pub mod projects;
 pub mod proxies;
 pub mod remote;
 pub mod resources;
+pub mod restrictions;
 pub mod rootfs;
 pub mod routes;
 pub mod routes_networks;

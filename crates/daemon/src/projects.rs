@@ -103,12 +103,43 @@ fn check_config(config: &Value, is_default: bool) -> Result<(), ApiError> {
                 }
             }
             k if k.starts_with("user.") => {}
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "Unknown project config key \"{key}\" (warrend has features.images, features.profiles, features.storage.volumes, features.storage.buckets, features.networks=false, limits.instances, limits.containers, limits.virtual-machines and user.*)"
-                )))
-            }
+            k => match crate::restrictions::check_key(k, value) {
+                Some(Ok(())) => {}
+                Some(Err(why)) => return bad(&why),
+                None => {
+                    return Err(ApiError::bad_request(format!(
+                        "Unknown project config key \"{key}\" (warrend has features.images, features.profiles, features.storage.volumes, features.storage.buckets, features.networks=false, limits.instances, limits.containers, limits.virtual-machines, user.* and {})",
+                        crate::restrictions::known_keys()
+                    )))
+                }
+            },
         }
+    }
+    Ok(())
+}
+
+/// The project's instances as they are must stay allowed under its new `config` (tightened
+/// restrictions are refused while an instance uses what they forbid).
+fn check_instances_allowed(db: &Db, p: &Project, config: &Value) -> Result<(), ApiError> {
+    let future = Project {
+        config: config.clone(),
+        ..p.clone()
+    };
+    let profiles = db.all_profiles().map_err(internal)?;
+    for inst in db.instances().map_err(internal)? {
+        if inst.project != p.name {
+            continue;
+        }
+        let expanded = (
+            crate::instances::expanded_config(&profiles, &inst),
+            crate::instances::expanded_devices(&profiles, &inst),
+        );
+        crate::restrictions::check_instance(&future, &expanded.0, &expanded.1).map_err(|e| {
+            ApiError::bad_request(format!(
+                "Instance \"{}\" doesn't comply with the new restrictions: {e}",
+                inst.api_name()
+            ))
+        })?;
     }
     Ok(())
 }
@@ -280,6 +311,7 @@ pub fn handle(d: &Arc<Daemon>, req: &Request, rest: &[&str]) -> Result<Response,
                     let patch = m == "PATCH";
                     let config = crate::routes::merge(patch, &p.config, body.get("config"))?;
                     check_config(&config, p.name == "default")?;
+                    check_instances_allowed(&db, &p, &config)?;
                     let feature = |c: &Value, k: &str| {
                         c.get(k)
                             .and_then(Value::as_str)
@@ -468,12 +500,19 @@ mod tests {
         )
         .is_ok());
         assert!(check_config(&json!({"features.networks": "true", "user.x": "y"}), true).is_ok());
+        assert!(check_config(
+            &json!({"restricted": "true", "restricted.devices.nic": "allow"}),
+            false
+        )
+        .is_ok());
         for bad in [
             json!({"features.images": "maybe"}),
             json!({"features.networks": "true"}),
             json!({"limits.instances": "-1"}),
             json!({"limits.memory": "1GiB"}),
-            json!({"restricted": "true"}),
+            json!({"restricted": "yes"}),
+            json!({"restricted.devices.usb": "managed"}),
+            json!({"restricted.storage.pools": "x"}),
             json!({"features.images": true}),
         ] {
             assert!(check_config(&bad, false).is_err(), "{bad}");

@@ -242,6 +242,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     let mut new = edited(&old, &body, patch).map_err(|e| e.message)?;
                     crate::config::validate(&new.config).map_err(|e| e.to_string())?;
                     check_devices(&new.devices, &dd.db(), &pj).map_err(|e| e.message)?;
+                    check_restricted(&dd.db(), &pj, &new).map_err(|e| e.message)?;
                     let profiles = dd.db().all_profiles().map_err(|e| e.to_string())?;
                     instances::fill_volatile_hwaddrs(&profiles, &mut new);
                     // limits and devices changed on a running instance take effect now; if
@@ -324,6 +325,8 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .instance(name)
                 .map_err(internal)?
                 .ok_or_else(|| instance_not_found(name))?;
+            let of = crate::projects::named(d, &inst.project)?;
+            crate::restrictions::check_snapshot(&of).map_err(ApiError::bad_request)?;
             let body = json_body(req)?;
             let existing = d.db().snapshots(name).map_err(internal)?;
             let snap = match body
@@ -912,6 +915,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 devices: merge(patch, &old.devices, body.get("devices"))?,
             };
             check_devices(&new.devices, &db, &proj)?;
+            check_profile_users(&db, &new)?;
             drop(db);
             // one change at a time (instances' and profiles')
             let _one = d.updates.lock().unwrap_or_else(|e| e.into_inner());
@@ -1336,6 +1340,7 @@ fn create_instance(d: &Arc<Daemon>, req: &Request, proj: &Project) -> Result<Res
             .unwrap_or(false),
     };
     check_devices(&inst.devices, &db, proj)?;
+    check_restricted(&db, proj, &inst)?;
     let mut inst = inst;
     instances::fill_volatile_hwaddrs(&db.all_profiles().map_err(internal)?, &mut inst);
     drop(db);
@@ -1579,6 +1584,7 @@ fn copy_instance(
         created_at: crate::time::now(),
         ephemeral: false,
     };
+    check_restricted(&db, proj, &inst)?;
     let mut inst = inst;
     instances::fill_volatile_hwaddrs(&db.all_profiles().map_err(internal)?, &mut inst);
     drop(db);
@@ -1692,6 +1698,11 @@ fn rename_instance(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Respons
             // what it names must be there in the project it goes to
             check_profiles_exist(&db, &to, &inst.profiles)?;
             check_devices(&inst.devices, &db, &to)?;
+            let there = crate::db::Instance {
+                profiles_project: to.profiles_project().to_string(),
+                ..inst.clone()
+            };
+            check_restricted(&db, &to, &there)?;
             crate::projects::check_instance_limit(&db, &to)?;
             to
         }
@@ -1860,6 +1871,55 @@ pub(crate) fn merge(patch: bool, old: &Value, new: Option<&Value>) -> Result<Val
 }
 
 /// Devices warrend knows: disk (root or a bind mount) and nic; a root disk's pool must exist.
+/// Every instance using profile `p` must stay allowed in its project with the profile as `p`
+/// has it.
+fn check_profile_users(db: &crate::db::Db, p: &Profile) -> Result<(), ApiError> {
+    let mut profiles = db.all_profiles().map_err(internal)?;
+    profiles.retain(|x| !(x.name == p.name && x.project == p.project));
+    profiles.push(p.clone());
+    for inst in db.instances().map_err(internal)? {
+        let uses = inst.profiles_project == p.project
+            && inst
+                .profiles
+                .as_array()
+                .is_some_and(|a| a.iter().any(|n| n.as_str() == Some(p.name.as_str())));
+        if !uses {
+            continue;
+        }
+        let Some(proj) = db.project(&inst.project).map_err(internal)? else {
+            continue;
+        };
+        crate::restrictions::check_instance(
+            &proj,
+            &instances::expanded_config(&profiles, &inst),
+            &instances::expanded_devices(&profiles, &inst),
+        )
+        .map_err(|e| {
+            ApiError::bad_request(format!(
+                "Profile \"{}\" can't change so: instance \"{}\" uses it. {e}",
+                p.name,
+                inst.api_name()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Project `proj`'s restrictions against `inst` as it would be (expanded with its profiles).
+fn check_restricted(
+    db: &crate::db::Db,
+    proj: &Project,
+    inst: &crate::db::Instance,
+) -> Result<(), ApiError> {
+    let profiles = db.all_profiles().map_err(internal)?;
+    crate::restrictions::check_instance(
+        proj,
+        &instances::expanded_config(&profiles, inst),
+        &instances::expanded_devices(&profiles, inst),
+    )
+    .map_err(ApiError::bad_request)
+}
+
 fn check_devices(devices: &Value, db: &crate::db::Db, proj: &Project) -> Result<(), ApiError> {
     let Some(map) = devices.as_object() else {
         return Ok(());

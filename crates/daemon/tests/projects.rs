@@ -7,6 +7,10 @@ use warren_testutil::require_root;
 mod common;
 use common::*;
 
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 fn err_of(w: &Warrend, args: &[&str]) -> String {
     let o = w.incus(args);
     assert!(!o.status.success(), "{args:?} should fail");
@@ -291,6 +295,149 @@ fn projects_keep_instances_profiles_images_and_volumes_apart() {
 }
 
 /// `warren` with the test's warrend and a client config of its own.
+#[test]
+fn a_restricted_project_refuses_what_it_restricts() {
+    if !require_root("a_restricted_project_refuses_what_it_restricts") || !have_incus() {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    let rp = ["--project", "rp"];
+    w.ok(&[
+        "project",
+        "create",
+        "rp",
+        "-c",
+        "features.images=false",
+        "-c",
+        "features.profiles=false",
+        "-c",
+        "restricted=true",
+    ]);
+    // the restrictive defaults: no privileged container, no nesting, no raw.lxc
+    for (config, key) in [
+        (
+            "security.privileged=true",
+            "restricted.containers.privilege",
+        ),
+        ("security.nesting=true", "restricted.containers.nesting"),
+        ("raw.lxc=lxc.cap.drop =", "restricted.containers.lowlevel"),
+    ] {
+        let e = err_of(&w, &["launch", "bb", "bad", "-c", config, rp[0], rp[1]]);
+        assert!(e.contains(key) && e.contains("restricted=true"), "{e}");
+    }
+    assert!(!w.dir.path().join("containers/rp_bad").exists());
+    w.ok(&["launch", "bb", "c1", rp[0], rp[1]]);
+    // host paths, proxies and snapshots are refused; nothing changes
+    let host = w.dir.path().join("shared");
+    std::fs::create_dir_all(&host).unwrap();
+    let source = format!("source={}", host.display());
+    // `config device add c1 DEV KIND OPTS... --project rp`
+    let device_add = |dev: &str, kind: &str, opts: &[&str]| -> Vec<String> {
+        let a: Vec<String> = ["config", "device", "add", "c1", dev, kind]
+            .iter()
+            .chain(opts)
+            .chain(&rp)
+            .map(|s| s.to_string())
+            .collect();
+        a
+    };
+    let disk = device_add("d", "disk", &[&source, "path=/mnt"]);
+    let e = err_of(&w, &strs(&disk));
+    assert!(e.contains("restricted.devices.disk"), "{e}");
+    let proxy = device_add(
+        "p",
+        "proxy",
+        &["listen=tcp:127.0.0.1:18080", "connect=tcp:127.0.0.1:22"],
+    );
+    let e = err_of(&w, &strs(&proxy));
+    assert!(e.contains("restricted.devices.proxy"), "{e}");
+    let e = err_of(&w, &["snapshot", "create", "c1", "s0", rp[0], rp[1]]);
+    assert!(e.contains("restricted.snapshots"), "{e}");
+    let devices = w.ok(&["config", "device", "list", "c1", rp[0], rp[1]]);
+    assert!(devices.trim().is_empty(), "{devices}");
+    // what a key allows, it allows
+    w.ok(&["project", "set", "rp", "restricted.snapshots=allow"]);
+    w.ok(&["snapshot", "create", "c1", "s0", rp[0], rp[1]]);
+    w.ok(&["project", "set", "rp", "restricted.devices.disk=allow"]);
+    let paths = format!("restricted.devices.disk.paths={}", host.display());
+    w.ok(&["project", "set", "rp", &paths]);
+    w.ok(&strs(&disk));
+    let e = err_of(
+        &w,
+        &strs(&device_add("e", "disk", &["source=/etc", "path=/e"])),
+    );
+    assert!(e.contains("restricted.devices.disk.paths"), "{e}");
+    w.ok(&[
+        "project",
+        "set",
+        "rp",
+        "restricted.containers.nesting=allow",
+    ]);
+    w.ok(&["config", "set", "c1", "security.nesting=true", rp[0], rp[1]]);
+    // tightening again is refused while an instance uses it
+    let e = err_of(
+        &w,
+        &[
+            "project",
+            "set",
+            "rp",
+            "restricted.containers.nesting=block",
+        ],
+    );
+    assert!(
+        e.contains("\"c1\"") && e.contains("security.nesting"),
+        "{e}"
+    );
+    assert!(w
+        .ok(&["project", "get", "rp", "restricted.containers.nesting"])
+        .contains("allow"));
+    // a shared profile can't bring in what the project forbids
+    let e = err_of(
+        &w,
+        &["profile", "set", "default", "security.privileged=true"],
+    );
+    assert!(
+        e.contains("c1") && e.contains("restricted.containers.privilege"),
+        "{e}"
+    );
+    // bad values
+    let e = err_of(
+        &w,
+        &[
+            "project",
+            "set",
+            "rp",
+            "restricted.containers.nesting=maybe",
+        ],
+    );
+    assert!(e.contains("allow, block"), "{e}");
+    let e = err_of(
+        &w,
+        &[
+            "project",
+            "set",
+            "rp",
+            "restricted.containers.privilege=isolated",
+        ],
+    );
+    assert!(e.contains("security.idmap.isolated"), "{e}");
+    // unrestricted, everything goes again
+    w.ok(&["project", "set", "rp", "restricted=false"]);
+    w.ok(&[
+        "config",
+        "set",
+        "c1",
+        "security.privileged=true",
+        rp[0],
+        rp[1],
+    ]);
+    w.ok(&["delete", "-f", "c1", rp[0], rp[1]]);
+    w.ok(&["project", "delete", "rp"]);
+}
+
 fn warren(w: &Warrend, args: &[&str]) -> std::process::Output {
     std::process::Command::new(WARREN)
         .args(args)
