@@ -80,6 +80,16 @@ pub struct Project {
 }
 
 impl Project {
+    /// Project "p" with `config`, for unit tests.
+    #[cfg(test)]
+    pub fn for_test(config: Value) -> Project {
+        Project {
+            name: "p".into(),
+            description: String::new(),
+            config,
+        }
+    }
+
     fn feature(&self, key: &str) -> bool {
         self.config.get(key).and_then(Value::as_str) == Some("true")
     }

@@ -23,6 +23,7 @@ pub mod networks;
 pub mod ops;
 pub mod projects;
 pub mod proxies;
+pub mod quotas;
 pub mod remote;
 pub mod resources;
 pub mod restrictions;

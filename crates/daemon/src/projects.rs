@@ -103,12 +103,14 @@ fn check_config(config: &Value, is_default: bool) -> Result<(), ApiError> {
                 }
             }
             k if k.starts_with("user.") => {}
-            k => match crate::restrictions::check_key(k, value) {
+            k => match crate::quotas::check_key(k, value)
+                .or_else(|| crate::restrictions::check_key(k, value))
+            {
                 Some(Ok(())) => {}
                 Some(Err(why)) => return bad(&why),
                 None => {
                     return Err(ApiError::bad_request(format!(
-                        "Unknown project config key \"{key}\" (warrend has features.images, features.profiles, features.storage.volumes, features.storage.buckets, features.networks=false, limits.instances, limits.containers, limits.virtual-machines, user.* and {})",
+                        "Unknown project config key \"{key}\" (warrend has features.images, features.profiles, features.storage.volumes, features.storage.buckets, features.networks=false, limits.instances, limits.containers, limits.virtual-machines, limits.memory, limits.cpu, limits.processes, user.* and {})",
                         crate::restrictions::known_keys()
                     )))
                 }
@@ -126,6 +128,7 @@ fn check_instances_allowed(db: &Db, p: &Project, config: &Value) -> Result<(), A
         ..p.clone()
     };
     let profiles = db.all_profiles().map_err(internal)?;
+    let mut configs = Vec::new();
     for inst in db.instances().map_err(internal)? {
         if inst.project != p.name {
             continue;
@@ -140,8 +143,9 @@ fn check_instances_allowed(db: &Db, p: &Project, config: &Value) -> Result<(), A
                 inst.api_name()
             ))
         })?;
+        configs.push((inst.api_name().to_string(), expanded.0));
     }
-    Ok(())
+    crate::quotas::check(&future, &configs).map_err(ApiError::bad_request)
 }
 
 /// What stands in project `p`, as API paths: its instances, and its own profiles, images and
@@ -471,7 +475,36 @@ fn state(db: &Db, p: &Project) -> Result<Response, ApiError> {
     ] {
         resources.insert(what.into(), json!({"limit": limit(key), "usage": usage}));
     }
-    for what in ["cpu", "disk", "memory", "networks", "processes"] {
+    // the aggregate limits: what the instances set, expanded with their profiles
+    let profiles = db.all_profiles().map_err(internal)?;
+    let configs: Vec<Value> = db
+        .instances()
+        .map_err(internal)?
+        .iter()
+        .filter(|i| i.project == p.name)
+        .map(|i| crate::instances::expanded_config(&profiles, i))
+        .collect();
+    for (what, key) in [
+        ("cpu", "limits.cpu"),
+        ("memory", "limits.memory"),
+        ("processes", "limits.processes"),
+    ] {
+        let max = p
+            .config
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(|v| {
+                if key == "limits.memory" {
+                    crate::config::memory_bytes(v)
+                } else {
+                    v.parse::<u64>().ok()
+                }
+            })
+            .map_or(-1, |n| n as i64);
+        let used = crate::quotas::usage(key, &configs);
+        resources.insert(what.into(), json!({"limit": max, "usage": used}));
+    }
+    for what in ["disk", "networks"] {
         resources.insert(what.into(), json!({"limit": -1, "usage": 0}));
     }
     Ok(api::sync(json!({"resources": resources})))
@@ -509,7 +542,7 @@ mod tests {
             json!({"features.images": "maybe"}),
             json!({"features.networks": "true"}),
             json!({"limits.instances": "-1"}),
-            json!({"limits.memory": "1GiB"}),
+            json!({"limits.memory": "lots"}),
             json!({"restricted": "yes"}),
             json!({"restricted.devices.usb": "managed"}),
             json!({"restricted.storage.pools": "x"}),

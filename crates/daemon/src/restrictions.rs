@@ -302,17 +302,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn project(config: Value) -> Project {
-        Project {
-            name: "p".into(),
-            description: String::new(),
-            config,
-        }
-    }
-
     #[test]
     fn nothing_is_restricted_until_restricted_is_true() {
-        let p = project(json!({"restricted.containers.nesting": "block"}));
+        let p = Project::for_test(json!({"restricted.containers.nesting": "block"}));
         let config = json!({"security.nesting": "true", "security.privileged": "true"});
         assert!(check_instance(&p, &config, &json!({})).is_ok());
         assert!(check_snapshot(&p).is_ok());
@@ -320,7 +312,7 @@ mod tests {
 
     #[test]
     fn a_restricted_project_takes_the_restrictive_defaults() {
-        let p = project(json!({"restricted": "true"}));
+        let p = Project::for_test(json!({"restricted": "true"}));
         for config in [
             json!({"security.nesting": "true"}),
             json!({"security.privileged": "true"}),
@@ -352,7 +344,7 @@ mod tests {
 
     #[test]
     fn allow_settings_open_what_they_name() {
-        let p = project(json!({
+        let p = Project::for_test(json!({
             "restricted": "true",
             "restricted.containers.nesting": "allow",
             "restricted.containers.privilege": "allow",

@@ -1877,7 +1877,9 @@ fn check_profile_users(db: &crate::db::Db, p: &Profile) -> Result<(), ApiError> 
     let mut profiles = db.all_profiles().map_err(internal)?;
     profiles.retain(|x| !(x.name == p.name && x.project == p.project));
     profiles.push(p.clone());
-    for inst in db.instances().map_err(internal)? {
+    let all = db.instances().map_err(internal)?;
+    let mut projects_touched: Vec<Project> = Vec::new();
+    for inst in &all {
         let uses = inst.profiles_project == p.project
             && inst
                 .profiles
@@ -1891,8 +1893,8 @@ fn check_profile_users(db: &crate::db::Db, p: &Profile) -> Result<(), ApiError> 
         };
         crate::restrictions::check_instance(
             &proj,
-            &instances::expanded_config(&profiles, &inst),
-            &instances::expanded_devices(&profiles, &inst),
+            &instances::expanded_config(&profiles, inst),
+            &instances::expanded_devices(&profiles, inst),
         )
         .map_err(|e| {
             ApiError::bad_request(format!(
@@ -1900,6 +1902,25 @@ fn check_profile_users(db: &crate::db::Db, p: &Profile) -> Result<(), ApiError> 
                 p.name,
                 inst.api_name()
             ))
+        })?;
+        if !projects_touched.iter().any(|x| x.name == proj.name) {
+            projects_touched.push(proj);
+        }
+    }
+    // and the aggregate limits of every project with an instance using it
+    for proj in &projects_touched {
+        let configs: Vec<(String, Value)> = all
+            .iter()
+            .filter(|i| i.project == proj.name)
+            .map(|i| {
+                (
+                    i.api_name().to_string(),
+                    instances::expanded_config(&profiles, i),
+                )
+            })
+            .collect();
+        crate::quotas::check(proj, &configs).map_err(|e| {
+            ApiError::bad_request(format!("Profile \"{}\" can't change so. {e}", p.name))
         })?;
     }
     Ok(())
@@ -1912,12 +1933,28 @@ fn check_restricted(
     inst: &crate::db::Instance,
 ) -> Result<(), ApiError> {
     let profiles = db.all_profiles().map_err(internal)?;
+    let config = instances::expanded_config(&profiles, inst);
     crate::restrictions::check_instance(
         proj,
-        &instances::expanded_config(&profiles, inst),
+        &config,
         &instances::expanded_devices(&profiles, inst),
     )
-    .map_err(ApiError::bad_request)
+    .map_err(ApiError::bad_request)?;
+    // the project's aggregate limits, with this instance as it would be
+    let mut configs: Vec<(String, Value)> = db
+        .instances()
+        .map_err(internal)?
+        .iter()
+        .filter(|i| i.project == proj.name && i.name != inst.name)
+        .map(|i| {
+            (
+                i.api_name().to_string(),
+                instances::expanded_config(&profiles, i),
+            )
+        })
+        .collect();
+    configs.push((inst.api_name().to_string(), config));
+    crate::quotas::check(proj, &configs).map_err(ApiError::bad_request)
 }
 
 fn check_devices(devices: &Value, db: &crate::db::Db, proj: &Project) -> Result<(), ApiError> {

@@ -188,9 +188,9 @@ fn projects_keep_instances_profiles_images_and_volumes_apart() {
     // bad input: one clear line, nothing changed
     let e = err_of(&w, &["project", "create", "a_b"]);
     assert!(e.contains("may not contain underscores"), "{e}");
-    let e = err_of(&w, &["project", "create", "p4", "-c", "limits.memory=1GiB"]);
+    let e = err_of(&w, &["project", "create", "p4", "-c", "limits.disk=1GiB"]);
     assert!(
-        e.contains("Unknown project config key \"limits.memory\""),
+        e.contains("Unknown project config key \"limits.disk\""),
         "{e}"
     );
     let e = err_of(
@@ -434,6 +434,48 @@ fn a_restricted_project_refuses_what_it_restricts() {
         rp[0],
         rp[1],
     ]);
+
+    // aggregate limits: every instance must set the key, and the sum stays under the limit
+    let e = err_of(&w, &["project", "set", "rp", "limits.memory=1GiB"]);
+    assert!(e.contains("\"c1\" has no limits.memory"), "{e}");
+    w.ok(&["config", "set", "c1", "limits.memory=512MiB", rp[0], rp[1]]);
+    w.ok(&["project", "set", "rp", "limits.memory=1GiB"]);
+    let e = err_of(
+        &w,
+        &[
+            "launch",
+            "bb",
+            "c2",
+            "-c",
+            "limits.memory=768MiB",
+            rp[0],
+            rp[1],
+        ],
+    );
+    assert!(e.contains("over its limit"), "{e}");
+    assert!(!w.dir.path().join("containers/rp_c2").exists());
+    w.ok(&[
+        "launch",
+        "bb",
+        "c2",
+        "-c",
+        "limits.memory=256MiB",
+        rp[0],
+        rp[1],
+    ]);
+    let e = err_of(
+        &w,
+        &["config", "set", "c2", "limits.memory=1GiB", rp[0], rp[1]],
+    );
+    assert!(e.contains("over its limit"), "{e}");
+    let info = w.ok(&["project", "info", "rp", "--format", "csv"]);
+    assert!(
+        info.to_lowercase().contains("memory,1.00gib,768.00mib"),
+        "{info}"
+    );
+    let e = err_of(&w, &["project", "set", "rp", "limits.memory=lots"]);
+    assert!(e.contains("2GiB"), "{e}");
+    w.ok(&["delete", "-f", "c2", rp[0], rp[1]]);
     w.ok(&["delete", "-f", "c1", rp[0], rp[1]]);
     w.ok(&["project", "delete", "rp"]);
 }
@@ -562,11 +604,9 @@ fn warrens_client_switches_projects_and_works_in_them() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && e.contains("nothing changed"), "{e}");
     assert!(warren_ok(&w, &["project", "show", "dev"]).contains("description: edited"));
+    // an aggregate limit needs every instance to set the key
     let e = warren_err(&w, &["project", "set", "dev", "limits.cpu=2"]);
-    assert!(
-        e.contains("Unknown project config key \"limits.cpu\""),
-        "{e}"
-    );
+    assert!(e.contains("\"web\" has no limits.cpu"), "{e}");
     let e = warren_err(&w, &["project", "switch", "nosuch"]);
     assert!(e.contains("Project \"nosuch\" not found"), "{e}");
     assert_eq!(warren_ok(&w, &["project", "get-current"]).trim(), "dev");
