@@ -28,7 +28,7 @@ fn cpu_count(set: &str) -> u64 {
             },
             None => 1,
         })
-        .sum()
+        .fold(0, u64::saturating_add)
 }
 
 /// Whether `value` is good for project key `key` (the error says what it takes), or None when
@@ -74,7 +74,7 @@ pub fn usage<'a>(key: &str, instances: impl IntoIterator<Item = &'a Value>) -> u
         .into_iter()
         .filter_map(|c| c.get(key).and_then(Value::as_str))
         .filter_map(|v| amount(key, v))
-        .sum()
+        .fold(0, u64::saturating_add)
 }
 
 /// Whether project `p`'s instances, as `(name, expanded config)`, fit its aggregate limits.
@@ -143,6 +143,15 @@ mod tests {
             &[("d".to_string(), json!({}))]
         )
         .is_ok());
+    }
+
+    #[test]
+    fn huge_values_saturate_instead_of_wrapping() {
+        let p = Project::for_test(json!({"limits.processes": "1000"}));
+        let a = json!({"limits.processes": "10"});
+        let b = json!({"limits.processes": u64::MAX.to_string()});
+        let err = check(&p, &[("a".into(), a), ("b".into(), b)]).unwrap_err();
+        assert!(err.contains("over its limit"), "{err}");
     }
 
     #[test]

@@ -219,13 +219,20 @@ fn check_device(p: &Project, name: &str, dev: &Value) -> Result<(), String> {
                         .get("restricted.devices.disk.paths")
                         .and_then(Value::as_str)
                         .unwrap_or("");
-                    let source = std::path::Path::new(get("source"));
+                    // where the source really is: a symlink under an allowed path may point
+                    // anywhere (one that doesn't resolve is judged as written)
+                    let given = std::path::Path::new(get("source"));
+                    let source = std::fs::canonicalize(given).unwrap_or_else(|_| given.to_path_buf());
                     let ok = allowed.trim().is_empty()
                         || allowed
                             .split(',')
                             .map(str::trim)
                             .filter(|a| !a.is_empty())
-                            .any(|a| source.starts_with(a));
+                            .any(|a| {
+                                let real = std::fs::canonicalize(a)
+                                    .unwrap_or_else(|_| std::path::PathBuf::from(a));
+                                given.starts_with(a) && source.starts_with(real)
+                            });
                     if ok {
                         Ok(())
                     } else {
@@ -359,6 +366,18 @@ mod tests {
         assert!(check_instance(&p, &json!({}), &inside).is_ok());
         let outside = json!({"d": {"type": "disk", "path": "/mnt", "source": "/etc"}});
         assert!(check_instance(&p, &json!({}), &outside).is_err());
+        // a symlink inside an allowed path that leads out of it
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc", dir.path().join("out")).unwrap();
+        let allowed = dir.path().display().to_string();
+        let q = Project::for_test(json!({
+            "restricted": "true",
+            "restricted.devices.disk": "allow",
+            "restricted.devices.disk.paths": allowed
+        }));
+        let link = json!({"d": {"type": "disk", "path": "/mnt",
+            "source": dir.path().join("out").display().to_string()}});
+        assert!(check_instance(&q, &json!({}), &link).is_err());
         let other_net = json!({"eth0": {"type": "nic", "network": "other"}});
         assert!(check_instance(&p, &json!({}), &other_net).is_err());
         assert!(check_snapshot(&p).is_ok());

@@ -197,6 +197,18 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                         "Stop the instance before restoring a snapshot",
                     ));
                 }
+                // what comes back must be allowed in the project as it is now
+                let back = crate::db::Instance {
+                    config: s.config.clone(),
+                    devices: s.devices.clone(),
+                    profiles: s.profiles.clone(),
+                    ..old.clone()
+                };
+                {
+                    let db = d.db();
+                    check_profiles_exist(&db, &proj, &back.profiles)?;
+                    check_restricted(&db, &proj, &back)?;
+                }
                 let (dd, mut restored) = (d.clone(), old.clone());
                 let op = d.hub.run(
                     "Restoring snapshot",
@@ -915,11 +927,11 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 devices: merge(patch, &old.devices, body.get("devices"))?,
             };
             check_devices(&new.devices, &db, &proj)?;
-            check_profile_users(&db, &new)?;
             drop(db);
             // one change at a time (instances' and profiles')
             let _one = d.updates.lock().unwrap_or_else(|e| e.into_inner());
             let db = d.db();
+            check_profile_users(&db, &new)?;
             // the instances using it: running ones get the device changes at once (all or
             // nothing), every one a config for its next start and MACs for new nics
             let old_profiles = db.all_profiles().map_err(internal)?;
@@ -1491,6 +1503,9 @@ where
                 ApiError::not_found(format!("Project \"{}\" not found", inst.project))
             })?;
         crate::projects::check_instance_limit(&db, &project)?;
+        // and its restrictions and aggregate limits still allow it (checked before, but the
+        // project or another instance may have changed since)
+        check_restricted(&db, &project, &inst)?;
         if db.instance(&inst.name).map_err(internal)?.is_some() {
             return Err(ApiError::new(
                 409,

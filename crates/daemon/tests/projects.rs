@@ -394,6 +394,28 @@ fn a_restricted_project_refuses_what_it_restricts() {
     assert!(w
         .ok(&["project", "get", "rp", "restricted.containers.nesting"])
         .contains("allow"));
+    // a snapshot can't bring back what the project forbids now
+    w.ok(&["snapshot", "create", "c1", "s1", rp[0], rp[1]]);
+    w.ok(&[
+        "config",
+        "set",
+        "c1",
+        "security.nesting=false",
+        rp[0],
+        rp[1],
+    ]);
+    w.ok(&[
+        "project",
+        "set",
+        "rp",
+        "restricted.containers.nesting=block",
+    ]);
+    w.ok(&["stop", "-f", "c1", rp[0], rp[1]]);
+    let e = err_of(&w, &["snapshot", "restore", "c1", "s1", rp[0], rp[1]]);
+    assert!(e.contains("restricted.containers.nesting"), "{e}");
+    assert!(w
+        .ok(&["config", "get", "c1", "security.nesting", rp[0], rp[1]])
+        .contains("false"));
     // a shared profile can't bring in what the project forbids
     let e = err_of(
         &w,

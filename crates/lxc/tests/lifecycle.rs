@@ -417,6 +417,52 @@ fn a_pids_limit_of_one_still_starts_with_init_in_its_cgroup() {
 }
 
 #[test]
+fn the_monitor_keeps_its_cpu_affinity_while_init_gets_the_cpuset() {
+    if !require_root("the_monitor_keeps_its_cpu_affinity_while_init_gets_the_cpuset") {
+        return;
+    }
+    // the monitor steps through the container's v1 cpuset for the clone (hybrid hosts only)
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if !std::path::Path::new("/sys/fs/cgroup/cpuset").exists() || cpus < 2 {
+        eprintln!("skipped: needs a v1 cpuset hierarchy and two CPUs");
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("aff");
+    lxc.busybox(&name, &["lxc.cgroup.cpuset.cpus = 0"]);
+    let out = std::process::Command::new("taskset")
+        .args(["-c", "1", BIN, "start", "-P"])
+        .arg(lxc.lxcpath())
+        .args(["-n", &name])
+        .env("WARREN_LXC_DEFAULT_CONF", "/dev/null")
+        .output()
+        .expect("taskset");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let allowed = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .expect("status")
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Cpus_allowed_list:")
+                    .map(|v| v.trim().to_string())
+            })
+            .expect("Cpus_allowed_list")
+    };
+    let monitors = processes_matching(&format!(
+        "[warren monitor] {} {name}",
+        lxc.lxcpath().display()
+    ));
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    assert_eq!(allowed(&monitors[0].to_string()), "1");
+    let init_pid = lxc
+        .ok("info", &["-n", &name, "-p", "-H"])
+        .trim()
+        .to_string();
+    assert_eq!(allowed(&init_pid), "0");
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}
+
+#[test]
 fn unavailable_cgroup_key_fails_start_and_leaves_nothing() {
     if !require_root("unavailable_cgroup_key_fails_start_and_leaves_nothing") {
         return;

@@ -328,7 +328,13 @@ impl Monitor {
             return;
         };
         let flags = (!wait).then_some(nix::sys::wait::WaitPidFlag::WNOHANG);
-        match waitpid(nix::unistd::Pid::from_raw(pid), flags) {
+        let status = loop {
+            match waitpid(nix::unistd::Pid::from_raw(pid), flags) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other,
+            }
+        };
+        match status {
             Ok(WaitStatus::StillAlive) => {}
             Ok(WaitStatus::Exited(_, code)) => {
                 if code == 0 {
@@ -348,6 +354,9 @@ impl Monitor {
         let env = hooks::hook_env(&self.spec, None);
         let mut first = true;
         loop {
+            // (a reboot: the monitor's move into its own cgroup must be over before it steps
+            // through the container's for the clone)
+            self.reap_cgroup_joiner(true);
             self.set_state(State::Starting);
             hooks::run_all(&self.spec, HookKind::PreStart, &env)?;
             let inst = match self.start_instance() {
@@ -450,12 +459,39 @@ impl Monitor {
         } else {
             self.hier.own_v1_paths().ok()
         };
+        // a v1 cpuset sets the CPU affinity of whatever joins it: the monitor's own is put back
+        // when it leaves
+        let affinity = v1_homes
+            .as_ref()
+            .and_then(|_| nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok());
+        // home, else (a home removed meanwhile) the hierarchies' roots or a regular user's own
+        let roots: Vec<std::path::PathBuf> = self
+            .hier
+            .home_paths()
+            .into_iter()
+            .take(self.hier.v1().len())
+            .collect();
+        let go_home = |homes: &[std::path::PathBuf]| {
+            let left = cgroup::leave_v1_self(homes).or_else(|e| {
+                crate::warn!("back to the monitor's own cgroups: {e}");
+                cgroup::leave_v1_self(&roots)
+            });
+            if let Some(a) = &affinity {
+                let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), a);
+            }
+            left
+        };
         let entered_v1 = match &v1_homes {
             Some(homes) => match inner.enter_v1_self() {
                 Ok(()) => true,
                 Err(e) => {
                     crate::debug!("init will be moved into its v1 cgroups: {e}");
-                    let _ = cgroup::leave_v1_self(homes);
+                    if let Err(e) = go_home(homes) {
+                        let _ = std::env::set_current_dir("/");
+                        return Err(StartError::Setup(format!(
+                            "the monitor could not leave the container's cgroups: {e}"
+                        )));
+                    }
                     false
                 }
             },
@@ -477,7 +513,7 @@ impl Monitor {
         // (only the monitor gets here on success: the child runs the container below)
         let left_v1 = match (&forked, &v1_homes) {
             (Ok(warren_sys::Forked::Child), _) => Ok(()),
-            (_, Some(homes)) if entered_v1 => cgroup::leave_v1_self(homes),
+            (_, Some(homes)) if entered_v1 => go_home(homes),
             _ => Ok(()),
         };
         // (a pids limit of 1 has no room for the monitor beside init: that clone fails, and
@@ -871,6 +907,7 @@ impl Monitor {
         // holds little more than its data
         let mut code_released = self.opts.foreground;
         loop {
+            self.reap_cgroup_joiner(false);
             if let Some((at, tracking)) = self.join_cgroup_at.take() {
                 if Instant::now() >= at {
                     self.join_own_cgroup(&tracking);
@@ -939,7 +976,6 @@ impl Monitor {
                 && self.join_cgroup_at.is_none()
             {
                 code_released = true;
-                self.reap_cgroup_joiner(false);
                 if let Ok(b) = warren_sys::release_own_code_pages() {
                     crate::debug!("idle: released {} KiB of code pages", b / 1024);
                 }

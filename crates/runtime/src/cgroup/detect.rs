@@ -356,9 +356,14 @@ impl Hierarchies {
     /// The calling process's own cgroup in every v1 hierarchy, read now: where it goes back to
     /// after [`ContainerCgroup::enter_v1_self`].
     pub fn own_v1_paths(&self) -> Result<Vec<PathBuf>, CgroupError> {
-        self.v1
+        // read now: a copy kept from earlier (a regular user's) may predate a move since
+        let now = Hierarchies {
+            self_cgroup: None,
+            ..self.clone()
+        };
+        now.v1
             .iter()
-            .map(|h| Ok(h.path.join(self.own_cgroup(Some(h))?)))
+            .map(|h| Ok(h.path.join(now.own_cgroup(Some(h))?)))
             .collect()
     }
 

@@ -617,8 +617,10 @@ impl ContainerCgroup {
             .unified()
             .map(|u| u.join("cgroup.kill"))
             .filter(|p| p.exists());
+        // (never the caller: a monitor that could not leave the cgroup must not kill itself)
+        let me = std::process::id() as i32;
         loop {
-            let pids = self.procs()?;
+            let pids: Vec<i32> = self.procs()?.into_iter().filter(|p| *p != me).collect();
             if pids.is_empty() {
                 return Ok(());
             }
