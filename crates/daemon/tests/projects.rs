@@ -629,6 +629,11 @@ fn warrens_client_switches_projects_and_works_in_them() {
     // an aggregate limit needs every instance to set the key
     let e = warren_err(&w, &["project", "set", "dev", "limits.cpu=2"]);
     assert!(e.contains("\"web\" has no limits.cpu"), "{e}");
+    warren_ok(&w, &["config", "set", "web", "limits.memory=256MiB"]);
+    warren_ok(&w, &["project", "set", "dev", "limits.memory=1GiB"]);
+    let info = warren_ok(&w, &["project", "info", "dev", "--format", "csv"]);
+    assert!(info.contains("MEMORY,1.00GiB,256.00MiB"), "{info}");
+    warren_ok(&w, &["project", "unset", "dev", "limits.memory"]);
     let e = warren_err(&w, &["project", "switch", "nosuch"]);
     assert!(e.contains("Project \"nosuch\" not found"), "{e}");
     assert_eq!(warren_ok(&w, &["project", "get-current"]).trim(), "dev");

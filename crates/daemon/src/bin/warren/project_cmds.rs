@@ -181,14 +181,20 @@ pub fn info(name: &str, format: Format) -> Result<i32> {
     if let Some(resources) = state["resources"].as_object() {
         for (what, r) in resources {
             let limit = r["limit"].as_i64().unwrap_or(-1);
+            let usage = r["usage"].as_i64().unwrap_or(0);
+            // amounts of bytes as incus shows them
+            let shown = |n: i64| match what.as_str() {
+                "memory" | "disk" => format::bytes(n.max(0) as u64),
+                _ => n.to_string(),
+            };
             rows.push(vec![
                 what.to_uppercase(),
                 if limit < 0 {
                     "UNLIMITED".to_string()
                 } else {
-                    limit.to_string()
+                    shown(limit)
                 },
-                r["usage"].as_i64().unwrap_or(0).to_string(),
+                shown(usage),
             ]);
         }
     }
