@@ -56,7 +56,8 @@ pub fn autostart(d: &std::sync::Arc<Daemon>) {
             if instances::state(&d.dir, &i.name) != "STOPPED" {
                 continue;
             }
-            match instances::start(&d.dir, &profiles, &i) {
+            let allowed = crate::restrictions::check_at_start(&d.db(), &profiles, &i);
+            match allowed.and_then(|()| instances::start(&d.dir, &profiles, &i)) {
                 Ok(()) => {
                     log::info(&format!("autostart: {} started", i.name));
                     d.hub.lifecycle("instance-started", &i.url(), json!({}));

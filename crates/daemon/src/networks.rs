@@ -325,11 +325,45 @@ pub fn write_static_leases(dir: &Path, name: &str, leases: &[(String, String)]) 
     if std::fs::write(&file, text).is_ok() {
         let pid_file = run_dir(dir).join(name).join("dnsmasq.pid");
         if let Some(pid) = warren_net::dnsmasq::running_pid(&pid_file) {
-            let _ = nix::sys::signal::kill(
+            let sent = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGHUP,
             );
+            if sent.is_ok() {
+                wait_reloaded(pid);
+            }
         }
+    }
+}
+
+/// Waits (up to a second) until dnsmasq `pid` has taken its SIGHUP and re-read its files: the
+/// signal no longer pending, and dnsmasq asleep again (after the signal it runs until the
+/// re-read is done). A container started right after a static lease was set must find it
+/// there when it asks for an address.
+fn wait_reloaded(pid: i32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let status = format!("/proc/{pid}/status");
+    let hup = 1u64 << (libc::SIGHUP - 1);
+    loop {
+        let Ok(text) = std::fs::read_to_string(&status) else {
+            return;
+        };
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(str::trim)
+        };
+        let pending = |key: &str| {
+            field(key)
+                .and_then(|v| u64::from_str_radix(v, 16).ok())
+                .unwrap_or(0)
+        };
+        let delivered = (pending("SigPnd:") | pending("ShdPnd:")) & hup == 0;
+        let asleep = field("State:").is_some_and(|s| s.starts_with('S'));
+        if (delivered && asleep) || std::time::Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
     }
 }
 

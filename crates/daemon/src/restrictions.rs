@@ -296,6 +296,23 @@ fn check_device(p: &Project, name: &str, dev: &Value) -> Result<(), String> {
     }
 }
 
+/// The instance's project's restrictions once more at start: a disk's source may have become
+/// a symlink leading elsewhere since it was added.
+pub fn check_at_start(
+    db: &crate::db::Db,
+    profiles: &[crate::db::Profile],
+    inst: &crate::db::Instance,
+) -> Result<(), String> {
+    let Some(p) = db.project(&inst.project).map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    check_instance(
+        &p,
+        &crate::instances::expanded_config(profiles, inst),
+        &crate::instances::expanded_devices(profiles, inst),
+    )
+}
+
 /// Whether project `p` allows snapshots (of instances and custom volumes).
 pub fn check_snapshot(p: &Project) -> Result<(), String> {
     if restricted(p) && setting(p, "restricted.snapshots") == "block" {

@@ -1814,6 +1814,7 @@ fn start_instance(d: &Daemon, name: &str) -> Result<(), String> {
             db.all_profiles().map_err(|e| e.to_string())?,
         )
     };
+    crate::restrictions::check_at_start(&d.db(), &profiles, &inst)?;
     instances::start(&d.dir, &profiles, &inst)
 }
 

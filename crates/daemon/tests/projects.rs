@@ -370,6 +370,20 @@ fn a_restricted_project_refuses_what_it_restricts() {
         &strs(&device_add("e", "disk", &["source=/etc", "path=/e"])),
     );
     assert!(e.contains("restricted.devices.disk.paths"), "{e}");
+    // checked again at start: a source inside the allowed path that became a symlink leading
+    // out of it since
+    let sub = host.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let sub_source = format!("source={}", sub.display());
+    w.ok(&strs(&device_add("s", "disk", &[&sub_source, "path=/sub"])));
+    w.ok(&["stop", "-f", "c1", rp[0], rp[1]]);
+    std::fs::remove_dir(&sub).unwrap();
+    std::os::unix::fs::symlink("/etc", &sub).unwrap();
+    let e = err_of(&w, &["start", "c1", rp[0], rp[1]]);
+    assert!(e.contains("restricted.devices.disk.paths"), "{e}");
+    std::fs::remove_file(&sub).unwrap();
+    std::fs::create_dir(&sub).unwrap();
+    w.ok(&["start", "c1", rp[0], rp[1]]);
     w.ok(&[
         "project",
         "set",
