@@ -489,18 +489,7 @@ fn state(db: &Db, p: &Project) -> Result<Response, ApiError> {
         ("memory", "limits.memory"),
         ("processes", "limits.processes"),
     ] {
-        let max = p
-            .config
-            .get(key)
-            .and_then(Value::as_str)
-            .and_then(|v| {
-                if key == "limits.memory" {
-                    crate::config::memory_bytes(v)
-                } else {
-                    v.parse::<u64>().ok()
-                }
-            })
-            .map_or(-1, |n| n as i64);
+        let max = crate::quotas::limit(p, key).map_or(-1, |n| n.min(i64::MAX as u64) as i64);
         let used = crate::quotas::usage(key, &configs);
         resources.insert(what.into(), json!({"limit": max, "usage": used}));
     }

@@ -52,7 +52,7 @@ pub fn check_key(key: &str, value: &str) -> Option<Result<(), String>> {
 }
 
 /// The project's limit for `key`, if it sets one.
-fn limit(p: &Project, key: &str) -> Option<u64> {
+pub fn limit(p: &Project, key: &str) -> Option<u64> {
     let v = p.config.get(key).and_then(Value::as_str)?;
     match key {
         "limits.memory" => crate::config::memory_bytes(v),

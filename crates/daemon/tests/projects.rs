@@ -516,6 +516,24 @@ fn a_restricted_project_refuses_what_it_restricts() {
     w.ok(&["project", "delete", "rp"]);
 }
 
+/// `warren project edit dev` with `yaml` on its standard input.
+fn warren_edit(w: &Warrend, yaml: &[u8]) -> std::process::Output {
+    std::process::Command::new(WARREN)
+        .args(["project", "edit", "dev"])
+        .env("WARREN_DIR", w.dir.path())
+        .env("WARREN_CONF", w.dir.path().join("warren-client"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(yaml)?;
+            c.wait_with_output()
+        })
+        .expect("warren project edit")
+}
+
 fn warren(w: &Warrend, args: &[&str]) -> std::process::Output {
     std::process::Command::new(WARREN)
         .args(args)
@@ -597,23 +615,10 @@ fn warrens_client_switches_projects_and_works_in_them() {
     );
     assert_eq!(all.trim(), "dev,web");
     // its config through the editor path's stdin form, and a bad key refused with nothing changed
-    let o = std::process::Command::new(WARREN)
-        .args(["project", "edit", "dev"])
-        .env("WARREN_DIR", w.dir.path())
-        .env("WARREN_CONF", w.dir.path().join("warren-client"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin
-                .take()
-                .expect("stdin")
-                .write_all(b"description: edited\nconfig:\n  features.images: \"false\"\n  features.profiles: \"false\"\n  features.storage.volumes: \"true\"\n  features.storage.buckets: \"true\"\n  limits.instances: 5\n")?;
-            c.wait_with_output()
-        })
-        .expect("warren project edit");
+    let o = warren_edit(
+        &w,
+        b"description: edited\nconfig:\n  features.images: \"false\"\n  features.profiles: \"false\"\n  features.storage.volumes: \"true\"\n  features.storage.buckets: \"true\"\n  limits.instances: 5\n",
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let shown = warren_ok(&w, &["project", "show", "dev"]);
     assert!(
@@ -621,22 +626,7 @@ fn warrens_client_switches_projects_and_works_in_them() {
         "{shown}"
     );
     // YAML that doesn't parse changes nothing
-    let o = std::process::Command::new(WARREN)
-        .args(["project", "edit", "dev"])
-        .env("WARREN_DIR", w.dir.path())
-        .env("WARREN_CONF", w.dir.path().join("warren-client"))
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin
-                .take()
-                .expect("stdin")
-                .write_all(b"config: [unclosed\n")?;
-            c.wait_with_output()
-        })
-        .expect("warren project edit");
+    let o = warren_edit(&w, b"config: [unclosed\n");
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && e.contains("nothing changed"), "{e}");
     assert!(warren_ok(&w, &["project", "show", "dev"]).contains("description: edited"));
