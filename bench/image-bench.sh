@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 N=${N:-3}
-cargo build --release --locked -p warren-builder -p warren-lxc >/dev/null 2>&1
+./scripts/build.sh >/dev/null 2>&1
 WB=$PWD/target/release/warren-build
 WL=$PWD/target/release/warren-lxc
 if ! command -v incus >/dev/null; then

@@ -3,13 +3,21 @@
 # Idempotent: a second run only checks.
 set -euo pipefail
 need=()
-for p in busybox-static uidmap libseccomp-dev liblzma-dev pkg-config python3 file xz-utils debootstrap nftables dnsmasq-base squashfs-tools gpg gpgv zstd bzip2 lxc; do
+for p in busybox-static uidmap libseccomp-dev liblzma-dev pkg-config python3 file xz-utils debootstrap nftables dnsmasq-base squashfs-tools gpg gpgv zstd bzip2 lxc musl-tools; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+# The Rust musl target, which scripts/build.sh builds the short-lived tools for (it falls back to
+# glibc where the target can't be fetched)
+host=$(rustc -vV | sed -n 's/^host: //p')
+if [ "${host/-gnu/-musl}" != "$host" ] && command -v rustup >/dev/null &&
+  ! rustup target list --installed | grep -qx "${host/-gnu/-musl}"; then
+  rustup target add "${host/-gnu/-musl}" >/dev/null 2>&1 ||
+    echo "note: rustup could not add ${host/-gnu/-musl}; scripts/build.sh builds for glibc" >&2
 fi
 # Incus, for the tests that drive the real incus against warren's image server (bookworm has it in
 # backports only)

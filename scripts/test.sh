@@ -11,3 +11,12 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+# The tools users run are the release build of scripts/build.sh (static, for musl where it can):
+# the container lifecycle tests once more against those binaries.
+./scripts/build.sh lxc
+export WARREN_TEST_LXC_BIN=$PWD/target/release/warren-lxc
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --no-fail-fast -p warren-lxc --test lifecycle --test unprivileged
+else
+  cargo test --locked --no-fail-fast -p warren-lxc --test lifecycle --test unprivileged
+fi

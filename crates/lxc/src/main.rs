@@ -9,7 +9,6 @@ mod status;
 mod templates;
 mod user;
 
-use clap::Parser;
 use std::ffi::OsString;
 
 fn main() {
@@ -26,7 +25,7 @@ fn main() {
     if let Some(sub) = base.strip_prefix("lxc-") {
         args.splice(0..1, [OsString::from("warren-lxc"), OsString::from(sub)]);
     }
-    let cli = match cmd::Cli::try_parse_from(&args) {
+    let cli = match cmd::parse(&args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };

@@ -653,9 +653,9 @@ struct RawSeccompNotifResp {
     flags: u32,
 }
 
-const SECCOMP_IOCTL_NOTIF_RECV: libc::c_ulong = 0xc050_2100;
-const SECCOMP_IOCTL_NOTIF_SEND: libc::c_ulong = 0xc018_2101;
-const SECCOMP_IOCTL_NOTIF_ID_VALID: libc::c_ulong = 0x4008_2102;
+const SECCOMP_IOCTL_NOTIF_RECV: libc::Ioctl = 0xc050_2100_u32 as libc::Ioctl;
+const SECCOMP_IOCTL_NOTIF_SEND: libc::Ioctl = 0xc018_2101_u32 as libc::Ioctl;
+const SECCOMP_IOCTL_NOTIF_ID_VALID: libc::Ioctl = 0x4008_2102_u32 as libc::Ioctl;
 /// Let the intercepted call proceed in the kernel as if not intercepted.
 pub const SECCOMP_USER_NOTIF_FLAG_CONTINUE: u32 = 1;
 
@@ -732,8 +732,8 @@ pub fn seccomp_notif_id_valid(listener: BorrowedFd<'_>, id: u64) -> bool {
 /// The uid that owns the user namespace a namespace `ns` belongs to (ioctl NS_GET_USERNS, then
 /// NS_GET_OWNER_UID): who may act on a network namespace, say.
 pub fn namespace_owner_uid(ns: BorrowedFd<'_>) -> io::Result<u32> {
-    const NS_GET_USERNS: libc::c_ulong = 0xb701;
-    const NS_GET_OWNER_UID: libc::c_ulong = 0xb704;
+    const NS_GET_USERNS: libc::Ioctl = 0xb701;
+    const NS_GET_OWNER_UID: libc::Ioctl = 0xb704;
     // SAFETY: NS_GET_USERNS takes no argument and returns a new descriptor or -1.
     let userns = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_USERNS) };
     if userns < 0 {
@@ -1090,6 +1090,18 @@ pub fn set_topdir_flag(dir: &std::path::Path) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Debian's libseccomp.a is compiled against glibc with `_FORTIFY_SOURCE`: its text export of a
+/// filter (`seccomp_export_pfc`, which warren never calls) prints through glibc's `__fprintf_chk`.
+/// musl has no such symbol, so the static musl build of the tools (scripts/build.sh) would not
+/// link. This stand-in ignores its arguments and reports failure, as a print error would.
+#[cfg(target_env = "musl")]
+// SAFETY: no Rust item has this name, and libseccomp's callers pass it a C variadic call,
+// whose arguments a callee that reads none of them may ignore (the caller cleans up).
+#[no_mangle]
+pub extern "C" fn __fprintf_chk() -> libc::c_int {
+    -1
 }
 
 #[cfg(test)]

@@ -47,16 +47,18 @@ pub struct Lxc {
 }
 
 impl Lxc {
-    /// `bin`: the warren-lxc binary (`env!("CARGO_BIN_EXE_warren-lxc")`).
+    /// `bin`: the warren-lxc binary (`env!("CARGO_BIN_EXE_warren-lxc")`), unless
+    /// `WARREN_TEST_LXC_BIN` names another (scripts/test.sh runs the lifecycle tests again on the
+    /// release build that scripts/build.sh makes, which is what users run).
     pub fn new(bin: &str) -> Lxc {
+        let bin = std::env::var_os("WARREN_TEST_LXC_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(bin));
         let dir = tempfile::Builder::new()
             .prefix("warren-test-")
             .tempdir_in(std::env::temp_dir())
             .expect("create a temporary lxcpath");
-        Lxc {
-            bin: PathBuf::from(bin),
-            dir,
-        }
+        Lxc { bin, dir }
     }
 
     pub fn lxcpath(&self) -> &Path {
