@@ -2,6 +2,11 @@
 //! `lxc-SUBCOMMAND`; re-executed as `[warren monitor]` it is a container's monitor.
 #![forbid(unsafe_code)]
 
+/// (musl builds: see Cargo.toml)
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 mod cmd;
 mod common;
 mod lxcnet;

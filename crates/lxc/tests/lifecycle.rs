@@ -564,6 +564,12 @@ fn bad_config_names_file_line_and_key() {
         "{err}"
     );
     assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
+    // the monitor spawned ahead of the config read is dismissed and gone with the CLI
+    assert!(processes_matching(&format!(
+        "[warren monitor] {} {name}",
+        lxc.lxcpath().display()
+    ))
+    .is_empty());
 }
 
 #[test]

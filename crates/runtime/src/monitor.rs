@@ -108,6 +108,8 @@ struct Instance {
     guard: Option<crate::mountguard::Guard>,
     /// The network interfaces made for it.
     ifaces: Vec<crate::network::Iface>,
+    /// Its mount namespace (see `Monitor::stopped_mounts`).
+    mounts: Option<std::fs::File>,
     /// Its network namespace, held while it has physical links to give back.
     netns: Option<std::fs::File>,
 }
@@ -143,6 +145,11 @@ struct Monitor {
     /// The cgroup2 device program attached to the running instance's payload cgroup (what a
     /// device rule added later replaces).
     device_program: std::cell::RefCell<Option<OwnedFd>>,
+    /// The stopped container's mount namespace, held until STOPPED has been answered: the
+    /// kernel takes a namespace's mounts down (and waits out an RCU grace period) in the exit of
+    /// its last process, which would delay init's death, and so the stop, by up to a millisecond.
+    /// Dropped, the teardown runs here, after the answer.
+    stopped_mounts: Option<std::fs::File>,
 }
 
 /// How long after the start the monitor leaves its caller's cgroup for its own.
@@ -258,6 +265,7 @@ fn run_inner(
         stdin_open: true,
         device_program: Default::default(),
         attach_guards: Vec::new(),
+        stopped_mounts: None,
     };
     let tracking = m.hier.tracking_only();
     let result = m.lifecycle(status, &tracking);
@@ -276,8 +284,10 @@ fn run_inner(
     // The container is gone: let go of the command socket (its name too, so the container can
     // start again at once) and of every client waiting for the stop. Only then leave our own
     // cgroup: that migration waits for an RCU grace period, several milliseconds no caller
-    // needs to wait for.
+    // needs to wait for. The container's mounts go after that too.
+    let stopped_mounts = m.stopped_mounts.take();
     drop(m);
+    drop(stopped_mounts);
     if let Some(cg) = monitor_cg {
         leave_to_root(&tracking);
         let _ = cg.remove();
@@ -576,6 +586,12 @@ impl Monitor {
                 return Err(fail(format!("pidfd_open: {e}"), &payload));
             }
         };
+        let mounts = spec
+            .namespaces
+            .new
+            .contains(&NsKind::Mount)
+            .then(|| std::fs::File::open(format!("/proc/{pid}/ns/mnt")).ok())
+            .flatten();
         if !born_in_cgroups {
             if let Err(e) = inner.attach(pid) {
                 return Err(fail(format!("move init into its cgroup: {e}"), &payload));
@@ -711,6 +727,7 @@ impl Monitor {
             guard,
             ifaces,
             netns,
+            mounts,
         })
     }
 
@@ -1538,6 +1555,9 @@ impl Monitor {
         if let Err(e) = inst.payload.kill_all() {
             crate::error!("kill leftover processes: {e}");
         }
+        // the inner cgroup first: then each payload directory is a leaf, gone in one rmdir
+        // (what can't go now is reported by the payload's removal, which looks deeper)
+        let _ = inst.inner.remove();
         if let Err(e) = inst.payload.remove() {
             crate::error!("remove cgroup: {e}");
         }
@@ -1556,6 +1576,7 @@ impl Monitor {
         self.attach_guards.clear();
         if !self.reboot_requested {
             self.console_clients.clear();
+            self.stopped_mounts = inst.mounts;
         }
     }
 }

@@ -26,59 +26,105 @@ pub const MONITOR_ARGV0: &str = "[warren monitor]";
 /// Start `spec` in the background. `exe` is the binary that answers to [`MONITOR_ARGV0`] by calling
 /// [`monitor_main`]. Returns init's pid once the container is RUNNING.
 pub fn start_background(exe: &Path, launch: &MonitorLaunch) -> Result<i32, StartError> {
-    let io = |what: &str| {
-        let what = what.to_string();
-        move |source| StartError::Sys { what, source }
-    };
-    let mut child = Command::new(exe)
-        .arg0(MONITOR_ARGV0)
-        .arg(&launch.spec.lxcpath)
-        .arg(&launch.spec.name)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .current_dir("/")
-        .spawn()
-        .map_err(io("spawn the monitor"))?;
-    let payload = serde_json::to_vec(launch).map_err(|e| StartError::Setup(e.to_string()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(&payload)
-            .map_err(io("hand the spec to the monitor"))?;
+    SpawnedMonitor::spawn(exe, &launch.spec.lxcpath, &launch.spec.name)?.launch(launch)
+}
+
+/// A monitor process started ahead of its spec: it waits for the spec on its stdin, so the
+/// caller can read the container's config while the monitor's exec runs (on another CPU).
+/// Dropped without [`SpawnedMonitor::launch`], it gets no spec and exits quietly.
+pub struct SpawnedMonitor {
+    child: Option<std::process::Child>,
+}
+
+impl SpawnedMonitor {
+    /// Start the monitor binary `exe` for the container `name` of `lxcpath` (its argv, for `ps`).
+    pub fn spawn(exe: &Path, lxcpath: &Path, name: &str) -> Result<SpawnedMonitor, StartError> {
+        let child = Command::new(exe)
+            .arg0(MONITOR_ARGV0)
+            .arg(lxcpath)
+            .arg(name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            // (no current_dir: the monitor moves to / itself, so that std can spawn it with
+            // posix_spawn, a vfork that copies none of our page tables, rather than fork + exec)
+            .spawn()
+            .map_err(|source| StartError::Sys {
+                what: "spawn the monitor".into(),
+                source,
+            })?;
+        Ok(SpawnedMonitor { child: Some(child) })
     }
-    let Some(stdout) = child.stdout.take() else {
-        return Err(StartError::Setup("monitor has no status pipe".into()));
-    };
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .map_err(io("read the monitor's status"))?;
-    let line = line.trim_end();
-    if let Some(pid) = line.strip_prefix("ok ") {
-        // the monitor lives on in its own session; it is reaped by whoever adopts it
-        std::mem::forget(child);
-        return pid
-            .parse()
-            .map_err(|_| StartError::Setup(format!("monitor said {line:?}")));
-    }
-    let _ = child.wait();
-    if let Some(msg) = line.strip_prefix("error ") {
-        if msg.ends_with(" is already running") {
-            return Err(StartError::AlreadyRunning(launch.spec.name.clone()));
+
+    /// Hand the monitor its launch and wait until the container is RUNNING (init's pid) or
+    /// has failed.
+    pub fn launch(mut self, launch: &MonitorLaunch) -> Result<i32, StartError> {
+        let io = |what: &str| {
+            let what = what.to_string();
+            move |source| StartError::Sys { what, source }
+        };
+        let Some(mut child) = self.child.take() else {
+            return Err(StartError::Setup("the monitor was launched twice".into()));
+        };
+        let payload = serde_json::to_vec(launch).map_err(|e| StartError::Setup(e.to_string()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(&payload)
+                .map_err(io("hand the spec to the monitor"))?;
         }
-        return Err(StartError::Setup(msg.to_string()));
+        let Some(stdout) = child.stdout.take() else {
+            return Err(StartError::Setup("monitor has no status pipe".into()));
+        };
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(io("read the monitor's status"))?;
+        let line = line.trim_end();
+        if let Some(pid) = line.strip_prefix("ok ") {
+            // the monitor lives on in its own session; it is reaped by whoever adopts it
+            std::mem::forget(child);
+            return pid
+                .parse()
+                .map_err(|_| StartError::Setup(format!("monitor said {line:?}")));
+        }
+        let _ = child.wait();
+        if let Some(msg) = line.strip_prefix("error ") {
+            if msg.ends_with(" is already running") {
+                return Err(StartError::AlreadyRunning(launch.spec.name.clone()));
+            }
+            return Err(StartError::Setup(msg.to_string()));
+        }
+        Err(StartError::Setup(
+            "the monitor exited without saying why (run with -o LOGFILE -l DEBUG)".to_string(),
+        ))
     }
-    Err(StartError::Setup(
-        "the monitor exited without saying why (run with -o LOGFILE -l DEBUG)".to_string(),
-    ))
+}
+
+impl Drop for SpawnedMonitor {
+    /// Not launched: its stdin closes empty, and it exits at once (waited for, so no monitor
+    /// outlives a start that failed before it began).
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
+    }
 }
 
 /// Entry point of a spawned monitor process: read the launch from stdin, detach from the caller's
 /// session, report on stdout, then run until the container stops.
 pub fn monitor_main() -> i32 {
+    // out of the caller's working directory, which the monitor must not keep busy
+    if std::env::set_current_dir("/").is_err() {
+        return 1;
+    }
     let mut input = Vec::new();
     if std::io::stdin().read_to_end(&mut input).is_err() {
         return 1;
+    }
+    // the start was given up before it began (see SpawnedMonitor)
+    if input.is_empty() {
+        return 0;
     }
     let launch: MonitorLaunch = match serde_json::from_slice(&input) {
         Ok(l) => l,

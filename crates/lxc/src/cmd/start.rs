@@ -5,7 +5,7 @@ use anyhow::{anyhow, Result};
 
 use crate::common::{init_log, Common, Container};
 use warren_runtime::monitor::{self, MonitorOptions, StartError};
-use warren_runtime::start::{start_background, MonitorLaunch};
+use warren_runtime::start::{MonitorLaunch, SpawnedMonitor};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -38,6 +38,14 @@ pub fn run(args: Args) -> Result<i32> {
     if c.is_running() {
         return Err(anyhow!("{} is already running", c.name));
     }
+    // the monitor's exec runs while the config is read (an error below dismisses it)
+    let early_monitor = if args.foreground {
+        None
+    } else {
+        let exe = monitor_binary()?;
+        warren_runtime::debug!("spawning monitor {}", exe.display());
+        Some(SpawnedMonitor::spawn(&exe, &c.lxcpath, &c.name).map_err(start_error)?)
+    };
     let mut cfg = c.load_config()?;
     for def in &args.define {
         let (k, v) = def
@@ -70,7 +78,7 @@ pub fn run(args: Args) -> Result<i32> {
             eprintln!("warning: {key} is set but not enforced by this version of warren");
         }
     }
-    if args.foreground {
+    let Some(spawned) = early_monitor else {
         let code = monitor::run(
             spec,
             MonitorOptions {
@@ -81,8 +89,7 @@ pub fn run(args: Args) -> Result<i32> {
         )
         .map_err(start_error)?;
         return Ok(code);
-    }
-    let exe = monitor_binary()?;
+    };
     let launch = MonitorLaunch {
         spec,
         log_file: args
@@ -92,8 +99,7 @@ pub fn run(args: Args) -> Result<i32> {
             .map(|p| std::path::absolute(p).unwrap_or(p.clone())),
         log_level: args.common.logpriority.clone(),
     };
-    warren_runtime::debug!("spawning monitor {}", exe.display());
-    start_background(&exe, &launch).map_err(start_error)?;
+    spawned.launch(&launch).map_err(start_error)?;
     if let Some(pidfile) = &args.pidfile {
         if let Some(info) = c.info() {
             std::fs::write(pidfile, format!("{}\n", info.monitor_pid))

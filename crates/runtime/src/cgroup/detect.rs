@@ -614,23 +614,12 @@ impl Hierarchies {
         created: &mut Vec<PathBuf>,
     ) -> Result<(), CgroupError> {
         for (member, base) in targets {
-            if member.path.is_dir() {
-                // Reusing a leftover cgroup is fine (a crashed monitor leaves one), but a
-                // cgroup with processes means that container is running.
-                if !super::group::pids_in_tree(&member.path, true)?.is_empty() {
-                    return Err(CgroupError::InUse {
-                        path: member.path.clone(),
-                    });
-                }
-            }
-            // mkdir each missing component: lxc.cgroup.dir may be nested ("a/b").
+            // mkdir each missing component: lxc.cgroup.dir may be nested ("a/b"). mkdir first and
+            // look only at what exists already (the usual start makes every directory new).
             let rel = member.path.strip_prefix(base).unwrap_or(&member.path);
             let mut cur = base.clone();
             for comp in rel.components() {
                 cur.push(comp);
-                if cur.is_dir() {
-                    continue;
-                }
                 match fs::create_dir(&cur) {
                     Ok(()) => {
                         created.push(cur.clone());
@@ -638,6 +627,17 @@ impl Hierarchies {
                             if controllers.iter().any(|c| c == "cpuset") {
                                 init_cpuset(&cur)?;
                             }
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists && cur.is_dir() => {
+                        // Reusing a leftover cgroup is fine (a crashed monitor leaves one), but
+                        // a cgroup with processes means that container is running.
+                        if cur == member.path
+                            && !super::group::pids_in_tree(&member.path, true)?.is_empty()
+                        {
+                            return Err(CgroupError::InUse {
+                                path: member.path.clone(),
+                            });
                         }
                     }
                     Err(e)
@@ -730,6 +730,15 @@ fn init_cpuset(dir: &Path) -> Result<(), CgroupError> {
             value,
             source,
         })?;
+    }
+    // what is made below it (the container's `.lxc`, the container's own cgroups) starts with
+    // these CPUs and memory nodes, as LXC does: an empty cpuset takes no process
+    // (never created: a fake tree in tests has no such file)
+    if let Ok(mut f) = fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("cgroup.clone_children"))
+    {
+        let _ = std::io::Write::write_all(&mut f, b"1");
     }
     Ok(())
 }

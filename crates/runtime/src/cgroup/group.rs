@@ -142,6 +142,12 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
 
 /// rmdir `dir` after everything below it, retrying while the kernel still says EBUSY.
 fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+    // a leaf goes at once; only a directory the kernel says is busy gets listed for children
+    match fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     for sub in subdirs(dir)? {
         remove_tree(&sub)?;
     }
