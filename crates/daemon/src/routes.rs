@@ -1718,6 +1718,10 @@ fn rename_instance(d: &Arc<Daemon>, req: &Request, name: &str) -> Result<Respons
                 ..inst.clone()
             };
             check_restricted(&db, &to, &there)?;
+            // its snapshots go along: not into a project that blocks snapshots
+            if !db.snapshots(name).map_err(internal)?.is_empty() {
+                crate::restrictions::check_snapshot(&to).map_err(ApiError::bad_request)?;
+            }
             crate::projects::check_instance_limit(&db, &to)?;
             to
         }

@@ -439,6 +439,17 @@ fn a_restricted_project_refuses_what_it_restricts() {
         e.contains("c1") && e.contains("restricted.containers.privilege"),
         "{e}"
     );
+    // an instance can't carry snapshots into a project that blocks them; nothing moves
+    w.ok(&["project", "set", "rp", "restricted.snapshots=block"]);
+    w.ok(&["launch", "bb", "m1"]);
+    w.ok(&["snapshot", "create", "m1", "ms"]);
+    w.ok(&["stop", "-f", "m1"]);
+    let e = err_of(&w, &["move", "m1", "--target-project", "rp"]);
+    assert!(e.contains("restricted.snapshots"), "{e}");
+    assert!(w.ok(&["list", "--format", "csv", "-c", "n"]).contains("m1"));
+    assert!(!w.dir.path().join("containers/rp_m1").exists());
+    w.ok(&["delete", "-f", "m1"]);
+    w.ok(&["project", "set", "rp", "restricted.snapshots=allow"]);
     // bad values
     let e = err_of(
         &w,
