@@ -67,6 +67,9 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO volumes_new SELECT pool, 'default', name, description, config, created_at FROM volumes;
      DROP TABLE volumes;
      ALTER TABLE volumes_new RENAME TO volumes;",
+    // restricted client certificates: only the projects listed (a JSON array)
+    "ALTER TABLE certificates ADD COLUMN restricted INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE certificates ADD COLUMN projects TEXT NOT NULL DEFAULT '[]';",
 ];
 
 /// A project (`incus project`): its own instances, and as its `features.*` say its own
@@ -169,6 +172,9 @@ pub struct Certificate {
     /// PEM.
     pub certificate: String,
     pub description: String,
+    /// Only `projects` are open to it, and nothing that changes the server or a project.
+    pub restricted: bool,
+    pub projects: Vec<String>,
 }
 
 /// A managed network.
@@ -926,15 +932,18 @@ impl Db {
 
     pub fn certificates(&self) -> Result<Vec<Certificate>, DbError> {
         let mut st = self.conn.prepare(
-            "SELECT fingerprint, name, type, certificate, description FROM certificates ORDER BY name, fingerprint",
+            "SELECT fingerprint, name, type, certificate, description, restricted, projects FROM certificates ORDER BY name, fingerprint",
         )?;
         let rows = st.query_map([], |r| {
+            let projects: String = r.get(6)?;
             Ok(Certificate {
                 fingerprint: r.get(0)?,
                 name: r.get(1)?,
                 kind: r.get(2)?,
                 certificate: r.get(3)?,
                 description: r.get(4)?,
+                restricted: r.get::<_, i64>(5)? != 0,
+                projects: serde_json::from_str(&projects).unwrap_or_default(),
             })
         })?;
         let mut out = Vec::new();
@@ -947,8 +956,16 @@ impl Db {
     /// Adds or replaces a trusted certificate.
     pub fn put_certificate(&self, c: &Certificate) -> Result<(), DbError> {
         self.conn.execute(
-            "INSERT OR REPLACE INTO certificates (fingerprint, name, type, certificate, description) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![c.fingerprint, c.name, c.kind, c.certificate, c.description],
+            "INSERT OR REPLACE INTO certificates (fingerprint, name, type, certificate, description, restricted, projects) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                c.fingerprint,
+                c.name,
+                c.kind,
+                c.certificate,
+                c.description,
+                c.restricted,
+                serde_json::to_string(&c.projects).unwrap_or_else(|_| "[]".into())
+            ],
         )?;
         Ok(())
     }

@@ -33,7 +33,21 @@ pub enum Peer {
         fingerprint: Option<String>,
         certificate: Option<String>,
         trusted: bool,
+        /// What its certificate opens (for a trusted one).
+        scope: Scope,
     },
+}
+
+/// What a trusted client certificate opens (Incus's TLS authorization).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    /// Everything.
+    Full,
+    /// `restricted: true`: the listed projects, and nothing that changes the server, the trust
+    /// store or a project's own config.
+    Projects(Vec<String>),
+    /// `type: metrics`: `/1.0/metrics` only.
+    Metrics,
 }
 
 impl Peer {
@@ -41,6 +55,22 @@ impl Peer {
         match self {
             Peer::Unix => true,
             Peer::Tls { trusted, .. } => *trusted,
+        }
+    }
+
+    /// What this peer may reach (the unix socket: everything).
+    pub fn scope(&self) -> Scope {
+        match self {
+            Peer::Unix => Scope::Full,
+            Peer::Tls { scope, .. } => scope.clone(),
+        }
+    }
+
+    /// The certificate's fingerprint, for a TLS client that showed one.
+    pub fn fingerprint(&self) -> Option<&str> {
+        match self {
+            Peer::Unix => None,
+            Peer::Tls { fingerprint, .. } => fingerprint.as_deref(),
         }
     }
 }
@@ -399,17 +429,25 @@ fn serve_tls(
         .and_then(|c| c.first())
         .map(|c| c.to_vec());
     let fingerprint = der.as_ref().map(|d| hex::encode(Sha256::digest(d)));
-    let trusted = fingerprint.as_ref().is_some_and(|fp| {
+    let known = fingerprint.as_ref().and_then(|fp| {
         d.db()
             .certificates()
-            .is_ok_and(|l| l.iter().any(|c| &c.fingerprint == fp))
+            .ok()
+            .and_then(|l| l.into_iter().find(|c| &c.fingerprint == fp))
     });
+    let trusted = known.is_some();
+    let scope = match &known {
+        Some(c) if c.kind == "metrics" => Scope::Metrics,
+        Some(c) if c.restricted => Scope::Projects(c.projects.clone()),
+        _ => Scope::Full,
+    };
     // a trusted client's connection no longer counts against the anonymous ones
     let _slot = (!trusted).then_some(slot);
     let peer = Peer::Tls {
         certificate: der.as_deref().map(warren_image::fetch::der_to_pem),
         fingerprint,
         trusted,
+        scope,
     };
     let (local, handler_end) = UnixStream::pair()?;
     let dd = d.clone();

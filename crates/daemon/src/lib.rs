@@ -41,8 +41,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 /// Trust tokens by secret: (operation id, client name, the operation's wake-up).
-pub type TrustTokens =
-    std::collections::HashMap<String, (String, String, std::sync::mpsc::Sender<()>)>;
+pub type TrustTokens = std::collections::HashMap<String, PendingToken>;
+
+/// A trust token not used yet (`incus config trust add NAME`).
+pub struct PendingToken {
+    /// The client's name, which its certificate gets.
+    pub name: String,
+    /// What the certificate will open (`--restricted --projects`).
+    pub restricted: bool,
+    pub projects: Vec<String>,
+    /// Tells the token's operation it was used.
+    pub used: std::sync::mpsc::Sender<()>,
+}
 
 pub struct Daemon {
     pub dir: PathBuf,
@@ -54,8 +64,7 @@ pub struct Daemon {
     pub proxies: proxies::Proxies,
     /// The HTTPS listener (`core.https_address`), when one is configured.
     pub https: Mutex<Option<https::Listener>>,
-    /// Trust tokens not used yet: secret → (token operation id, client name, what tells the
-    /// operation it was used).
+    /// Trust tokens not used yet, by secret.
     pub trust_tokens: Mutex<TrustTokens>,
     /// Secrets that let another server fetch one image without being trusted (`POST
     /// /1.0/images/<fp>/secret`): secret → (fingerprint, project, the secret operation's wake-up).
@@ -248,6 +257,15 @@ impl Daemon {
                     &mut writer,
                     &api::error(&api::ApiError::new(403, "not authorized")),
                 );
+            }
+        }
+        // what a restricted (or metrics) certificate may not reach, before anything is done
+        if let Ok(req) = &request {
+            if let Err(e) = routes_trust::check_scope(self, req) {
+                if let Some(body) = &req.body_file {
+                    let _ = std::fs::remove_file(body);
+                }
+                return http::write_response(&mut writer, &api::error(&e));
             }
         }
         let response = match request {

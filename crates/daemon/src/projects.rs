@@ -240,7 +240,11 @@ pub fn handle(d: &Arc<Daemon>, req: &Request, rest: &[&str]) -> Result<Response,
     match (req.method.as_str(), rest) {
         ("GET", []) => {
             let db = d.db();
-            let list = db.projects().map_err(internal)?;
+            let mut list = db.projects().map_err(internal)?;
+            // a restricted client sees its own projects only
+            if let crate::https::Scope::Projects(allowed) = req.peer.scope() {
+                list.retain(|p| allowed.contains(&p.name));
+            }
             if recursion(req) == 0 {
                 return Ok(api::sync(json!(list
                     .iter()

@@ -1121,7 +1121,10 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                     .map(|p| format!("/1.0/storage-pools/{}", p.name))
                     .collect::<Vec<_>>())
             } else {
-                json!(pools.iter().map(|p| pool_json(d, p)).collect::<Vec<_>>())
+                json!(pools
+                    .iter()
+                    .map(|p| pool_view(d, req, p))
+                    .collect::<Vec<_>>())
             }))
         }
         ("GET", ["1.0", "storage-pools", name]) => {
@@ -1130,7 +1133,7 @@ fn route(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
                 .iter()
                 .find(|p| p.name == *name)
                 .ok_or_else(|| ApiError::not_found("Storage pool not found"))?;
-            Ok(api::sync_etag(pool_json(d, p)))
+            Ok(api::sync_etag(pool_view(d, req, p)))
         }
         (_, ["1.0", "storage-pools", pool, "volumes", rest @ ..]) => {
             crate::volumes::handle(d, req, &proj, pool, rest)
@@ -2237,6 +2240,15 @@ fn profile_json(p: &Profile, used_by: Vec<String>) -> Value {
     json!({"config": p.config, "description": p.description, "devices": p.devices, "name": p.name, "used_by": used_by, "project": p.project})
 }
 
+/// A pool as `req`'s peer may see it: a restricted client not its config (its source path).
+fn pool_view(d: &Daemon, req: &Request, p: &crate::db::Pool) -> Value {
+    let mut v = pool_json(d, p);
+    if req.peer.scope() != crate::https::Scope::Full {
+        v["config"] = json!({});
+    }
+    v
+}
+
 fn pool_json(d: &Daemon, p: &Pool) -> Value {
     let used_by: Vec<String> = d
         .db()
@@ -2305,8 +2317,9 @@ fn server_info(d: &Daemon, peer: &crate::https::Peer, project: &str) -> Value {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    if !peer.trusted() {
-        // what an HTTPS client sees before it is trusted (as incusd shows it)
+    if !peer.trusted() || peer.scope() == crate::https::Scope::Metrics {
+        // what an HTTPS client sees before it is trusted (as incusd shows it), and a metrics
+        // certificate
         return json!({"config": {}, "api_extensions": extensions, "api_status": "stable",
                       "api_version": "1.0", "auth": "untrusted", "public": false, "auth_methods": ["tls"]});
     }

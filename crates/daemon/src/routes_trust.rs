@@ -69,8 +69,110 @@ pub fn put_server(d: &Arc<Daemon>, req: &Request, patch: bool) -> Result<Respons
 }
 
 fn certificate_json(c: &Certificate) -> Value {
-    json!({"name": c.name, "type": c.kind, "restricted": false, "projects": [], "certificate": c.certificate,
-           "fingerprint": c.fingerprint, "description": c.description})
+    json!({"name": c.name, "type": c.kind, "restricted": c.restricted, "projects": c.projects,
+           "certificate": c.certificate, "fingerprint": c.fingerprint, "description": c.description})
+}
+
+/// `restricted` and `projects` of a request body (absent: unrestricted, none); every project
+/// named must exist.
+fn restriction(d: &Daemon, body: &Value) -> Result<(bool, Vec<String>), ApiError> {
+    let restricted = match body.get("restricted") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad_request("restricted: true or false")),
+    };
+    let projects: Vec<String> = match body.get("projects") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|p| p.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| ApiError::bad_request("projects: a list of project names"))?,
+        Some(_) => return Err(ApiError::bad_request("projects: a list of project names")),
+    };
+    let db = d.db();
+    for p in &projects {
+        if db.project(p).map_err(internal)?.is_none() {
+            return Err(ApiError::bad_request(format!(
+                "projects: project \"{p}\" doesn't exist (incus project list shows those that do)"
+            )));
+        }
+    }
+    Ok((restricted, projects))
+}
+
+/// What the peer's certificate opens, checked before anything is done: a restricted
+/// certificate reaches its projects only (their instances, images, profiles, volumes and
+/// operations), may look at the server, its own certificate, the storage pools and networks,
+/// and changes nothing global (server config, trust store, projects themselves, pools,
+/// networks); a metrics certificate reaches `/1.0/metrics` only.
+pub fn check_scope(d: &Daemon, req: &Request) -> Result<(), ApiError> {
+    let allowed = match req.peer.scope() {
+        crate::https::Scope::Full => return Ok(()),
+        crate::https::Scope::Metrics => {
+            // (and the server's public face, which a client reads first)
+            let path = req.path.trim_end_matches('/');
+            return if req.method == "GET" && (path == "/1.0/metrics" || path == "/1.0") {
+                Ok(())
+            } else {
+                Err(ApiError::new(
+                    403,
+                    "not authorized: a metrics certificate reads /1.0/metrics only",
+                ))
+            };
+        }
+        crate::https::Scope::Projects(p) => p,
+    };
+    let restricted = |what: &str| {
+        ApiError::new(
+            403,
+            format!(
+                "not authorized: this client's certificate is restricted (to the projects {}), and {what}",
+                if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+            ),
+        )
+    };
+    let read = req.method == "GET";
+    let parts: Vec<&str> = req.path.trim_end_matches('/').split('/').skip(1).collect();
+    let project = req
+        .query("project")
+        .filter(|p| !p.is_empty())
+        .unwrap_or("default");
+    let in_project = |project: &str| {
+        if req.query("all-projects") == Some("true") {
+            return Err(restricted("may not list all projects"));
+        }
+        if allowed.iter().any(|p| p == project) {
+            Ok(())
+        } else {
+            Err(restricted(&format!(
+                "project \"{project}\" is not among them"
+            )))
+        }
+    };
+    match parts.as_slice() {
+        [] | [""] | ["1.0"] if read => Ok(()),
+        [] | [""] | ["1.0"] => Err(restricted("may not change the server's config")),
+        ["1.0", "certificates", ..] if read => Ok(()),
+        ["1.0", "certificates", ..] => Err(restricted("may not change the trust store")),
+        ["1.0", "projects"] if read => Ok(()),
+        ["1.0", "projects", name, ..] if read => in_project(name),
+        ["1.0", "projects", ..] => Err(restricted("may not create, change or delete projects")),
+        ["1.0", "storage-pools", _, "volumes", ..] => in_project(project),
+        ["1.0", "storage-pools", ..] | ["1.0", "networks", ..] if read => Ok(()),
+        ["1.0", "storage-pools", ..] => Err(restricted("may not change storage pools")),
+        ["1.0", "networks", ..] => Err(restricted("may not change networks")),
+        ["1.0", "resources", ..] => Err(restricted("may not read the host's resources")),
+        ["1.0", "metrics"] if req.query("project").is_none() => Err(restricted(
+            "reads the metrics of its projects only (?project=)",
+        )),
+        // an operation is known by its id: the project it works in decides
+        ["1.0", "operations", id, ..] => match d.hub.get(id) {
+            Some(op) => in_project(&op.project),
+            None => Err(ApiError::not_found("Operation not found")),
+        },
+        _ => in_project(project),
+    }
 }
 
 /// A certificate given as PEM or as base64 DER (what `incus config trust add-certificate` sends):
@@ -111,7 +213,11 @@ fn find(d: &Daemon, prefix: &str) -> Result<Certificate, ApiError> {
 pub fn handle(d: &Arc<Daemon>, req: &Request, rest: &[&str]) -> Result<Response, ApiError> {
     match (req.method.as_str(), rest) {
         ("GET", []) => {
-            let all = d.db().certificates().map_err(internal)?;
+            let mut all = d.db().certificates().map_err(internal)?;
+            // a restricted client sees its own certificate only
+            if req.peer.scope() != crate::https::Scope::Full {
+                all.retain(|c| Some(c.fingerprint.as_str()) == req.peer.fingerprint());
+            }
             Ok(api::sync(if recursion(req) == 0 {
                 json!(all
                     .iter()
@@ -121,7 +227,17 @@ pub fn handle(d: &Arc<Daemon>, req: &Request, rest: &[&str]) -> Result<Response,
                 json!(all.iter().map(certificate_json).collect::<Vec<_>>())
             }))
         }
-        ("GET", [fp]) => Ok(api::sync(certificate_json(&find(d, fp)?))),
+        ("GET", [fp]) => {
+            let c = find(d, fp)?;
+            if req.peer.scope() != crate::https::Scope::Full
+                && Some(c.fingerprint.as_str()) != req.peer.fingerprint()
+            {
+                return Err(ApiError::not_found("Certificate not found"));
+            }
+            Ok(api::sync(certificate_json(&c)))
+        }
+        ("PUT", [fp]) => edit(d, req, fp, false),
+        ("PATCH", [fp]) => edit(d, req, fp, true),
         ("DELETE", [fp]) => {
             let c = find(d, fp)?;
             d.db()
@@ -132,6 +248,67 @@ pub fn handle(d: &Arc<Daemon>, req: &Request, rest: &[&str]) -> Result<Response,
         ("POST", []) => add(d, req),
         _ => Err(ApiError::not_found("not found")),
     }
+}
+
+/// `PUT`/`PATCH /1.0/certificates/<fp>` (`incus config trust edit`): its name, type,
+/// description, restriction and projects, and the certificate itself (replaced: the new one is
+/// trusted in its place).
+fn edit(d: &Arc<Daemon>, req: &Request, fp: &str, patch: bool) -> Result<Response, ApiError> {
+    let old = find(d, fp)?;
+    let body = json_body(req)?;
+    let text = |k: &str, was: &str| -> Result<String, ApiError> {
+        match body.get(k) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            None | Some(Value::Null) if patch => Ok(was.to_string()),
+            None | Some(Value::Null) => Ok(String::new()),
+            Some(_) => Err(ApiError::bad_request(format!("{k}: a string"))),
+        }
+    };
+    let kind = match text("type", &old.kind)?.as_str() {
+        "" | "client" => "client".to_string(),
+        "metrics" => "metrics".to_string(),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "type: unknown certificate type {other:?} (client or metrics)"
+            )))
+        }
+    };
+    let (mut restricted, mut projects) = restriction(d, &body)?;
+    if patch {
+        if body.get("restricted").is_none() {
+            restricted = old.restricted;
+        }
+        if body.get("projects").is_none() {
+            projects = old.projects.clone();
+        }
+    }
+    let (certificate, fingerprint) = match body.get("certificate").and_then(Value::as_str) {
+        Some(c) if !c.trim().is_empty() => parse_certificate(c)?,
+        _ => (old.certificate.clone(), old.fingerprint.clone()),
+    };
+    let new = Certificate {
+        fingerprint,
+        name: text("name", &old.name)?,
+        kind,
+        certificate,
+        description: text("description", &old.description)?,
+        restricted,
+        projects,
+    };
+    let db = d.db();
+    if new.fingerprint != old.fingerprint {
+        if db
+            .certificates()
+            .map_err(internal)?
+            .iter()
+            .any(|c| c.fingerprint == new.fingerprint)
+        {
+            return Err(ApiError::new(409, "Certificate already in trust store"));
+        }
+        db.delete_certificate(&old.fingerprint).map_err(internal)?;
+    }
+    db.put_certificate(&new).map_err(internal)?;
+    Ok(api::sync(Value::Null))
 }
 
 /// `POST /1.0/certificates`: a trust token asked for (`token: true`), a certificate added, or a
@@ -154,8 +331,9 @@ fn add(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             )))
         }
     };
+    let (restricted, projects) = restriction(d, &body)?;
     if body.get("token").and_then(Value::as_bool) == Some(true) {
-        return make_token(d, &body, get("name"));
+        return make_token(d, &body, get("name"), restricted, projects);
     }
     let (pem, fingerprint) = if !get("certificate").is_empty() {
         parse_certificate(get("certificate"))?
@@ -184,6 +362,8 @@ fn add(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
             kind: kind.to_string(),
             certificate: pem,
             description: get("description").to_string(),
+            restricted,
+            projects,
         })
         .map_err(internal)?;
     Ok(api::sync(Value::Null))
@@ -191,7 +371,13 @@ fn add(d: &Arc<Daemon>, req: &Request) -> Result<Response, ApiError> {
 
 /// A token operation: running until a client presents its secret (or it is cancelled). Its
 /// metadata is what the client packs into the token it prints.
-fn make_token(d: &Arc<Daemon>, body: &Value, name: &str) -> Result<Response, ApiError> {
+fn make_token(
+    d: &Arc<Daemon>,
+    body: &Value,
+    name: &str,
+    restricted: bool,
+    projects: Vec<String>,
+) -> Result<Response, ApiError> {
     if name.is_empty() {
         return Err(ApiError::bad_request(
             "name: a token needs the client's name",
@@ -210,7 +396,15 @@ fn make_token(d: &Arc<Daemon>, body: &Value, name: &str) -> Result<Response, Api
     d.trust_tokens
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(secret.clone(), (id.clone(), name.to_string(), used_tx));
+        .insert(
+            secret.clone(),
+            crate::PendingToken {
+                name: name.to_string(),
+                restricted,
+                projects,
+                used: used_tx,
+            },
+        );
     let metadata = json!({"addresses": addresses, "fingerprint": identity.fingerprint,
                           "request": body, "secret": secret});
     let dd = d.clone();
@@ -295,20 +489,22 @@ fn redeem(d: &Arc<Daemon>, req: &Request, token: &str) -> Result<Response, ApiEr
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&secret);
-    let Some((_op, name, used)) = entry else {
+    let Some(token) = entry else {
         crate::log::warn("a client presented an unknown trust token");
         return Err(refused());
     };
     d.db()
         .put_certificate(&Certificate {
             fingerprint: fingerprint.clone(),
-            name,
+            name: token.name,
             kind: "client".into(),
             certificate: pem.clone(),
             description: String::new(),
+            restricted: token.restricted,
+            projects: token.projects,
         })
         .map_err(internal)?;
-    let _ = used.send(());
+    let _ = token.used.send(());
     Ok(api::sync(Value::Null))
 }
 

@@ -459,4 +459,29 @@ fn another_warrend_is_a_remote_of_warrens_client() {
     assert!(!src
         .ok(&["config", "trust", "list-tokens"])
         .contains("spare2"));
+    // restricted tokens: to projects that exist (what the incus client does with one is
+    // tests/https.rs's); the list says who is restricted
+    let listed = src.ok(&["config", "trust", "list", "-f", "csv"]);
+    assert!(listed.trim_end().ends_with(",NO,"), "{listed}");
+    src.ok(&["project", "create", "pr"]);
+    src.ok(&[
+        "config",
+        "trust",
+        "add",
+        "kiosk",
+        "--restricted",
+        "--projects",
+        "pr",
+    ]);
+    let e = src.err(&[
+        "config",
+        "trust",
+        "add",
+        "kiosk2",
+        "--restricted",
+        "--projects",
+        "nosuch",
+    ]);
+    assert!(e.contains("nosuch"), "{e}");
+    src.ok(&["config", "trust", "revoke-token", "kiosk"]);
 }

@@ -33,6 +33,31 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `incus config trust edit FP` on warrend's socket, with `yaml` as what the editor leaves.
+fn trust_edit(w: &Warrend, fp: &str, yaml: &str) {
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf '%s' \"$0\" | incus config trust edit {fp}"))
+        .arg(yaml)
+        .env("INCUS_CONF", w.dir.path().join("client"))
+        .env("INCUS_SOCKET", w.socket())
+        .output()
+        .expect("incus config trust edit");
+    assert!(o.status.success(), "trust edit: {}", stderr(&o));
+}
+
+/// warrend listening on HTTPS on a free port of 127.0.0.1 (`config set core.https_address`).
+fn listen(w: &Warrend) -> u16 {
+    let port = free_port();
+    w.ok(&[
+        "config",
+        "set",
+        "core.https_address",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    port
+}
+
 #[test]
 fn the_incus_client_drives_warrend_over_https_once_trusted() {
     if !require_root("the_incus_client_drives_warrend_over_https_once_trusted") || !have_incus() {
@@ -62,13 +87,7 @@ fn the_incus_client_drives_warrend_over_https_once_trusted() {
         "{}",
         stderr(&early)
     );
-    let port = free_port();
-    w.ok(&[
-        "config",
-        "set",
-        "core.https_address",
-        &format!("127.0.0.1:{port}"),
-    ]);
+    let port = listen(&w);
     assert_eq!(
         w.ok(&["config", "get", "core.https_address"]).trim(),
         format!("127.0.0.1:{port}")
@@ -212,6 +231,155 @@ fn the_incus_client_drives_warrend_over_https_once_trusted() {
     // no address: no listener
     w.ok(&["config", "unset", "core.https_address"]);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+/// A restricted certificate (`incus config trust add NAME --restricted --projects p1`, then
+/// `incus config trust edit`): over HTTPS its client works in p1 only, sees no other project
+/// and changes nothing global; lifted, the client reaches everything again.
+#[test]
+fn a_restricted_certificate_reaches_its_projects_only() {
+    if !require_root("a_restricted_certificate_reaches_its_projects_only") || !have_incus() {
+        return;
+    }
+    let w = Warrend::start();
+    admin_init(&w);
+    let image = unified_image(w.dir.path());
+    w.ok(&["image", "import", &image.to_string_lossy(), "--alias", "bb"]);
+    w.ok(&[
+        "project",
+        "create",
+        "p1",
+        "-c",
+        "features.images=false",
+        "-c",
+        "features.profiles=false",
+    ]);
+    w.ok(&["project", "create", "p2"]);
+    listen(&w);
+    // a restricted token names projects that exist
+    let bad = w.incus(&[
+        "config",
+        "trust",
+        "add",
+        "eve",
+        "--restricted",
+        "--projects",
+        "nosuch",
+    ]);
+    assert!(
+        !bad.status.success() && stderr(&bad).contains("nosuch"),
+        "{}",
+        stderr(&bad)
+    );
+    let token = w.ok(&[
+        "config",
+        "trust",
+        "add",
+        "alice",
+        "--restricted",
+        "--projects",
+        "p1",
+    ]);
+    let token = token.lines().last().expect("token").trim().to_string();
+    client_ok(&w, "a", &["remote", "add", "w2", &token]);
+    let listed = w.ok(&["config", "trust", "list", "-f", "csv", "-c", "nrpf"]);
+    assert!(listed.starts_with("alice,yes,p1,"), "{listed}");
+    let fp = listed
+        .trim()
+        .rsplit(',')
+        .next()
+        .expect("fingerprint")
+        .to_string();
+    // its project: everything works there
+    client_ok(&w, "a", &["launch", "w2:bb", "w2:r1", "--project", "p1"]);
+    assert_eq!(
+        client_ok(
+            &w,
+            "a",
+            &["exec", "w2:r1", "--project", "p1", "--", "hostname"]
+        )
+        .trim(),
+        "r1"
+    );
+    assert!(client_ok(
+        &w,
+        "a",
+        &["list", "w2:", "--project", "p1", "-f", "csv", "-c", "n"]
+    )
+    .contains("r1"));
+    // it sees only its project, its own certificate, and pools without their config
+    let projects = client_ok(&w, "a", &["project", "list", "w2:", "-f", "csv", "-c", "n"]);
+    assert!(
+        projects.lines().count() == 1 && projects.starts_with("p1"),
+        "{projects}"
+    );
+    let certs = client_ok(
+        &w,
+        "a",
+        &["config", "trust", "list", "w2:", "-f", "csv", "-c", "n"],
+    );
+    assert_eq!(certs.trim(), "alice");
+    let pool = client_ok(&w, "a", &["storage", "show", "w2:default"]);
+    assert!(!pool.contains("source:"), "{pool}");
+    // everything else is refused, and changes nothing (the client made p1 its remote's
+    // project, the only one it may see, as incus does)
+    for args in [
+        &["list", "w2:", "--project", "default"][..],
+        &["list", "w2:", "--project", "p2"],
+        &["list", "w2:", "--all-projects"],
+        &["launch", "w2:bb", "w2:r2", "--project", "default"],
+        &["project", "create", "w2:p3"],
+        &["project", "set", "w2:p1", "limits.instances=9"],
+        &["project", "delete", "w2:p2"],
+        &["config", "set", "w2:", "core.https_address", "127.0.0.1:1"],
+        &["config", "trust", "remove", "w2:", &fp],
+        &["storage", "create", "w2:x", "dir"],
+    ] {
+        let o = client(&w, "a", args);
+        assert!(
+            !o.status.success() && stderr(&o).contains("restricted"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    assert!(w.ok(&["list", "-f", "csv", "-c", "n"]).trim().is_empty());
+    assert_eq!(
+        w.ok(&["project", "list", "-f", "csv", "-c", "n"])
+            .lines()
+            .count(),
+        3
+    );
+    assert!(w
+        .ok(&["project", "get", "p1", "limits.instances"])
+        .trim()
+        .is_empty());
+    // lifted through `trust edit` (PUT): everything is open to it again
+    let shown = w.ok(&["config", "trust", "show", &fp]);
+    assert!(shown.contains("restricted: true"), "{shown}");
+    let lifted = shown.replace("restricted: true", "restricted: false");
+    trust_edit(&w, &fp, &lifted);
+    let listed = client_ok(&w, "a", &["project", "list", "w2:", "-f", "csv", "-c", "n"]);
+    assert!(
+        listed.contains("default") && listed.contains("p2"),
+        "{listed}"
+    );
+    client_ok(&w, "a", &["delete", "-f", "w2:r1", "--project", "p1"]);
+    // a metrics certificate reads the metrics and nothing else
+    let metrics = shown
+        .replace("restricted: true", "restricted: false")
+        .replace("type: client", "type: metrics");
+    trust_edit(&w, &fp, &metrics);
+    let o = client(&w, "a", &["list", "w2:", "--project", "p1"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("metrics"),
+        "{}",
+        stderr(&o)
+    );
+    let text = client_ok(&w, "a", &["query", "w2:/1.0/metrics"]);
+    assert!(
+        text.contains("# HELP") || text.contains("# TYPE") || text.trim().is_empty(),
+        "{text}"
+    );
 }
 
 /// The `incus launch other:image local:` flow: the client gets an image secret from the source

@@ -642,7 +642,15 @@ enum ConfigCmd {
 #[derive(Subcommand)]
 enum TrustCmd {
     /// A trust token for client NAME (`warren remote add REMOTE TOKEN` or `incus remote add` there)
-    Add { name: String },
+    Add {
+        name: String,
+        /// The client may work only in the projects of --projects, and change nothing global
+        #[arg(long)]
+        restricted: bool,
+        /// The projects a restricted client may work in (comma-separated)
+        #[arg(long, value_delimiter = ',', requires = "restricted")]
+        projects: Vec<String>,
+    },
     #[command(alias = "ls")]
     List {
         #[arg(short = 'f', long, value_enum, default_value = "table")]
@@ -1021,7 +1029,11 @@ fn run(cli: Cli) -> Result<i32> {
                 None => bail!("warren config unset NAME KEY (or a server key: core.https_address)"),
             },
             ConfigCmd::Trust { command } => match command {
-                TrustCmd::Add { name } => server_cmds::trust_add(&name),
+                TrustCmd::Add {
+                    name,
+                    restricted,
+                    projects,
+                } => server_cmds::trust_add(&name, restricted, &projects),
                 TrustCmd::List { format } => server_cmds::trust_list(format),
                 TrustCmd::ListTokens { format } => server_cmds::trust_list_tokens(format),
                 TrustCmd::RevokeToken { name } => server_cmds::trust_revoke_token(&name),

@@ -50,12 +50,14 @@ pub fn unset(key: &str) -> Result<i32> {
     Ok(0)
 }
 
-/// `config trust add NAME`: a token for the client NAME, printed for it to use once.
-pub fn trust_add(name: &str) -> Result<i32> {
+/// `config trust add NAME [--restricted --projects P,...]`: a token for the client NAME,
+/// printed for it to use once.
+pub fn trust_add(name: &str, restricted: bool, projects: &[String]) -> Result<i32> {
     let (status, body) = request(
         "POST",
         "/1.0/certificates",
-        Some(json!({"name": name, "type": "client", "token": true})),
+        Some(json!({"name": name, "type": "client", "token": true,
+                    "restricted": restricted, "projects": projects})),
     )?;
     if status >= 400 {
         bail!("{}", body["error"].as_str().unwrap_or("failed"));
@@ -80,17 +82,32 @@ pub fn trust_list(format: Format) -> Result<i32> {
         .flatten()
         .map(|c| {
             let s = |k: &str| c[k].as_str().unwrap_or("").to_string();
+            let projects: Vec<&str> = c["projects"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
             vec![
                 s("name"),
                 s("type"),
                 s("description"),
                 s("fingerprint").chars().take(12).collect(),
+                if c["restricted"] == true { "YES" } else { "NO" }.to_string(),
+                projects.join(","),
             ]
         })
         .collect();
     format::print(
         format,
-        &["NAME", "TYPE", "DESCRIPTION", "FINGERPRINT"],
+        &[
+            "NAME",
+            "TYPE",
+            "DESCRIPTION",
+            "FINGERPRINT",
+            "RESTRICTED",
+            "PROJECTS",
+        ],
         &rows,
         &list,
     );
