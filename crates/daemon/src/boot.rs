@@ -57,7 +57,8 @@ pub fn autostart(d: &std::sync::Arc<Daemon>) {
                 continue;
             }
             let allowed = crate::restrictions::check_at_start(&d.db(), &profiles, &i);
-            match allowed.and_then(|()| instances::start(&d.dir, &profiles, &i)) {
+            let project = crate::routes::project_of(&d, &i);
+            match allowed.and_then(|()| instances::start(&d.dir, &profiles, &i, project.as_ref())) {
                 Ok(()) => {
                     log::info(&format!("autostart: {} started", i.name));
                     d.hub.lifecycle("instance-started", &i.url(), json!({}));

@@ -100,7 +100,14 @@ pub fn is_privileged(profiles: &[Profile], inst: &Instance) -> bool {
         == Some("true")
 }
 
-pub fn start(dir: &Path, profiles: &[Profile], inst: &Instance) -> Result<(), String> {
+/// `project`: the instance's project, whose restrictions pin its disks (see
+/// [`crate::restrictions::pin_disks`]).
+pub fn start(
+    dir: &Path,
+    profiles: &[Profile],
+    inst: &Instance,
+    project: Option<&crate::db::Project>,
+) -> Result<(), String> {
     let name = inst.name.as_str();
     let cdir = lxcpath(dir).join(name);
     crate::rootfs::ensure(&cdir)?;
@@ -108,6 +115,9 @@ pub fn start(dir: &Path, profiles: &[Profile], inst: &Instance) -> Result<(), St
     render_templates(&cdir, inst, "start")?;
     // from the profiles as they are now (a profile may have changed since the last start)
     rewrite_config(dir, profiles, inst)?;
+    if let Some(p) = project {
+        crate::restrictions::pin_disks(dir, p, inst, &expanded_devices(profiles, inst))?;
+    }
     make_device_nodes(
         dir,
         name,
@@ -661,6 +671,64 @@ fn disk_bind(dir: &Path, d: &Value, privileged: bool, volumes_project: &str) -> 
         optional: get("required") == "false",
         idmap: (volume || yes("shift")) && !privileged,
     }
+}
+
+/// Pins the host-path disks (not custom volumes) of `inst` in its LXC config: each source
+/// replaced by the real path it resolves to now and marked `nofollow`, which the runtime mounts
+/// without following any symlink. Returns (device, source as given, real path) of each; a source
+/// that doesn't resolve is left as it is (an optional disk may be missing).
+pub fn pin_disk_sources(
+    dir: &Path,
+    inst: &Instance,
+    devices: &Value,
+) -> Result<Vec<(String, String, PathBuf)>, String> {
+    let mut pinned = Vec::new();
+    for (name, d) in bind_disks(devices) {
+        let get = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        if !get("pool").is_empty() || get("source").is_empty() {
+            continue;
+        }
+        let given = get("source");
+        if let Ok(real) = std::fs::canonicalize(&given) {
+            pinned.push((name, given, real));
+        }
+    }
+    if pinned.is_empty() {
+        return Ok(pinned);
+    }
+    let path = lxcpath(dir).join(&inst.name).join("config");
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        // `lxc.mount.entry = SOURCE TARGET none OPTIONS 0 0`, as disk_mount_entries writes it
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let pin = match fields.as_slice() {
+            ["lxc.mount.entry", "=", source, target, fstype, options, rest @ ..] => pinned
+                .iter()
+                .find(|(_, given, _)| given == source)
+                .map(|(_, _, real)| {
+                    let options = if options.split(',').any(|o| o == "nofollow") {
+                        options.to_string()
+                    } else {
+                        format!("{options},nofollow")
+                    };
+                    format!(
+                        "lxc.mount.entry = {} {target} {fstype} {options} {}",
+                        real.display(),
+                        rest.join(" ")
+                    )
+                }),
+            _ => None,
+        };
+        out.push_str(pin.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    let tmp = path.with_extension("pinned");
+    std::fs::write(&tmp, out)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| format!("write {}: {e}", path.display()))?;
+    Ok(pinned)
 }
 
 /// The bind disks (not the root) of expanded devices: device name → config.

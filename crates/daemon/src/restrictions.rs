@@ -129,6 +129,22 @@ fn setting<'a>(p: &'a Project, key: &str) -> &'a str {
     }
 }
 
+/// Whether a disk source given as `given`, really at `real`, is under one of the
+/// comma-separated `allowed` paths (restricted.devices.disk.paths; empty: anywhere), as written
+/// and as resolved.
+fn inside_allowed(allowed: &str, given: &std::path::Path, real: &std::path::Path) -> bool {
+    allowed.trim().is_empty()
+        || allowed
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .any(|a| {
+                let real_allowed =
+                    std::fs::canonicalize(a).unwrap_or_else(|_| std::path::PathBuf::from(a));
+                given.starts_with(a) && real.starts_with(real_allowed)
+            })
+}
+
 fn restricted(p: &Project) -> bool {
     p.config.get("restricted").and_then(Value::as_str) == Some("true")
 }
@@ -223,17 +239,7 @@ fn check_device(p: &Project, name: &str, dev: &Value) -> Result<(), String> {
                     // anywhere (one that doesn't resolve is judged as written)
                     let given = std::path::Path::new(get("source"));
                     let source = std::fs::canonicalize(given).unwrap_or_else(|_| given.to_path_buf());
-                    let ok = allowed.trim().is_empty()
-                        || allowed
-                            .split(',')
-                            .map(str::trim)
-                            .filter(|a| !a.is_empty())
-                            .any(|a| {
-                                let real = std::fs::canonicalize(a)
-                                    .unwrap_or_else(|_| std::path::PathBuf::from(a));
-                                given.starts_with(a) && source.starts_with(real)
-                            });
-                    if ok {
+                    if inside_allowed(allowed, given, &source) {
                         Ok(())
                     } else {
                         Err(format!(
@@ -311,6 +317,35 @@ pub fn check_at_start(
         &crate::instances::expanded_config(profiles, inst),
         &crate::instances::expanded_devices(profiles, inst),
     )
+}
+
+/// Right before a start, in a restricted project: the host paths of the instance's disks
+/// pinned, each source rewritten in its LXC config (just written) as the real path it resolves
+/// to now and mounted without following symlinks (`nofollow`), so a path swapped for a symlink
+/// between the check and the mount fails the mount instead of leading out. Checked again as
+/// pinned.
+pub fn pin_disks(
+    dir: &std::path::Path,
+    p: &Project,
+    inst: &crate::db::Instance,
+    devices: &Value,
+) -> Result<(), String> {
+    if !restricted(p) {
+        return Ok(());
+    }
+    let allowed = setting(p, "restricted.devices.disk.paths");
+    for (name, given, real) in crate::instances::pin_disk_sources(dir, inst, devices)? {
+        if setting(p, "restricted.devices.disk") == "allow"
+            && !inside_allowed(allowed, std::path::Path::new(&given), &real)
+        {
+            return Err(format!(
+                "Disk device \"{name}\": source {} is outside restricted.devices.disk.paths ({allowed}) of project \"{}\"",
+                real.display(),
+                p.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether project `p` allows snapshots (of instances and custom volumes).

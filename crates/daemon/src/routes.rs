@@ -1540,7 +1540,7 @@ where
             crate::routes_networks::ensure_all(&dd);
             if start {
                 let profiles = dd.db().all_profiles().map_err(|e| e.to_string())?;
-                instances::start(&dd.dir, &profiles, &inst)?;
+                instances::start(&dd.dir, &profiles, &inst, project_of(&dd, &inst).as_ref())?;
                 dd.sync_proxies();
                 dd.hub.lifecycle("instance-started", &source, json!({}));
             }
@@ -1810,6 +1810,11 @@ fn pool_and_profiles(db: &crate::db::Db, name: &str) -> Result<Vec<Profile>, Api
     db.all_profiles().map_err(internal)
 }
 
+/// The project an instance is in (None if it went meanwhile).
+pub(crate) fn project_of(d: &Daemon, inst: &crate::db::Instance) -> Option<Project> {
+    d.db().project(&inst.project).ok().flatten()
+}
+
 /// Starts instance `name` as its record and profiles say now.
 fn start_instance(d: &Daemon, name: &str) -> Result<(), String> {
     let (inst, profiles) = {
@@ -1822,7 +1827,7 @@ fn start_instance(d: &Daemon, name: &str) -> Result<(), String> {
         )
     };
     crate::restrictions::check_at_start(&d.db(), &profiles, &inst)?;
-    instances::start(&d.dir, &profiles, &inst)
+    instances::start(&d.dir, &profiles, &inst, project_of(d, &inst).as_ref())
 }
 
 /// The instances that use profile `name` of project `project`, as API paths.

@@ -384,6 +384,17 @@ fn a_restricted_project_refuses_what_it_restricts() {
     std::fs::remove_file(&sub).unwrap();
     std::fs::create_dir(&sub).unwrap();
     w.ok(&["start", "c1", rp[0], rp[1]]);
+    // and pinned for the mount: the real path, mounted without following symlinks (a swap
+    // after the check fails the mount instead of leading out)
+    let config = std::fs::read_to_string(w.dir.path().join("containers/rp_c1/config")).unwrap();
+    let real = std::fs::canonicalize(&sub).unwrap();
+    assert!(
+        config.lines().any(
+            |l| l.starts_with(&format!("lxc.mount.entry = {} ", real.display()))
+                && l.contains("nofollow")
+        ),
+        "{config}"
+    );
     w.ok(&[
         "project",
         "set",

@@ -307,6 +307,42 @@ fn host_socket_bind_mounted_is_connectable_inside() {
     lxc.ok("stop", &["-n", &name, "-k"]);
 }
 
+/// `nofollow` (warren's own mount option): a bind source with a symlink anywhere in its path is
+/// refused, saying so, and nothing is left behind; without one the bind works.
+#[test]
+fn a_nofollow_bind_refuses_a_symlinked_source() {
+    if !require_root("a_nofollow_bind_refuses_a_symlinked_source") {
+        return;
+    }
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("nofollow");
+    let host = tempfile::tempdir().expect("tempdir");
+    let real = host.path().join("real");
+    std::fs::create_dir(&real).expect("mkdir");
+    std::fs::write(real.join("marker"), "here\n").expect("write");
+    let link = host.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let entry = |src: &std::path::Path| {
+        format!(
+            "lxc.mount.entry = {} mnt/shared none bind,create=dir,nofollow 0 0",
+            src.display()
+        )
+    };
+    lxc.busybox(&name, &[&entry(&link)]);
+    let out = lxc.run("start", &["-n", &name]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("symlink"), "{}", stderr(&out));
+    assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
+    // the real path binds
+    let config = lxc.config_path(&name);
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace(&entry(&link), &entry(&real))).expect("config");
+    lxc.ok("start", &["-n", &name]);
+    let out = lxc.run("attach", &["-n", &name, "--", "cat", "/mnt/shared/marker"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "here\n");
+    lxc.ok("stop", &["-n", &name, "-k"]);
+}
+
 /// Init sits in the inner cgroup (`.lxc`) of the container's payload cgroup in every
 /// hierarchy; returns the payload cgroups' directories.
 fn assert_init_in_inner_cgroups(lxc: &Lxc, name: &str) -> Vec<std::path::PathBuf> {

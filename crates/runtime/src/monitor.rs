@@ -1690,7 +1690,21 @@ fn idmapped_entry_sources(
                 e.target.display()
             ));
         }
-        let tree = warren_sys::open_tree_clone(std::path::Path::new(&e.source))
+        // (`nofollow`: the source opened without following symlinks, then its mount cloned)
+        let pinned = if opts.nofollow {
+            Some(
+                crate::mounts::open_source_nofollow(&e.source).map_err(|why| {
+                    format!("lxc.mount.entry {} {}: {why}", e.source, e.target.display())
+                })?,
+            )
+        } else {
+            None
+        };
+        let source = match &pinned {
+            Some(fd) => std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+            None => std::path::PathBuf::from(&e.source),
+        };
+        let tree = warren_sys::open_tree_clone(&source)
             .map_err(|err| format!("clone the mount of {}: {err}", e.source))?;
         warren_sys::idmap_mount(tree.as_fd(), userns.as_fd())
             .map_err(|err| format!("idmapped mount of {}: {err}", e.source))?;

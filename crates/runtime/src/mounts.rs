@@ -241,6 +241,10 @@ pub struct ParsedOptions {
     /// `idmap=container`: a bind whose files show with the container's ids (an idmapped mount the
     /// monitor makes, as LXC's option does).
     pub idmap: bool,
+    /// `nofollow` (warren's own): a bind source resolved without following any symlink, so a
+    /// path checked earlier can't be swapped for a symlink leading elsewhere before the mount
+    /// (warrend adds it to the disks of restricted projects).
+    pub nofollow: bool,
 }
 
 /// Split mount options as LXC does.
@@ -254,6 +258,7 @@ pub fn parse_options(options: &[String]) -> ParsedOptions {
         optional: false,
         relative: false,
         idmap: false,
+        nofollow: false,
     };
     for opt in options.iter().flat_map(|o| o.split(',')) {
         let opt = opt.trim();
@@ -304,6 +309,10 @@ pub fn parse_options(options: &[String]) -> ParsedOptions {
             }
             "idmap=container" => {
                 p.idmap = true;
+                continue;
+            }
+            "nofollow" => {
+                p.nofollow = true;
                 continue;
             }
             "private" | "slave" | "shared" | "unbindable" | "rprivate" | "rslave" | "rshared"
@@ -404,7 +413,18 @@ pub fn mount_entry(
         } else {
             None
         };
-        let source = match &relative_src {
+        // `nofollow`: the host path opened without following a symlink anywhere in it
+        let pinned_src = if is_bind && opts.nofollow && relative_src.is_none() {
+            Some(
+                open_source_nofollow(&entry.source).map_err(|e| MountError::Entry {
+                    entry: line.clone(),
+                    why: e,
+                })?,
+            )
+        } else {
+            None
+        };
+        let source = match relative_src.as_ref().or(pinned_src.as_ref()) {
             Some(fd) => format!("/proc/self/fd/{}", fd.as_raw_fd()),
             None => entry.source.clone(),
         };
@@ -457,6 +477,26 @@ pub fn mount_entry(
         }),
         Ok(()) => Ok(()),
     }
+}
+
+/// A bind source with the `nofollow` option: an absolute host path opened (O_PATH) without
+/// following any symlink in it; a symlink anywhere is refused, saying so.
+pub fn open_source_nofollow(source: &str) -> Result<OwnedFd, String> {
+    if !source.starts_with('/') {
+        return Err(format!(
+            "nofollow needs an absolute source path, not {source}"
+        ));
+    }
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
+    openat2(nix::fcntl::AT_FDCWD, Path::new(source), how).map_err(|e| {
+        if e == nix::errno::Errno::ELOOP {
+            format!("source {source} has a symlink in its path, which nofollow refuses")
+        } else {
+            format!("open source {source}: {e}")
+        }
+    })
 }
 
 /// The first step in the new mount namespace: stop propagation to the host, and make the rootfs
