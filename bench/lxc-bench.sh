@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 N=${N:-30}
 ./scripts/build.sh >/dev/null 2>&1
+# the new binaries written out first: writeback meanwhile slows the first figures by a third
+sync; sleep 1
 W=$PWD/target/release/warren-lxc
 work=$(mktemp -d /tmp/warren-bench.XXXXXX)
 wp=$work/warren; lp=$work/lxc; mkdir -p "$wp" "$lp"
