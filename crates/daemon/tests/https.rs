@@ -357,6 +357,20 @@ fn a_restricted_certificate_reaches_its_projects_only() {
     let shown = w.ok(&["config", "trust", "show", &fp]);
     assert!(shown.contains("restricted: true"), "{shown}");
     let lifted = shown.replace("restricted: true", "restricted: false");
+    // a bad edit says what is wrong and changes nothing
+    let path = format!("/1.0/certificates/{fp}");
+    for (body, says) in [
+        (r#"{"restricted": true, "projects": ["nosuch"]}"#, "nosuch"),
+        (r#"{"restricted": "yes"}"#, "restricted: true or false"),
+        (r#"{"type": "server"}"#, "unknown certificate type"),
+    ] {
+        let (status, v) = w.raw("PATCH", &path, body.as_bytes());
+        assert_eq!(status, 400, "{body}: {v}");
+        assert!(v.to_string().contains(says), "{body}: {v}");
+    }
+    assert!(w
+        .ok(&["config", "trust", "show", &fp])
+        .contains("restricted: true"));
     trust_edit(&w, &fp, &lifted);
     let listed = client_ok(&w, "a", &["project", "list", "w2:", "-f", "csv", "-c", "n"]);
     assert!(
