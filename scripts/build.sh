@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Release build of the tools: warren-lxc (statically linked), and beside it warren-monitor, statically linked with
-# small code (profile "monitor"), because an idle monitor's memory is mostly its mapped code.
+# Release build of the tools: warren-lxc (statically linked, small code: profile "cli"), and beside it
+# warren-monitor, statically linked with small code (profile "monitor"), because an idle monitor's
+# memory is mostly its mapped code.
 #
 # Both are built for musl when its Rust target and musl-gcc are there (scripts/setup-host.sh adds
 # them), else for glibc. Why musl: each start of a static glibc binary asks the CPU for its cache
@@ -20,16 +21,17 @@ if [ "$musl" != "$host" ] && command -v musl-gcc >/dev/null &&
   mkdir -p target/musl-seccomp
   cp -u "$seccomp" target/musl-seccomp/
   export LIBSECCOMP_LIB_PATH=$PWD/target/musl-seccomp
-  cargo rustc --release --locked --target "$musl" -p warren-lxc --bin warren-lxc
+  cargo rustc --profile cli --locked --target "$musl" -p warren-lxc --bin warren-lxc
   # non-PIE: no relocation pages
   cargo rustc --profile monitor --locked --target "$musl" -p warren-lxc --bin warren-monitor -- \
     -C relocation-model=static
   mkdir -p target/release
-  install -m 0755 "target/$musl/release/warren-lxc" target/release/warren-lxc
+  install -m 0755 "target/$musl/cli/warren-lxc" target/release/warren-lxc
   install -m 0755 "target/$musl/monitor/warren-monitor" target/release/warren-monitor
 else
   # static: no dynamic loader at each start of a short-lived tool (about half a millisecond each)
-  cargo rustc --release --locked -p warren-lxc --bin warren-lxc -- -C target-feature=+crt-static
+  cargo rustc --profile cli --locked -p warren-lxc --bin warren-lxc -- -C target-feature=+crt-static
+  install -m 0755 target/cli/warren-lxc target/release/warren-lxc
   # static and non-PIE: no dynamic loader, no libc.so mapping, no relocation pages
   cargo rustc --profile monitor --locked -p warren-lxc --bin warren-monitor -- \
     -C target-feature=+crt-static -C relocation-model=static

@@ -276,8 +276,7 @@ pub fn compile_seccomp(spec: &mut ContainerSpec) -> Result<()> {
             .and_then(|rest| rest.to_str())
             .and_then(warren_lxc_config::embedded_config);
         let program = match embedded {
-            Some(text) if !path.exists() => warren_runtime::seccomp::parse(text, path)
-                .and_then(|p| warren_runtime::seccomp::compile(&p)),
+            Some(text) if !path.exists() => warren_runtime::seccomp::compile_text(text, path),
             _ => warren_runtime::seccomp::compile_file(path),
         }
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -609,6 +609,49 @@ fn bad_config_names_file_line_and_key() {
 }
 
 #[test]
+fn an_edited_seccomp_profile_takes_effect_at_the_next_start() {
+    if !require_root("an_edited_seccomp_profile_takes_effect_at_the_next_start") {
+        return;
+    }
+    // compiled programs are cached by the profile's content: an edit is a new entry, and a
+    // profile that doesn't compile is an error each time, never a cached program
+    let lxc = Lxc::new(BIN);
+    let name = unique_name("scmp");
+    let profile = lxc.lxcpath().join(format!("{name}.seccomp"));
+    let line = format!("lxc.seccomp.profile = {}", profile.display());
+    lxc.busybox(&name, &[line.as_str()]);
+    let set_hostname = |expect_ok: bool| {
+        let out = lxc.run(
+            "execute",
+            &[
+                "-n",
+                &name,
+                "--",
+                "sh",
+                "-c",
+                "hostname renamed && echo set",
+            ],
+        );
+        assert_eq!(out.status.success(), expect_ok, "{}", stderr(&out));
+        assert_eq!(stdout(&out).contains("set"), expect_ok);
+    };
+    std::fs::write(&profile, "2\ndenylist\nsethostname errno 1\n").unwrap();
+    set_hostname(false);
+    std::fs::write(&profile, "2\ndenylist\nkexec_load errno 1\n").unwrap();
+    set_hostname(true);
+    std::fs::write(&profile, "2\ndenylist\nsethostname errno 1\n").unwrap();
+    set_hostname(false);
+    std::fs::write(&profile, "2\ndenylist\nsethostname explode\n").unwrap();
+    for _ in 0..2 {
+        let out = lxc.run("start", &["-n", &name]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(err.contains(&format!("{}:3", profile.display())), "{err}");
+    }
+    assert!(cgroups_named(&format!("warren.payload.{name}")).is_empty());
+}
+
+#[test]
 fn execute_runs_one_command_and_passes_its_status() {
     if !require_root("execute_runs_one_command_and_passes_its_status") {
         return;

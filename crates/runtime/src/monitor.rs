@@ -163,9 +163,20 @@ const IDLE_BEFORE_RELEASE_MS: u16 = 2000;
 pub fn run(
     spec: ContainerSpec,
     opts: MonitorOptions,
-    mut status: StatusSink,
+    status: StatusSink,
 ) -> Result<i32, StartError> {
-    let result = run_inner(spec, opts, &mut status);
+    run_detected(spec, opts, status, Hierarchies::detect())
+}
+
+/// [`run`] with the host's cgroup hierarchies already detected (a spawned monitor does that while
+/// it waits for its spec).
+pub fn run_detected(
+    spec: ContainerSpec,
+    opts: MonitorOptions,
+    mut status: StatusSink,
+    hierarchies: Result<Hierarchies, crate::cgroup::CgroupError>,
+) -> Result<i32, StartError> {
+    let result = run_inner(spec, opts, &mut status, hierarchies);
     if let Err(e) = &result {
         crate::error!("start failed: {e}");
     }
@@ -180,6 +191,7 @@ fn run_inner(
     spec: ContainerSpec,
     opts: MonitorOptions,
     status: &mut StatusSink,
+    hierarchies: Result<Hierarchies, crate::cgroup::CgroupError>,
 ) -> Result<i32, StartError> {
     let addr = proto::socket_addr(&spec.lxcpath, &spec.name).map_err(sys("command socket name"))?;
     let listener = match UnixListener::bind_addr(&addr) {
@@ -207,7 +219,7 @@ fn run_inner(
             let _ = warren_sys::set_signal_action(sig, &act);
         }
     }
-    let mut hier = Hierarchies::detect()?;
+    let mut hier = hierarchies?;
     if !nix::unistd::geteuid().is_root() {
         hier = hier.delegated()?;
     }
@@ -1552,14 +1564,20 @@ impl Monitor {
         if let Err(e) = hooks::run_all(&self.spec, HookKind::Stop, &env) {
             crate::error!("{e}");
         }
-        if let Err(e) = inst.payload.kill_all() {
-            crate::error!("kill leftover processes: {e}");
-        }
-        // the inner cgroup first: then each payload directory is a leaf, gone in one rmdir
-        // (what can't go now is reported by the payload's removal, which looks deeper)
-        let _ = inst.inner.remove();
-        if let Err(e) = inst.payload.remove() {
-            crate::error!("remove cgroup: {e}");
+        // Usually init took every process with it, and each directory goes in one rmdir (the
+        // inner ones first: then the payload's are leaves). A directory that stays (a process
+        // left, cgroups the container made) sends the whole cgroup the slow way: every process
+        // killed, then the trees removed.
+        let gone = inst.inner.remove_if_empty() && inst.payload.remove_if_empty();
+        if !gone {
+            if let Err(e) = inst.payload.kill_all() {
+                crate::error!("kill leftover processes: {e}");
+            }
+            // (what can't go now is reported by the payload's removal, which looks deeper)
+            let _ = inst.inner.remove();
+            if let Err(e) = inst.payload.remove() {
+                crate::error!("remove cgroup: {e}");
+            }
         }
         if let Some(ns) = &inst.netns {
             crate::network::return_phys(&inst.ifaces, ns);

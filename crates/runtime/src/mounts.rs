@@ -96,6 +96,19 @@ impl Rootfs {
 
     /// `mkdir -p` beneath the rootfs, one component at a time, each resolved inside it.
     pub fn mkdir_all(&self, rel: &Path, mode: u32) -> Result<(), MountError> {
+        // The usual case first: the parent exists (/sys/fs/cgroup for each hierarchy's
+        // directory, /dev for dev/pts), and one open and one mkdir do.
+        if let (Some(parent), Some(Component::Normal(name))) =
+            (rel.parent(), rel.components().next_back())
+        {
+            if let Ok(dir) = self.open_in(parent, OFlag::O_PATH | OFlag::O_DIRECTORY) {
+                match mkdirat(&dir, name, Mode::from_bits_truncate(mode)) {
+                    Ok(()) | Err(nix::errno::Errno::EEXIST) => return Ok(()),
+                    // (the walk below reports it, naming the component)
+                    Err(_) => {}
+                }
+            }
+        }
         let mut cur = PathBuf::new();
         for comp in rel.components() {
             let Component::Normal(name) = comp else {

@@ -118,7 +118,10 @@ pub fn monitor_main() -> i32 {
     if std::env::set_current_dir("/").is_err() {
         return 1;
     }
-    let mut input = Vec::new();
+    // what needs no spec is done while the caller is still reading the config
+    let hierarchies = crate::cgroup::Hierarchies::detect();
+    // (room for a whole spec: no growing from a 32-byte probe read)
+    let mut input = Vec::with_capacity(64 << 10);
     if std::io::stdin().read_to_end(&mut input).is_err() {
         return 1;
     }
@@ -145,10 +148,11 @@ pub fn monitor_main() -> i32 {
         let _ = warren_sys::dup_onto(std::os::fd::AsFd::as_fd(&null), 0);
     }
     let status = StatusPipe { done: false };
-    match monitor::run(
+    match monitor::run_detected(
         launch.spec,
         MonitorOptions::default(),
         Some(Box::new(status)),
+        hierarchies,
     ) {
         Ok(_) => 0,
         Err(_) => 1,

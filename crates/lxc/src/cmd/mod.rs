@@ -20,6 +20,7 @@ pub mod install_links;
 pub mod ls;
 pub mod mount;
 pub mod net;
+mod quick;
 pub mod shift;
 pub mod snapshot;
 pub mod start;
@@ -93,6 +94,10 @@ pub enum Cmd {
 /// a few hundred microseconds of allocations and page faults. Help, `--version` and every parse
 /// error go through the whole tree, so what clap prints stays the same.
 pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
+    // start, wait and stop as scripts write them: no clap at all
+    if let Some(cli) = quick::parse(args) {
+        return Ok(cli);
+    }
     if let Some(sub) = args
         .get(1)
         .and_then(|a| a.to_str())

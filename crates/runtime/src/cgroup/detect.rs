@@ -153,8 +153,19 @@ fn reach(prefix: Option<&Path>, mountpoint: &Path) -> PathBuf {
 }
 
 /// Reads a whitespace-separated list file such as `cgroup.controllers`; a missing file is empty.
+/// A file of procfs or cgroupfs, read whole. They report no size, so std's reader would probe
+/// in 32-byte reads doubling from there (eight syscalls for a mountinfo); one buffer of a page
+/// or more takes it in one or two.
+pub(crate) fn read_pseudo(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
+    let mut buf = Vec::with_capacity(8192);
+    f.read_to_end(&mut buf)?;
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
 pub(super) fn read_list(path: &Path) -> Result<Vec<String>, CgroupError> {
-    match fs::read_to_string(path) {
+    match read_pseudo(path) {
         Ok(s) => Ok(s.split_whitespace().map(str::to_string).collect()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(source) => Err(CgroupError::Read {
@@ -189,7 +200,7 @@ impl Hierarchies {
     /// Reads this host's mounts.
     pub fn detect() -> Result<Hierarchies, CgroupError> {
         let path = Path::new("/proc/self/mountinfo");
-        let text = fs::read_to_string(path).map_err(|source| CgroupError::Read {
+        let text = read_pseudo(path).map_err(|source| CgroupError::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -273,7 +284,7 @@ impl Hierarchies {
     pub fn delegated(mut self) -> Result<Hierarchies, CgroupError> {
         if self.self_cgroup.is_none() {
             let p = Path::new("/proc/self/cgroup");
-            self.self_cgroup = Some(fs::read_to_string(p).map_err(|source| CgroupError::Read {
+            self.self_cgroup = Some(read_pseudo(p).map_err(|source| CgroupError::Read {
                 path: p.to_path_buf(),
                 source,
             })?);
@@ -327,7 +338,7 @@ impl Hierarchies {
 
     /// Where cgroup2 is mounted on this host, for messages.
     fn unified_mount_hint(&self) -> Option<String> {
-        let text = fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let text = read_pseudo(Path::new("/proc/self/mountinfo")).ok()?;
         parse_mountinfo(&text)
             .into_iter()
             .find(|m| m.fstype == "cgroup2")
@@ -337,17 +348,25 @@ impl Hierarchies {
     /// The cgroup a process returns to before its own is removed: the hierarchy roots, or for
     /// a regular user the cgroups it started in.
     pub fn home_paths(&self) -> Vec<PathBuf> {
+        // (root's homes are the roots: /proc/self/cgroup is read only for a regular user)
+        let text = if self.below_own {
+            self.self_cgroup_text().ok()
+        } else {
+            None
+        };
+        let own =
+            |h: Option<&V1Hierarchy>| text.as_deref().and_then(|t| self.own_cgroup_in(t, h).ok());
         let mut out = Vec::new();
         for h in &self.v1 {
-            match (self.below_own, self.own_cgroup(Some(h))) {
-                (true, Ok(own)) => out.push(h.path.join(own)),
-                _ => out.push(h.path.clone()),
+            match own(Some(h)) {
+                Some(own) => out.push(h.path.join(own)),
+                None => out.push(h.path.clone()),
             }
         }
         if let Some(u) = &self.unified {
-            match (self.below_own, self.own_cgroup(None)) {
-                (true, Ok(own)) => out.push(u.path.join(own)),
-                _ => out.push(u.path.clone()),
+            match own(None) {
+                Some(own) => out.push(u.path.join(own)),
+                None => out.push(u.path.clone()),
             }
         }
         out
@@ -356,14 +375,12 @@ impl Hierarchies {
     /// The calling process's own cgroup in every v1 hierarchy, read now: where it goes back to
     /// after [`ContainerCgroup::enter_v1_self`].
     pub fn own_v1_paths(&self) -> Result<Vec<PathBuf>, CgroupError> {
-        // read now: a copy kept from earlier (a regular user's) may predate a move since
-        let now = Hierarchies {
-            self_cgroup: None,
-            ..self.clone()
-        };
-        now.v1
+        // read now (once, for every hierarchy): a copy kept from earlier (a regular user's) may
+        // predate a move since
+        let text = read_self_cgroup()?;
+        self.v1
             .iter()
-            .map(|h| Ok(h.path.join(now.own_cgroup(Some(h))?)))
+            .map(|h| Ok(h.path.join(self.own_cgroup_in(&text, Some(h))?)))
             .collect()
     }
 
@@ -489,16 +506,19 @@ impl Hierarchies {
 
     /// The caller's own cgroup in hierarchy `h` (None: unified), relative to the mount.
     fn own_cgroup(&self, h: Option<&V1Hierarchy>) -> Result<PathBuf, CgroupError> {
-        let text = match &self.self_cgroup {
-            Some(t) => t.clone(),
-            None => {
-                let p = Path::new("/proc/self/cgroup");
-                fs::read_to_string(p).map_err(|source| CgroupError::Read {
-                    path: p.to_path_buf(),
-                    source,
-                })?
-            }
-        };
+        self.own_cgroup_in(&self.self_cgroup_text()?, h)
+    }
+
+    /// The kept copy of /proc/self/cgroup, else the file read now.
+    fn self_cgroup_text(&self) -> Result<std::borrow::Cow<'_, str>, CgroupError> {
+        match &self.self_cgroup {
+            Some(t) => Ok(std::borrow::Cow::Borrowed(t)),
+            None => read_self_cgroup().map(std::borrow::Cow::Owned),
+        }
+    }
+
+    /// [`Hierarchies::own_cgroup`] from `text`, the contents of /proc/self/cgroup.
+    fn own_cgroup_in(&self, text: &str, h: Option<&V1Hierarchy>) -> Result<PathBuf, CgroupError> {
         let (want, mount_root) = match h {
             Some(h) => (Some(h.proc_cgroup_key()), h.mount_root.as_str()),
             None => (
@@ -539,10 +559,19 @@ impl Hierarchies {
     fn targets(&self, rel: &str, relative: bool) -> Result<Vec<(Member, PathBuf)>, CgroupError> {
         let rel = check_rel(rel)?;
         let relative = relative || self.below_own;
+        let text = if relative {
+            Some(self.self_cgroup_text()?)
+        } else {
+            None
+        };
+        let own = |h: Option<&V1Hierarchy>| match &text {
+            Some(t) => self.own_cgroup_in(t, h),
+            None => Ok(PathBuf::new()),
+        };
         let mut out = Vec::new();
         for h in &self.v1 {
             let base = if relative {
-                h.path.join(self.own_cgroup(Some(h))?)
+                h.path.join(own(Some(h))?)
             } else {
                 h.path.clone()
             };
@@ -557,7 +586,7 @@ impl Hierarchies {
         }
         if let Some(u) = &self.unified {
             let base = if relative {
-                u.path.join(self.own_cgroup(None)?)
+                u.path.join(own(None)?)
             } else {
                 u.path.clone()
             };
@@ -617,16 +646,26 @@ impl Hierarchies {
             // mkdir each missing component: lxc.cgroup.dir may be nested ("a/b"). mkdir first and
             // look only at what exists already (the usual start makes every directory new).
             let rel = member.path.strip_prefix(base).unwrap_or(&member.path);
+            let is_cpuset = matches!(&member.kind, MemberKind::V1 { controllers, .. }
+                if controllers.iter().any(|c| c == "cpuset"));
+            // A nested one (the inner cgroup) leaf first: its parent was usually made just
+            // before, and one mkdir then does instead of one per component.
+            let leaf_made =
+                rel.components().nth(1).is_some() && fs::create_dir(&member.path).is_ok();
+            if leaf_made {
+                created.push(member.path.clone());
+                if is_cpuset {
+                    init_cpuset(&member.path)?;
+                }
+            }
             let mut cur = base.clone();
-            for comp in rel.components() {
+            for comp in rel.components().filter(|_| !leaf_made) {
                 cur.push(comp);
                 match fs::create_dir(&cur) {
                     Ok(()) => {
                         created.push(cur.clone());
-                        if let MemberKind::V1 { controllers, .. } = &member.kind {
-                            if controllers.iter().any(|c| c == "cpuset") {
-                                init_cpuset(&cur)?;
-                            }
+                        if is_cpuset {
+                            init_cpuset(&cur)?;
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists && cur.is_dir() => {
@@ -683,7 +722,7 @@ impl Hierarchies {
             // accepted and turn it into a thread root, under which no process can be placed in
             // a domain cgroup (EOPNOTSUPP). The root is exempt from that rule.
             if *dir != u.path
-                && fs::read_to_string(dir.join("cgroup.procs"))
+                && read_pseudo(&dir.join("cgroup.procs"))
                     .map(|p| !p.trim().is_empty())
                     .unwrap_or(true)
             {
@@ -710,7 +749,7 @@ fn init_cpuset(dir: &Path) -> Result<(), CgroupError> {
     };
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let own = dir.join(file);
-        let current = match fs::read_to_string(&own) {
+        let current = match read_pseudo(&own) {
             Ok(s) => s,
             // A hierarchy mounted with noprefix, or a fake tree: nothing to initialise.
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -720,7 +759,7 @@ fn init_cpuset(dir: &Path) -> Result<(), CgroupError> {
             continue;
         }
         let from = parent.join(file);
-        let value = fs::read_to_string(&from).map_err(|source| CgroupError::Read {
+        let value = read_pseudo(&from).map_err(|source| CgroupError::Read {
             path: from.clone(),
             source,
         })?;
@@ -741,4 +780,13 @@ fn init_cpuset(dir: &Path) -> Result<(), CgroupError> {
         let _ = std::io::Write::write_all(&mut f, b"1");
     }
     Ok(())
+}
+
+/// /proc/self/cgroup, read now.
+fn read_self_cgroup() -> Result<String, CgroupError> {
+    let p = Path::new("/proc/self/cgroup");
+    read_pseudo(p).map_err(|source| CgroupError::Read {
+        path: p.to_path_buf(),
+        source,
+    })
 }

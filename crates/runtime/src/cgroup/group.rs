@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::detect::{read_list, Hierarchies, Layout};
+use super::detect::{read_list, read_pseudo, Hierarchies, Layout};
 use super::stats::{self, CgroupStats};
 use super::CgroupError;
 use crate::spec::CgroupSpec;
@@ -89,7 +89,7 @@ pub fn check_key(key: &str) -> Result<(), CgroupError> {
 }
 
 fn read_trimmed(path: &Path) -> Result<String, CgroupError> {
-    fs::read_to_string(path)
+    read_pseudo(path)
         .map(|s| s.trim().to_string())
         .map_err(|source| CgroupError::Read {
             path: path.to_path_buf(),
@@ -102,7 +102,7 @@ fn read_trimmed(path: &Path) -> Result<String, CgroupError> {
 pub(super) fn pids_in_tree(dir: &Path, missing_ok: bool) -> Result<Vec<i32>, CgroupError> {
     let mut out = Vec::new();
     let procs = dir.join("cgroup.procs");
-    match fs::read_to_string(&procs) {
+    match read_pseudo(&procs) {
         Ok(s) => out.extend(s.split_whitespace().filter_map(|p| p.parse::<i32>().ok())),
         Err(e) if missing_ok && e.kind() == io::ErrorKind::NotFound => {}
         // The cgroup went away under us (removed concurrently): no processes.
@@ -253,19 +253,32 @@ impl ContainerCgroup {
             .v1
             .iter()
             .partition(|(k, _)| k.starts_with("memory.memsw."));
+        // consecutive settings of one file (a config's dozen devices.allow lines) go through
+        // one open file: each write is its own setting to the kernel
+        let mut open: Option<(PathBuf, fs::File)> = None;
         for (key, value) in rest.into_iter().chain(memsw) {
             if self.skipped_device_key(key, false) {
                 continue;
             }
             let dir = self.v1_target(key)?;
-            self.write_setting(&format!("lxc.cgroup.{key}"), &dir.join(key), value)?;
+            self.write_setting(
+                &mut open,
+                &format!("lxc.cgroup.{key}"),
+                dir.join(key),
+                value,
+            )?;
         }
         for (key, value) in &spec.v2 {
             if self.skipped_device_key(key, true) {
                 continue;
             }
             let dir = self.v2_target(key)?;
-            self.write_setting(&format!("lxc.cgroup2.{key}"), &dir.join(key), value)?;
+            self.write_setting(
+                &mut open,
+                &format!("lxc.cgroup2.{key}"),
+                dir.join(key),
+                value,
+            )?;
         }
         Ok(())
     }
@@ -288,11 +301,32 @@ impl ContainerCgroup {
         read_trimmed(&dir.join(key))
     }
 
-    fn write_setting(&self, lxc_key: &str, path: &Path, value: &str) -> Result<(), CgroupError> {
-        write_file(path, value).map_err(|source| CgroupError::Setting {
+    /// Writes `value` to `path`, through `open` when that is the same file's.
+    fn write_setting(
+        &self,
+        open: &mut Option<(PathBuf, fs::File)>,
+        lxc_key: &str,
+        path: PathBuf,
+        value: &str,
+    ) -> Result<(), CgroupError> {
+        let written = match open {
+            Some((p, f)) if *p == path => f.write_all(value.as_bytes()),
+            _ => {
+                *open = None;
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|mut f| {
+                        f.write_all(value.as_bytes())?;
+                        *open = Some((path.clone(), f));
+                        Ok(())
+                    })
+            }
+        };
+        written.map_err(|source| CgroupError::Setting {
             key: lxc_key.to_string(),
             value: value.to_string(),
-            path: path.to_path_buf(),
+            path,
             source,
         })
     }
@@ -438,8 +472,29 @@ impl ContainerCgroup {
 
     /// The directory whose tree lists every process: cgroup2 if there, else the first v1 one.
     fn procs_dir(&self) -> Option<&Path> {
-        self.unified()
-            .or_else(|| self.members.first().map(|m| m.path.as_path()))
+        // (one still there: after a partial [`ContainerCgroup::remove_if_empty`])
+        self.unified().filter(|p| p.exists()).or_else(|| {
+            self.members
+                .iter()
+                .map(|m| m.path.as_path())
+                .find(|p| p.exists())
+        })
+    }
+
+    /// Removes every directory of this cgroup that is empty, with one rmdir each and no
+    /// listing: the usual end of a container whose processes are all gone. True when none is
+    /// left; otherwise what remains (busy, or with cgroups below) is for
+    /// [`ContainerCgroup::kill_all`] and [`ContainerCgroup::remove`].
+    pub fn remove_if_empty(&self) -> bool {
+        let mut all = true;
+        for m in &self.members {
+            match fs::remove_dir(&m.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(_) => all = false,
+            }
+        }
+        all
     }
 
     /// Every pid in the cgroup and in cgroups below it, sorted.
@@ -702,6 +757,6 @@ enum Freezer {
 
 fn v2_frozen(dir: &Path) -> Result<bool, CgroupError> {
     let path = dir.join("cgroup.events");
-    let text = fs::read_to_string(&path).map_err(|source| CgroupError::Read { path, source })?;
+    let text = read_pseudo(&path).map_err(|source| CgroupError::Read { path, source })?;
     Ok(stats::parse_v2_frozen(&text))
 }
