@@ -27,11 +27,18 @@ fn cache_dir() -> Option<PathBuf> {
         PathBuf::from(std::env::var_os("XDG_RUNTIME_DIR")?).join("warren")
     };
     let dir = base.join("seccomp");
+    // the base as the rest of warren makes it (others, such as lxc-net's dnsmasq after it drops
+    // its privileges, pass through /run/warren), the cache itself private
     fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
-        .create(&dir)
+        .mode(0o755)
+        .create(&base)
         .ok()?;
+    match fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(_) => return None,
+    }
     // trusted only if it is ours, a real directory, and nobody else can write to it (nor to
     // its parent, where it could be swapped)
     let safe = |p: &Path| {
