@@ -176,6 +176,7 @@ fn stop_args(words: &[&str]) -> Option<stop::Args> {
         ('k', "kill", false),
         ('r', "reboot", false),
         ('t', "timeout", true),
+        // (long only: no argv word can hold a NUL, so this short form never matches)
         ('\0', "nokill", false),
         ('W', "nowait", false),
     ]);

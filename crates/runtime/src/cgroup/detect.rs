@@ -152,7 +152,6 @@ fn reach(prefix: Option<&Path>, mountpoint: &Path) -> PathBuf {
     }
 }
 
-/// Reads a whitespace-separated list file such as `cgroup.controllers`; a missing file is empty.
 /// A file of procfs or cgroupfs, read whole. They report no size, so std's reader would probe
 /// in 32-byte reads doubling from there (eight syscalls for a mountinfo); one buffer of a page
 /// or more takes it in one or two.
@@ -164,6 +163,7 @@ pub(crate) fn read_pseudo(path: &Path) -> io::Result<String> {
     String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// Reads a whitespace-separated list file such as `cgroup.controllers`; a missing file is empty.
 pub(super) fn read_list(path: &Path) -> Result<Vec<String>, CgroupError> {
     match read_pseudo(path) {
         Ok(s) => Ok(s.split_whitespace().map(str::to_string).collect()),
